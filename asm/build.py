@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Build the native backends (and the test helpers) from assembly.
+
+Only an assembler and a linker are used: GNU ``as`` and ``ld`` for x86-64,
+``aarch64-linux-gnu-as`` and ``aarch64-linux-gnu-ld`` (Debian's
+binutils-aarch64-linux-gnu) for AArch64.  No C compiler, no preprocessor, no
+libc.  The output is byte-for-byte reproducible for a given binutils version.
+
+    python asm/build.py            # rebuild every target whose tools exist
+    python asm/build.py --check    # rebuild into a temporary folder and compare
+                                   # with the committed files; exit 1 on a difference
+    python asm/build.py --arch x86_64
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Target:
+    arch: str
+    source_dir: Path          # relative to ROOT
+    output: Path              # relative to ROOT
+    soname: str
+    exports: Path | None      # version script, relative to ROOT
+
+    def sources(self) -> list[Path]:
+        return sorted((ROOT / self.source_dir).glob("*.S"))
+
+
+TARGETS = [
+    Target("x86_64", Path("asm/x86_64"), Path("secretscope/_lib/libsecretscope-x86_64.so"),
+           "libsecretscope-x86_64.so", Path("asm/x86_64/exports.map")),
+    Target("x86_64", Path("asm/x86_64/probe"), Path("secretscope/_lib/libsecretscope-probe-x86_64.so"),
+           "libsecretscope-probe-x86_64.so", None),
+    Target("aarch64", Path("asm/aarch64"), Path("secretscope/_lib/libsecretscope-aarch64.so"),
+           "libsecretscope-aarch64.so", Path("asm/aarch64/exports.map")),
+    Target("aarch64", Path("asm/aarch64/probe"), Path("secretscope/_lib/libsecretscope-probe-aarch64.so"),
+           "libsecretscope-probe-aarch64.so", None),
+]
+
+
+def tools(arch: str) -> tuple[str, str] | None:
+    """(assembler, linker) for arch, or None when they are not installed."""
+    native = platform.machine() == arch and sys.platform.startswith("linux")
+    prefix = "" if native else {"x86_64": "x86_64-linux-gnu-", "aarch64": "aarch64-linux-gnu-"}[arch]
+    found = [shutil.which(prefix + "as"), shutil.which(prefix + "ld")]
+    if None in found:
+        return None
+    return found[0], found[1]  # type: ignore[return-value]
+
+
+def build(target: Target, out_root: Path) -> Path:
+    """Assemble and link target; return the path of the produced object."""
+    tool = tools(target.arch)
+    if tool is None:
+        raise SystemExit(f"build.py: no assembler/linker for {target.arch} "
+                         f"(install binutils{'' if target.arch == platform.machine() else '-' + target.arch.replace('_', '-') + '-linux-gnu'})")
+    as_, ld = tool
+    sources = target.sources()
+    if not sources:
+        raise SystemExit(f"build.py: no sources in {target.source_dir}")
+    output = out_root / target.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        objects = []
+        for src in sources:
+            obj = Path(tmp) / (src.stem + ".o")
+            # Relative paths and a fixed cwd keep file names in the objects stable.
+            subprocess.run([as_, "-I", str(target.source_dir), "-o", str(obj),
+                            str(src.relative_to(ROOT))], cwd=ROOT, check=True)
+            objects.append(str(obj))
+        cmd = [ld, "-shared", "-Bsymbolic", "--hash-style=gnu", "--build-id=sha1",
+               "-z", "noexecstack", "-z", "relro", "-z", "now", "-z", "separate-code",
+               "--eh-frame-hdr", "-soname", target.soname, "-o", str(output)]
+        if target.exports is not None:
+            cmd += ["--version-script", str(target.exports)]
+        subprocess.run(cmd + objects, cwd=ROOT, check=True)
+    return output
+
+
+def manifest_text(lib_dir: Path) -> str:
+    """SHA256SUMS for the shared objects in lib_dir: the loader refuses any other bytes."""
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in sorted(lib_dir.glob("*.so"))]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true",
+                        help="rebuild into a temporary folder and compare with the committed files")
+    parser.add_argument("--arch", action="append", choices=sorted({t.arch for t in TARGETS}),
+                        help="only this architecture (repeatable)")
+    parser.add_argument("--skip-missing", action="store_true",
+                        help="skip targets whose sources or tools are absent instead of failing")
+    args = parser.parse_args(argv)
+    selected = [t for t in TARGETS if args.arch is None or t.arch in args.arch]
+    failures = 0
+    for target in selected:
+        if not target.sources() or tools(target.arch) is None:
+            if args.skip_missing:
+                print(f"skip {target.output}: {'no sources' if not target.sources() else 'no tools'}")
+                continue
+        if args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                built = build(target, Path(tmp))
+                committed = ROOT / target.output
+                same = committed.exists() and filecmp.cmp(built, committed, shallow=False)
+                print(f"{'ok  ' if same else 'DIFF'} {target.output}")
+                failures += not same
+        else:
+            print(f"built {build(target, ROOT).relative_to(ROOT)}")
+    lib_dir = ROOT / "secretscope" / "_lib"
+    if args.check:
+        same = (lib_dir / "SHA256SUMS").exists() and (lib_dir / "SHA256SUMS").read_text() == manifest_text(lib_dir)
+        print(f"{'ok  ' if same else 'DIFF'} secretscope/_lib/SHA256SUMS")
+        failures += not same
+    else:
+        (lib_dir / "SHA256SUMS").write_text(manifest_text(lib_dir))
+        print("wrote secretscope/_lib/SHA256SUMS")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+/*
+ * api.S — the table the Python side fills at load time, the backend's
+ * identity, and CPU/OS feature detection.
+ */
+.include "common.inc"
+
+    .data
+    .p2align 6
+/* ss_api: CPython entry points and objects, written once by _native.py before
+ * any other routine runs (layout: API_* in common.inc). */
+    .globl ss_api
+    .type ss_api, @object
+ss_api:
+    .zero API_SIZE
+    .size ss_api, . - ss_api
+
+    .section .rodata
+    .p2align 3
+/* ss_abi_version: bumped whenever the interface between the Python side and
+ * this object changes; _native.py refuses an object with another value. */
+    .globl ss_abi_version
+    .type ss_abi_version, @object
+ss_abi_version:
+    .quad 1
+    .size ss_abi_version, 8
+
+    .bss
+    .p2align 3
+/* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */
+    .globl ss_features
+    .type ss_features, @object
+ss_features:
+    .zero 8
+    .size ss_features, 8
+    .globl ss_xcr0
+    .type ss_xcr0, @object
+ss_xcr0:
+    .zero 8
+    .size ss_xcr0, 8
+/* XSAVE components that clear_registers resets with XRSTOR (see regs.S). */
+    .globl ss_xrstor_mask
+    .hidden ss_xrstor_mask
+    .type ss_xrstor_mask, @object
+ss_xrstor_mask:
+    .zero 8
+    .size ss_xrstor_mask, 8
+
+    .text
+/*
+ * uint64_t ss_init(void)                                   [ctypes, once]
+ *
+ * Detects what register state exists, with CPUID *and* XGETBV: a CPU feature
+ * counts only when the OS has enabled its state in XCR0.
+ *   out: rax = FEAT_* bits; also stores ss_features, ss_xcr0, ss_xrstor_mask.
+ *   clobbers: rax, rcx, rdx, r8, r9, r10, r11 (rbx is saved: CPUID writes it).
+ */
+FUNC ss_init
+    push %rbx                      /* CPUID clobbers rbx, which is callee-saved */
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    xor %r8d, %r8d                 /* r8 = FEAT_* result                        */
+    xor %r9d, %r9d                 /* r9 = XCR0                                 */
+    xor %r10d, %r10d               /* r10 = XRSTOR component mask               */
+
+    mov $1, %eax
+    xor %ecx, %ecx
+    cpuid
+    bt $27, %ecx                   /* OSXSAVE: OS set CR4.OSXSAVE, XGETBV legal */
+    jnc 1f
+    or $FEAT_XSAVE, %r8
+    xor %ecx, %ecx
+    xgetbv                         /* edx:eax = XCR0                            */
+    shl $32, %rdx
+    or %rax, %rdx
+    mov %rdx, %r9
+
+    /* x87, SSE, AVX, MPX bounds, opmask, ZMM_Hi256, Hi16_ZMM: bits 0-7.
+     * PKRU (bit 9) is deliberately absent: it is protection state, not data. */
+    mov %r9, %r10
+    and $0xff, %r10
+
+    mov %r9, %rax
+    and $0x6, %eax
+    cmp $0x6, %eax                 /* SSE and AVX state enabled                 */
+    jne 2f
+    or $FEAT_AVX, %r8
+2:  mov %r9, %rax
+    and $0xe0, %eax
+    cmp $0xe0, %eax                /* opmask, ZMM_Hi256, Hi16_ZMM all enabled   */
+    jne 3f
+    or $FEAT_AVX512, %r8
+3:  mov $7, %eax
+    xor %ecx, %ecx
+    cpuid
+    bt $24, %edx                   /* AMX-TILE                                  */
+    jnc 4f
+    mov %r9, %rax
+    shr $17, %rax
+    and $3, %eax
+    cmp $3, %eax                   /* XTILECFG and XTILEDATA enabled in XCR0    */
+    jne 4f
+    or $FEAT_AMX, %r8
+4:  mov $0xd, %eax
+    mov $1, %ecx
+    cpuid
+    bt $2, %eax                    /* XGETBV with ECX=1 returns XINUSE          */
+    jnc 1f
+    or $FEAT_XINUSE, %r8
+1:
+    mov %r8, ss_features(%rip)
+    mov %r9, ss_xcr0(%rip)
+    mov %r10, ss_xrstor_mask(%rip)
+    mov %r8, %rax
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_init
+
+GNU_PROPERTY_NOTES

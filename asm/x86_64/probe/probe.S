@@ -1,0 +1,322 @@
+/*
+ * probe.S — diagnostic helpers that plant a sentinel in the stack and in the
+ * registers, and look for it afterwards.  Built into its own object
+ * (libsecretscope-probe-x86_64.so), separate from the protecting code, and
+ * used by `python -m secretscope` (live self-test) and by the test suite.
+ * Nothing here takes part in protection.
+ */
+
+.equ FEAT_XSAVE, 1
+.equ FEAT_AVX, 2
+.equ FEAT_AVX512, 4
+.equ STACK_SKIP, 512          /* writes start this far below the entry sp, out of
+                                 reach of the frames that later call the scanner */
+
+.macro FUNC name
+    .globl \name
+    .type \name, @function
+    .p2align 4
+\name:
+    .cfi_startproc
+    endbr64
+.endm
+.macro ENDFUNC name
+    .cfi_endproc
+    .size \name, . - \name
+.endm
+
+    .data
+    .p2align 3
+/* Filled by Python: Py_None, Py_IncRef, the sentinel for probe_regs_fill, and
+ * the main library's feature bits (ss_features). */
+    .globl probe_api
+    .type probe_api, @object
+probe_api:
+    .zero 32
+    .size probe_api, 32
+.equ P_NONE, 0
+.equ P_INCREF, 8
+.equ P_SENTINEL, 16
+.equ P_FEATURES, 24
+
+    .text
+/*
+ * void probe_stack_write(uint64_t depth, uint64_t stride, uint64_t sentinel,
+ *                        uint64_t out[2])                          [ctypes]
+ *
+ * Moves the stack pointer `depth` bytes down and writes 64-byte blocks of
+ * the sentinel at depths STACK_SKIP, STACK_SKIP + stride, ... (< depth) and
+ * at the very bottom; pages between the blocks are never touched (stride >
+ * 4096 leaves gaps).  Leaves them behind when it returns.
+ *   out[0] = lowest address written, out[1] = one past the highest.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
+ */
+FUNC probe_stack_write
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    mov %rsp, %r8
+    and $-64, %r8                      /* r8 = top, 64-byte aligned            */
+    mov %r8, %r9
+    sub %rdi, %r9                      /* r9 = bottom block address            */
+    lea -128(%r9), %rsp                /* blocks are above sp: nothing clobbers them */
+    mov %r9, (%rcx)
+    lea -STACK_SKIP(%r8), %rax
+    mov %rax, 8(%rcx)
+    mov $STACK_SKIP, %r10              /* r10 = depth of the current block end */
+1:  cmp %rdi, %r10
+    jae 3f
+    mov %r8, %r11
+    sub %r10, %r11                     /* block = [top - d - 64, top - d)      */
+    sub $64, %r11
+    cmp %r9, %r11
+    jb 3f
+    mov $8, %ecx
+2:  mov %rdx, -8(%r11, %rcx, 8)
+    dec %ecx
+    jnz 2b
+    add %rsi, %r10
+    jmp 1b
+3:  mov $8, %ecx                       /* the bottom block                     */
+4:  mov %rdx, -8(%r9, %rcx, 8)
+    dec %ecx
+    jnz 4b
+    mov %rbp, %rsp
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+    ret
+ENDFUNC probe_stack_write
+
+/*
+ * uint64_t probe_stack_pointer(void)                                [ctypes]
+ *   out: rax = the caller's stack pointer (just above our return address).
+ */
+FUNC probe_stack_pointer
+    lea 8(%rsp), %rax
+    ret
+ENDFUNC probe_stack_pointer
+
+/*
+ * uint64_t probe_stack_scan(uint64_t low, uint64_t high, uint64_t sentinel)
+ *                                                                  [ctypes]
+ * Counts 8-byte aligned words equal to the sentinel in [low, high).  Leaf.
+ */
+FUNC probe_stack_scan
+    xor %eax, %eax
+    and $-8, %rdi
+1:  cmp %rsi, %rdi
+    jae 2f
+    cmp %rdx, (%rdi)
+    jne 3f
+    inc %rax
+3:  add $8, %rdi
+    jmp 1b
+2:  ret
+ENDFUNC probe_stack_scan
+
+/*
+ * PyObject *probe_regs_fill(PyObject *self, PyObject *unused)   [METH_NOARGS]
+ *
+ * Returns None with the sentinel in every caller-saved general-purpose
+ * register, in xmm/ymm/zmm0-31 as far as enabled, in k0-k7, in mm0-mm7 (the
+ * x87 data registers; tags left empty so the ABI holds), and with all six
+ * MXCSR status flags set.
+ */
+FUNC probe_regs_fill
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    sub $16, %rsp
+    .cfi_def_cfa_offset 32
+    mov $7, %eax
+    xor %ecx, %ecx
+    cpuid                              /* leaf 7: EBX bit 30 = AVX512BW        */
+    mov %ebx, 8(%rsp)
+    mov (probe_api + P_NONE)(%rip), %rbx
+    mov %rbx, %rdi
+    call *(probe_api + P_INCREF)(%rip) /* before the registers are filled      */
+    mov (probe_api + P_SENTINEL)(%rip), %rax
+    mov (probe_api + P_FEATURES)(%rip), %r8
+    stmxcsr (%rsp)
+    orl $0x3f, (%rsp)                  /* IE DE ZE OE UE PE                    */
+    ldmxcsr (%rsp)
+    movq %rax, %mm0
+    movq %rax, %mm1
+    movq %rax, %mm2
+    movq %rax, %mm3
+    movq %rax, %mm4
+    movq %rax, %mm5
+    movq %rax, %mm6
+    movq %rax, %mm7
+    emms                               /* tags empty; data registers keep it   */
+    test $FEAT_AVX512, %r8
+    jz 1f
+    vpbroadcastq %rax, %zmm0
+    vmovdqa64 %zmm0, %zmm1
+    vmovdqa64 %zmm0, %zmm2
+    vmovdqa64 %zmm0, %zmm3
+    vmovdqa64 %zmm0, %zmm4
+    vmovdqa64 %zmm0, %zmm5
+    vmovdqa64 %zmm0, %zmm6
+    vmovdqa64 %zmm0, %zmm7
+    vmovdqa64 %zmm0, %zmm8
+    vmovdqa64 %zmm0, %zmm9
+    vmovdqa64 %zmm0, %zmm10
+    vmovdqa64 %zmm0, %zmm11
+    vmovdqa64 %zmm0, %zmm12
+    vmovdqa64 %zmm0, %zmm13
+    vmovdqa64 %zmm0, %zmm14
+    vmovdqa64 %zmm0, %zmm15
+    vmovdqa64 %zmm0, %zmm16
+    vmovdqa64 %zmm0, %zmm17
+    vmovdqa64 %zmm0, %zmm18
+    vmovdqa64 %zmm0, %zmm19
+    vmovdqa64 %zmm0, %zmm20
+    vmovdqa64 %zmm0, %zmm21
+    vmovdqa64 %zmm0, %zmm22
+    vmovdqa64 %zmm0, %zmm23
+    vmovdqa64 %zmm0, %zmm24
+    vmovdqa64 %zmm0, %zmm25
+    vmovdqa64 %zmm0, %zmm26
+    vmovdqa64 %zmm0, %zmm27
+    vmovdqa64 %zmm0, %zmm28
+    vmovdqa64 %zmm0, %zmm29
+    vmovdqa64 %zmm0, %zmm30
+    vmovdqa64 %zmm0, %zmm31
+    testl $(1 << 30), 8(%rsp)          /* AVX512BW: 64-bit mask registers      */
+    jz 2f
+    kmovq %rax, %k0
+    kmovq %rax, %k1
+    kmovq %rax, %k2
+    kmovq %rax, %k3
+    kmovq %rax, %k4
+    kmovq %rax, %k5
+    kmovq %rax, %k6
+    kmovq %rax, %k7
+    jmp 3f
+2:  kmovw %eax, %k0                    /* AVX512F only: 16-bit masks           */
+    kmovw %eax, %k1
+    kmovw %eax, %k2
+    kmovw %eax, %k3
+    kmovw %eax, %k4
+    kmovw %eax, %k5
+    kmovw %eax, %k6
+    kmovw %eax, %k7
+    jmp 3f
+1:  test $FEAT_AVX, %r8
+    jz 4f
+    vmovq %rax, %xmm0
+    vpbroadcastq %xmm0, %ymm0
+    vmovdqa %ymm0, %ymm1
+    vmovdqa %ymm0, %ymm2
+    vmovdqa %ymm0, %ymm3
+    vmovdqa %ymm0, %ymm4
+    vmovdqa %ymm0, %ymm5
+    vmovdqa %ymm0, %ymm6
+    vmovdqa %ymm0, %ymm7
+    vmovdqa %ymm0, %ymm8
+    vmovdqa %ymm0, %ymm9
+    vmovdqa %ymm0, %ymm10
+    vmovdqa %ymm0, %ymm11
+    vmovdqa %ymm0, %ymm12
+    vmovdqa %ymm0, %ymm13
+    vmovdqa %ymm0, %ymm14
+    vmovdqa %ymm0, %ymm15
+    jmp 3f
+4:  movq %rax, %xmm0
+    punpcklqdq %xmm0, %xmm0
+    movdqa %xmm0, %xmm1
+    movdqa %xmm0, %xmm2
+    movdqa %xmm0, %xmm3
+    movdqa %xmm0, %xmm4
+    movdqa %xmm0, %xmm5
+    movdqa %xmm0, %xmm6
+    movdqa %xmm0, %xmm7
+    movdqa %xmm0, %xmm8
+    movdqa %xmm0, %xmm9
+    movdqa %xmm0, %xmm10
+    movdqa %xmm0, %xmm11
+    movdqa %xmm0, %xmm12
+    movdqa %xmm0, %xmm13
+    movdqa %xmm0, %xmm14
+    movdqa %xmm0, %xmm15
+3:  mov %rax, %rcx
+    mov %rax, %rdx
+    mov %rax, %rsi
+    mov %rax, %rdi
+    mov %rax, %r8
+    mov %rax, %r9
+    mov %rax, %r10
+    mov %rax, %r11
+    mov %rbx, %rax                     /* result: None                         */
+    add $16, %rsp
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC probe_regs_fill
+
+/*
+ * void *probe_call_and_spill(void *fn, void *obj, uint8_t *out)     [ctypes]
+ *
+ * Calls fn(obj, NULL, 0, NULL) -- ss_call with obj = a callable, or a plain
+ * PyObject_Vectorcall for the control -- and spills the registers the moment
+ * it returns, before any other code runs:
+ *   out[0..79]  rax rcx rdx rsi rdi r8 r9 r10 r11 rflags (8 bytes each)
+ *   out[128..]  XSAVE image (x87, SSE, AVX, opmask, ZMM) — out+128 must be
+ *               64-byte aligned and pre-zeroed (XSAVE skips init components)
+ * Returns fn's result (a new reference the caller must release).
+ */
+FUNC probe_call_and_spill
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    push %rbx
+    .cfi_offset %rbx, -24
+    push %r12
+    .cfi_offset %r12, -32
+    mov %rdx, %rbx                     /* rbx = out                            */
+    mov %rdi, %rax
+    mov %rsi, %rdi
+    xor %esi, %esi
+    xor %edx, %edx
+    xor %ecx, %ecx
+    call *%rax
+    mov %rax, 0(%rbx)                  /* spill at once                        */
+    mov %rcx, 8(%rbx)
+    mov %rdx, 16(%rbx)
+    mov %rsi, 24(%rbx)
+    mov %rdi, 32(%rbx)
+    mov %r8, 40(%rbx)
+    mov %r9, 48(%rbx)
+    mov %r10, 56(%rbx)
+    mov %r11, 64(%rbx)
+    pushfq
+    popq 72(%rbx)
+    mov %rax, %r12
+    testq $FEAT_XSAVE, (probe_api + P_FEATURES)(%rip)
+    jz 1f
+    mov $0xff, %eax                    /* x87..Hi16_ZMM; never PKRU or AMX     */
+    xor %edx, %edx
+    xsave 128(%rbx)
+    jmp 2f
+1:  fxsave 128(%rbx)
+2:  mov %r12, %rax
+    pop %r12
+    pop %rbx
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+    ret
+ENDFUNC probe_call_and_spill
+
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long 4, 16, 5
+    .asciz "GNU"
+    .long 0xc0000002, 4, 3
+    .p2align 3
+    .section .note.GNU-stack, "", @progbits

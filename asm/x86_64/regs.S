@@ -1,0 +1,103 @@
+/*
+ * regs.S — erase the register state a scope's function may have left.
+ *
+ * Vector, mask, x87/MMX and AMX state are reset with one XRSTOR whose
+ * XSTATE_BV header is all zero: every requested component is put in its
+ * architectural init state (all data zero, AMX tiles released).  Which
+ * components exist was decided at load by ss_init from CPUID and XCR0, so
+ * this never names state the OS has not enabled.  The general-purpose
+ * registers are cleared by the trampolines themselves, last, because they
+ * keep using them until they return.
+ */
+.include "common.inc"
+
+    .section .rodata
+    .p2align 6
+/* A 576-byte XSAVE area (legacy region + header) in standard form.
+ * XSTATE_BV = 0 requests init state for every component in the mask; only
+ * MXCSR is loaded from here (0x1F80: all exceptions masked, flags clear),
+ * and the caller's control bits are put back afterwards. */
+xrstor_init_area:
+    .zero 24
+    .long 0x1f80                 /* MXCSR                                     */
+    .long 0                      /* MXCSR_MASK (ignored by XRSTOR)            */
+    .zero 512 - 32
+    .zero 64                     /* header: XSTATE_BV = XCOMP_BV = 0          */
+    .size xrstor_init_area, . - xrstor_init_area
+
+    .text
+/*
+ * clear_registers                                        [internal, leaf]
+ *
+ *   in:  rdi = address of 8 bytes in the caller's frame holding the caller's
+ *              x87 control word (offset 0, fnstcw) and MXCSR (offset 4,
+ *              stmxcsr), saved before the scope's function ran
+ *   out: xmm/ymm/zmm0-31, k0-k7, x87 st0-7/mm0-7 zero; x87 status and tag
+ *        words in init state; MXCSR status flags (bits 0-5) clear; x87
+ *        control word and MXCSR control bits equal to the caller's (the ABI
+ *        makes them callee-saved); AMX tile data released if it was in use.
+ *   clobbers: rax, rcx, rdx, r8, the 4 bytes at 4(rdi), flags.  Uses no stack
+ *        beyond its return address.
+ */
+LOCALFUNC clear_registers
+    testq $FEAT_XSAVE, ss_features(%rip)
+    jz .Lno_xsave
+    mov ss_xrstor_mask(%rip), %rax
+    testq $FEAT_AMX, ss_features(%rip)
+    jz 1f
+    /* AMX: reset tiles only when this thread has them in use.  Asking XRSTOR
+     * for XTILEDATA while XFD still arms it would fault (#NM -> SIGILL for a
+     * process without AMX permission); in use means XFD is disarmed. */
+    testq $FEAT_XINUSE, ss_features(%rip)
+    jz 1f                         /* cannot tell: leave AMX state alone         */
+    mov %rax, %r8
+    mov $1, %ecx
+    xgetbv                        /* edx:eax = XINUSE                           */
+    mov %r8, %rcx                 /* rcx = component mask                       */
+    bt $18, %eax                  /* XTILEDATA in use                           */
+    jnc 2f
+    bts $17, %rcx                 /* add XTILECFG and XTILEDATA                 */
+    bts $18, %rcx
+2:  mov %rcx, %rax
+1:  mov %rax, %rdx
+    shr $32, %rdx                 /* edx:eax = requested-feature bitmap        */
+    xrstor xrstor_init_area(%rip)
+    jmp .Lcontrol
+
+.Lno_xsave:
+    /* No XSAVE (very old CPU or hypervisor hiding it): SSE and x87 only. */
+    pxor %xmm0, %xmm0
+    pxor %xmm1, %xmm1
+    pxor %xmm2, %xmm2
+    pxor %xmm3, %xmm3
+    pxor %xmm4, %xmm4
+    pxor %xmm5, %xmm5
+    pxor %xmm6, %xmm6
+    pxor %xmm7, %xmm7
+    pxor %xmm8, %xmm8
+    pxor %xmm9, %xmm9
+    pxor %xmm10, %xmm10
+    pxor %xmm11, %xmm11
+    pxor %xmm12, %xmm12
+    pxor %xmm13, %xmm13
+    pxor %xmm14, %xmm14
+    pxor %xmm15, %xmm15
+    fninit                        /* empty tags; data registers still hold data */
+    fldz                          /* so overwrite all eight physical registers  */
+    fldz
+    fldz
+    fldz
+    fldz
+    fldz
+    fldz
+    fldz
+    fninit                        /* and mark them empty again                  */
+
+.Lcontrol:
+    fldcw (%rdi)                  /* caller's x87 control word                  */
+    andl $~0x3f, 4(%rdi)          /* caller's MXCSR without f's status flags    */
+    ldmxcsr 4(%rdi)
+    ret
+ENDFUNC clear_registers
+
+GNU_PROPERTY_NOTES

@@ -1,0 +1,213 @@
+/*
+ * threads.S — per-thread state: scope depth and stack bounds.
+ *
+ * A thread is identified by its thread pointer, the word at %fs:0 (the x86-64
+ * TLS ABI requires the TCB to start with a pointer to itself; glibc and musl
+ * both do).  It is one load, needs no libc and no TLS relocation.
+ *
+ * ss_slots is an open-addressing table of SLOT_COUNT cache-line slots.  A slot's
+ * key is written only by a compare-and-swap that claims it (0 or dead -> tp) or
+ * by the owner marking it dead (tp -> tp|1) when its thread ends.  Every other
+ * field is written only by the owning thread (or by registration, which runs on
+ * the owning thread too), so lookups need no locks.  Lookups probe from the
+ * hash of tp and stop at a never-used key (0); dead keys are skipped and may be
+ * reclaimed by a new thread.
+ */
+.include "common.inc"
+
+    .bss
+    .p2align 6
+    .globl ss_slots
+    .hidden ss_slots
+    .type ss_slots, @object
+ss_slots:
+    .zero SLOT_COUNT * SLOT_SIZE
+    .size ss_slots, . - ss_slots
+
+    .text
+
+/*
+ * slot_find — find the live slot of thread pointer rdi.     [internal, leaf]
+ *   in:  rdi = thread pointer
+ *   out: rax = slot address, or 0 when this thread has none
+ *   clobbers: rax, rcx, rdx, rsi, flags.  Uses no stack.
+ */
+LOCALFUNC slot_find
+    movabs $0x9e3779b97f4a7c15, %rax   /* Fibonacci hashing of tp             */
+    imul %rdi, %rax
+    shr $(64 - SLOT_BITS), %rax        /* rax = first index                   */
+    lea ss_slots(%rip), %rsi
+    mov $SLOT_COUNT, %ecx              /* rcx = probes left                   */
+1:  mov %rax, %rdx
+    shl $SLOT_SHIFT, %rdx
+    add %rsi, %rdx                     /* rdx = &slots[index]                 */
+    cmp %rdi, SLOT_KEY(%rdx)
+    je 2f
+    cmpq $0, SLOT_KEY(%rdx)            /* never used: the probe chain ends    */
+    je 3f
+    inc %eax
+    and $(SLOT_COUNT - 1), %eax
+    dec %ecx
+    jnz 1b
+3:  xor %eax, %eax
+    ret
+2:  mov %rdx, %rax
+    ret
+ENDFUNC slot_find
+
+/*
+ * slot_claim — give thread pointer rdi a fresh slot.         [internal, leaf]
+ *   Only called after slot_find returned 0 for the same thread, so the
+ *   thread has no live slot and cannot race with itself.
+ *   in:  rdi = thread pointer
+ *   out: rax = slot address (fields other than key zeroed), or 0 if full
+ *   clobbers: rax, rcx, rdx, rsi, r8, flags.  Uses no stack.
+ */
+LOCALFUNC slot_claim
+    movabs $0x9e3779b97f4a7c15, %r8
+    imul %rdi, %r8
+    shr $(64 - SLOT_BITS), %r8         /* r8 = index                          */
+    lea ss_slots(%rip), %rsi
+    mov $SLOT_COUNT, %ecx
+1:  mov %r8, %rdx
+    shl $SLOT_SHIFT, %rdx
+    add %rsi, %rdx
+    mov SLOT_KEY(%rdx), %rax           /* rax = expected key for the CAS      */
+    test %rax, %rax
+    jz 2f                              /* never used                          */
+    test $1, %al
+    jnz 2f                             /* dead: its thread has ended          */
+3:  inc %r8d
+    and $(SLOT_COUNT - 1), %r8d
+    dec %ecx
+    jnz 1b
+    xor %eax, %eax
+    ret
+2:  lock cmpxchg %rdi, SLOT_KEY(%rdx)  /* claim it unless another thread did  */
+    jne 3b
+    movq $0, SLOT_DEPTH(%rdx)
+    movq $0, SLOT_LOW(%rdx)
+    movq $0, SLOT_HIGH(%rdx)
+    movq $0, SLOT_FLOOR(%rdx)
+    movq $0, SLOT_FLAGS(%rdx)
+    mov %rdx, %rax
+    ret
+ENDFUNC slot_claim
+
+/*
+ * uint64_t ss_register_thread(low, high, floor, flags)       [ctypes]
+ *
+ * Records the calling thread's stack bounds (computed by _threads.py).
+ *   in:  rdi = lowest mapped stack address, rsi = stack top (exclusive),
+ *        rdx = floor (lowest address a grow-down stack may reach),
+ *        rcx = SLOTF_* flags (SLOTF_REGISTERED is added)
+ *   out: rax = the thread pointer (the key), or 0 if the table is full
+ *   clobbers: caller-saved registers.
+ */
+FUNC ss_register_thread
+    mov %rdi, %r9                      /* r9 = low                            */
+    mov %rsi, %r10                     /* r10 = high                          */
+    mov %rdx, %r11                     /* r11 = floor                         */
+    push %rcx                          /* flags: slot_claim needs rcx         */
+    .cfi_def_cfa_offset 16
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jnz 1f
+    call slot_claim
+    test %rax, %rax
+    jz 2f
+1:  pop %rcx
+    .cfi_def_cfa_offset 8
+    mov %r9, SLOT_LOW(%rax)
+    mov %r10, SLOT_HIGH(%rax)
+    mov %r11, SLOT_FLOOR(%rax)
+    or $SLOTF_REGISTERED, %rcx
+    mov %rcx, SLOT_FLAGS(%rax)
+    mov %rdi, %rax
+    ret
+2:  .cfi_def_cfa_offset 16
+    pop %rcx
+    .cfi_def_cfa_offset 8
+    xor %eax, %eax
+    ret
+ENDFUNC ss_register_thread
+
+/*
+ * int ss_forget_thread(uint64_t tp)                          [ctypes]
+ *
+ * Called when the thread whose pointer is tp has ended (its Python thread
+ * state was cleared): the slot is marked dead so that a later thread whose TCB
+ * lands at the same address registers afresh instead of inheriting bounds.
+ *   out: rax = 1 if a slot was released, 0 if none was found.
+ */
+FUNC ss_forget_thread
+    call slot_find
+    test %rax, %rax
+    jz 1f
+    movq $0, SLOT_FLAGS(%rax)
+    movq $0, SLOT_DEPTH(%rax)
+    or $1, %rdi
+    mov %rdi, SLOT_KEY(%rax)           /* dead; x86 stores are release-ordered */
+    mov $1, %eax
+1:  ret
+ENDFUNC ss_forget_thread
+
+/*
+ * void ss_reset_after_fork(void)                             [ctypes]
+ *
+ * In a fork child only the calling thread exists: every other slot is marked
+ * dead, and the caller's depth is kept (fork may happen inside a scope).
+ */
+FUNC ss_reset_after_fork
+    mov %fs:0, %r8
+    lea ss_slots(%rip), %rsi
+    mov $SLOT_COUNT, %ecx
+1:  mov SLOT_KEY(%rsi), %rax
+    test %rax, %rax
+    jz 2f
+    test $1, %al
+    jnz 2f
+    cmp %r8, %rax
+    je 2f
+    movq $0, SLOT_FLAGS(%rsi)
+    movq $0, SLOT_DEPTH(%rsi)
+    or $1, %rax
+    mov %rax, SLOT_KEY(%rsi)
+2:  add $SLOT_SIZE, %rsi
+    dec %ecx
+    jnz 1b
+    ret
+ENDFUNC ss_reset_after_fork
+
+/*
+ * uint64_t ss_thread_depth(void)                             [ctypes]
+ *   out: rax = number of scopes active on the calling thread.
+ */
+FUNC ss_thread_depth
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jz 1f
+    mov SLOT_DEPTH(%rax), %rax
+1:  ret
+ENDFUNC ss_thread_depth
+
+/*
+ * PyObject *ss_enabled(PyObject *self, PyObject *unused)     [METH_NOARGS]
+ *
+ * secretscope.enabled(): True while a scope is active on the calling thread.
+ *   out: rax = new reference to True or False.
+ */
+FUNC ss_enabled
+    mov %fs:0, %rdi
+    call slot_find
+    xor %edi, %edi
+    test %rax, %rax
+    jz 1f
+    cmpq $0, SLOT_DEPTH(%rax)
+    setne %dil
+1:  jmp *(ss_api + API_BOOL_FROM_LONG)(%rip)   /* tail call: PyBool_FromLong */
+ENDFUNC ss_enabled
+
+GNU_PROPERTY_NOTES

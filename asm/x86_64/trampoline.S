@@ -1,0 +1,363 @@
+/*
+ * trampoline.S — the entry points CPython calls: a scope around a call
+ * (ss_call, ss_do) and around a block (ss_scope_enter, ss_scope_exit).
+ *
+ * Each is the ml_meth of a PyMethodDef that _native.py places in ctypes
+ * memory and turns into a builtin with PyCFunction_NewEx, so a Python call
+ * enters here directly, with no ctypes foreign call on the way.
+ *
+ * The order at the end of a scope is fixed: registers are cleared first
+ * (clear_registers), then the stack below the trampoline is erased
+ * (scrub_stack), so a signal arriving during the erasure can only save
+ * registers that hold nothing of the function's.  The general-purpose
+ * caller-saved registers are cleared last, just before returning.
+ */
+.include "common.inc"
+
+.equ CTL, VEC_BYTES /* fnstcw at +0, stmxcsr at +4            */
+.equ FRAME, (VEC_BYTES + 8) /* keeps rsp 16-byte aligned (5 pushes)   */
+
+/* Clear every caller-saved general-purpose register but rax (the result).
+ * The final xor also leaves RFLAGS in a fixed, data-independent state. */
+.macro CLEAR_GPRS_BUT_RAX
+    xor %ecx, %ecx
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+.endm
+
+/* The frame shared by ss_call and ss_scope_exit: rbp, then five callee-saved
+ * registers, then FRAME bytes (mincore vector, saved control words). */
+.macro SCOPE_PROLOGUE
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    push %rbx
+    .cfi_offset %rbx, -24
+    push %r12
+    .cfi_offset %r12, -32
+    push %r13
+    .cfi_offset %r13, -40
+    push %r14
+    .cfi_offset %r14, -48
+    push %r15
+    .cfi_offset %r15, -56
+    sub $FRAME, %rsp
+.endm
+
+.macro SCOPE_EPILOGUE
+    .cfi_remember_state
+    lea -40(%rbp), %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+    ret
+    .cfi_restore_state
+.endm
+
+    .section .rodata
+msg_unregistered:
+    .asciz "secretscope: the stack of this thread could not be registered"
+msg_bad_sp:
+    .asciz "secretscope: the stack pointer is outside this thread's registered stack (code running on a switched stack cannot be protected)"
+msg_scrub_failed:
+    .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
+msg_do_noargs:
+    .asciz "do() missing required argument: 'f'"
+msg_unbalanced:
+    .asciz "secretscope: scope exit without a matching enter on this thread"
+
+    .text
+/*
+ * scope_begin                                            [internal]
+ *
+ * Enters a scope on the calling thread: finds (or, through the Python
+ * registration callback, creates) its slot, checks that the stack pointer
+ * lies in the registered stack, and increments the depth.
+ *   in:  rdi = the stack pointer below which the scope will be erased
+ *   out: rax = slot, or 0 with a Python exception set
+ *   clobbers: caller-saved registers (standard ABI).
+ */
+LOCALFUNC scope_begin
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    sub $8, %rsp                       /* 16-byte alignment for calls          */
+    .cfi_def_cfa_offset 32
+    mov %rdi, %r12                     /* r12 = stack pointer to protect below */
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jz .Lregister
+    testq $SLOTF_REGISTERED, SLOT_FLAGS(%rax)
+    jz .Lregister
+.Lhave_slot:
+    cmp SLOT_FLOOR(%rax), %r12         /* floor <= sp < high                    */
+    jb .Lbad_sp
+    cmp SLOT_HIGH(%rax), %r12
+    jae .Lbad_sp
+    incq SLOT_DEPTH(%rax)
+.Lbegin_out:
+    add $8, %rsp
+    .cfi_remember_state
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+    .cfi_restore_state
+.Lregister:
+    /* First scope on this thread: the Python side computes the bounds and
+     * calls ss_register_thread. */
+    mov (ss_api + API_REGISTER_CB)(%rip), %rdi
+    call *(ss_api + API_CALL_NOARGS)(%rip)
+    test %rax, %rax
+    jz .Lbegin_out                     /* the callback raised                  */
+    mov %rax, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jz 1f
+    testq $SLOTF_REGISTERED, SLOT_FLAGS(%rax)
+    jnz .Lhave_slot
+1:  lea msg_unregistered(%rip), %rsi
+    jmp .Lbegin_error
+.Lbad_sp:
+    lea msg_bad_sp(%rip), %rsi
+.Lbegin_error:
+    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
+    call *(ss_api + API_ERR_SET_STRING)(%rip)
+    xor %eax, %eax
+    jmp .Lbegin_out
+ENDFUNC scope_begin
+
+/*
+ * PyObject *ss_call(PyObject *f, PyObject *const *args, size_t nargsf,
+ *                   PyObject *kwnames)              [METH_FASTCALL|KEYWORDS]
+ *
+ * The decorator's trampoline: `self` of the builtin is the wrapped callable.
+ * Calls f(*args, **kw) inside a scope and returns its result (or NULL with
+ * f's exception), after erasing registers and the stack below this frame.
+ *   guarantees on return: see clear_registers and scrub_stack; rcx, rdx,
+ *   rsi, rdi, r8-r11 are zero; rbx, rbp, r12-r15 are the caller's.
+ */
+FUNC ss_call
+.Lcall_body:
+    SCOPE_PROLOGUE
+    mov %rdi, %r12                     /* r12 = f                              */
+    mov %rsi, %r13                     /* r13 = args                           */
+    mov %rdx, %r14                     /* r14 = nargsf                         */
+    mov %rcx, %r15                     /* r15 = kwnames                        */
+    mov %rsp, %rdi
+    call scope_begin
+    test %rax, %rax
+    jz .Lcall_return                   /* rax = NULL, exception set            */
+    mov %rax, %rbx                     /* rbx = slot                           */
+    fnstcw CTL(%rsp)
+    stmxcsr (CTL + 4)(%rsp)
+    mov %r12, %rdi
+    mov %r13, %rsi
+    mov %r14, %rdx
+    mov %r15, %rcx
+    call *(ss_api + API_VECTORCALL)(%rip)   /* f runs entirely below rsp       */
+    mov %rax, %r12                     /* r12 = result (a pointer, or NULL)    */
+    lea CTL(%rsp), %rdi
+    call clear_registers               /* 1. registers                         */
+    mov %rbx, %rdi
+    mov %rsp, %rsi
+    call scrub_stack                   /* 2. the stack below this frame        */
+    decq SLOT_DEPTH(%rbx)
+    test %rax, %rax
+    jnz .Lcall_scrub_failed
+    mov %r12, %rax
+.Lcall_return:
+    CLEAR_GPRS_BUT_RAX
+    SCOPE_EPILOGUE
+.Lcall_scrub_failed:
+    /* Never claim an erasure that did not happen: drop f's result and raise. */
+    test %r12, %r12
+    jz 1f
+    mov %r12, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
+    lea msg_scrub_failed(%rip), %rsi
+    call *(ss_api + API_ERR_SET_STRING)(%rip)
+    xor %eax, %eax
+    jmp .Lcall_return
+ENDFUNC ss_call
+
+/*
+ * PyObject *ss_do(PyObject *self, PyObject *const *args, size_t nargsf,
+ *                 PyObject *kwnames)                [METH_FASTCALL|KEYWORDS]
+ *
+ * secretscope.do(f, *args, **kwargs): shifts f out of the arguments and runs
+ * the same scope as ss_call.
+ */
+FUNC ss_do
+    mov %rdx, %rax
+    btr $63, %rax                      /* rax = nargs (PY_VECTORCALL_ARGUMENTS_OFFSET off) */
+    test %rax, %rax
+    jz 1f
+    mov (%rsi), %rdi                   /* f = args[0]                          */
+    add $8, %rsi
+    lea -1(%rax), %rdx                 /* no offset flag: args[0] is not ours to borrow */
+    jmp .Lcall_body
+1:  sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
+    lea msg_do_noargs(%rip), %rsi
+    call *(ss_api + API_ERR_SET_STRING)(%rip)
+    xor %eax, %eax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_do
+
+/*
+ * PyObject *ss_scope_enter(PyObject *self, PyObject *unused)   [METH_NOARGS]
+ *
+ * `with secret():` entry.  out: rax = new reference to None, or NULL.
+ */
+FUNC ss_scope_enter
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    mov %rsp, %rdi
+    call scope_begin
+    test %rax, %rax
+    jz 1f
+    mov (ss_api + API_NONE)(%rip), %rbx
+    mov %rbx, %rdi
+    call *(ss_api + API_INCREF)(%rip)
+    mov %rbx, %rax
+1:  pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_scope_enter
+
+/*
+ * PyObject *ss_scope_exit(PyObject *self, PyObject *const *args,
+ *                         size_t nargsf)                    [METH_FASTCALL]
+ *
+ * `with secret():` exit (the arguments, exc_type/exc/tb, are ignored).
+ * Erases registers and everything below this frame; what the block's calls
+ * wrote there is gone.  Its own frame is zeroed before use, so no stale
+ * bytes survive in parts of it that mincore does not write.
+ *   out: rax = new reference to False (never suppresses), or NULL.
+ */
+FUNC ss_scope_exit
+    SCOPE_PROLOGUE
+    mov %rsp, %rdi
+    mov $(FRAME / 8), %ecx
+    xor %eax, %eax
+    rep stosq                          /* our frame: no stale data kept        */
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jz .Lexit_unbalanced
+    cmpq $0, SLOT_DEPTH(%rax)
+    je .Lexit_unbalanced
+    mov %rax, %rbx                     /* rbx = slot                           */
+    fnstcw CTL(%rsp)
+    stmxcsr (CTL + 4)(%rsp)
+    lea CTL(%rsp), %rdi
+    call clear_registers
+    mov %rbx, %rdi
+    mov %rsp, %rsi
+    call scrub_stack
+    decq SLOT_DEPTH(%rbx)
+    test %rax, %rax
+    jnz .Lexit_scrub_failed
+    xor %edi, %edi
+    call *(ss_api + API_BOOL_FROM_LONG)(%rip)
+.Lexit_return:
+    CLEAR_GPRS_BUT_RAX
+    SCOPE_EPILOGUE
+.Lexit_unbalanced:
+    lea msg_unbalanced(%rip), %rsi
+    jmp 1f
+.Lexit_scrub_failed:
+    lea msg_scrub_failed(%rip), %rsi
+1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
+    call *(ss_api + API_ERR_SET_STRING)(%rip)
+    xor %eax, %eax
+    jmp .Lexit_return
+ENDFUNC ss_scope_exit
+
+/*
+ * PyObject *ss_vectorcall_compat(PyObject *callable, PyObject *const *args,
+ *                                size_t nargsf, PyObject *kwnames)
+ *
+ * PyObject_Vectorcall for CPython 3.10, which exports no such function: the
+ * same call through PyObject_VectorcallDict, building the keyword dict with
+ * _PyStack_AsDict only when there are keywords.
+ */
+FUNC ss_vectorcall_compat
+    test %rcx, %rcx
+    jnz 1f
+    jmp *(ss_api + API_VECTORCALL_DICT)(%rip)   /* kwdict = rcx = NULL      */
+1:  push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    push %r14
+    .cfi_def_cfa_offset 40
+    .cfi_offset %r14, -40
+    push %r15
+    .cfi_def_cfa_offset 48
+    .cfi_offset %r15, -48
+    mov %rdi, %rbx                     /* callable                             */
+    mov %rsi, %r12                     /* args                                 */
+    mov %rdx, %r13                     /* nargsf                               */
+    mov %rdx, %rax
+    btr $63, %rax
+    lea (%rsi, %rax, 8), %rdi          /* keyword values follow the positionals */
+    mov %rcx, %rsi
+    call *(ss_api + API_STACK_AS_DICT)(%rip)
+    test %rax, %rax
+    jz 2f
+    mov %rax, %r14                     /* r14 = kwargs dict                    */
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    mov %r13, %rdx
+    btr $63, %rdx
+    mov %r14, %rcx
+    call *(ss_api + API_VECTORCALL_DICT)(%rip)
+    mov %rax, %r15                     /* r15 = result                         */
+    mov %r14, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+    mov %r15, %rax
+2:  pop %r15
+    .cfi_def_cfa_offset 40
+    pop %r14
+    .cfi_def_cfa_offset 32
+    pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_vectorcall_compat
+
+GNU_PROPERTY_NOTES

@@ -1,0 +1,45 @@
+"""Chooses the backend once, at import, from the platform and the environment.
+
+SECRETSCOPE_BACKEND=fallback     force the pure-Python fallback
+SECRETSCOPE_BACKEND=native|auto  (default auto) native where supported
+SECRETSCOPE_REQUIRE_NATIVE=1     raise NativeUnavailableError instead of falling back
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Union
+
+from ._errors import NativeLoadError, NativeUnavailableError
+from ._fallback import FallbackBackend
+from ._native import NativeBackend
+from ._platform import native_unavailable_reason, platform_tag
+
+Backend = Union[NativeBackend, FallbackBackend]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def select_backend() -> Backend:
+    choice = os.environ.get("SECRETSCOPE_BACKEND", "auto").strip().lower() or "auto"
+    require = os.environ.get("SECRETSCOPE_REQUIRE_NATIVE", "").strip().lower() in _TRUE
+    if choice not in {"auto", "native", "fallback"}:
+        raise ValueError(f"SECRETSCOPE_BACKEND must be auto, native or fallback, not {choice!r}")
+
+    if choice == "fallback":
+        reason = "the fallback backend was forced by SECRETSCOPE_BACKEND=fallback"
+    else:
+        reason = native_unavailable_reason() or ""
+    if not reason:
+        try:
+            return NativeBackend()
+        except NativeLoadError as exc:
+            reason = f"the native backend could not be loaded: {exc}"
+            if not require:
+                warnings.warn(f"secretscope: {reason}; NOTHING IS PROTECTED (fallback backend)",
+                              RuntimeWarning, stacklevel=3)
+    if require:
+        raise NativeUnavailableError(
+            f"secretscope: native protection is required (SECRETSCOPE_REQUIRE_NATIVE=1) "
+            f"but unavailable on {platform_tag()}: {reason}")
+    return FallbackBackend(reason)

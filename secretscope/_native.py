@@ -1,0 +1,152 @@
+"""The native backend: loads the assembly for this architecture and wires it to CPython."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from . import _cpython
+from ._errors import NativeLoadError
+from ._platform import free_threaded, native_arch, platform_tag
+from ._protection import Protection
+from ._threads import StackRegistry
+
+ABI_VERSION = 1
+LIB_DIR = Path(__file__).resolve().parent / "_lib"
+
+# ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
+_FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {
+    "x86_64": ((1, "xsave"), (2, "avx"), (4, "avx512"), (8, "amx")),
+    "aarch64": ((1, "fp-simd"), (2, "sve"), (4, "sme")),
+}
+
+# index of each entry of ss_api (API_* / 8 in common.inc)
+_API_SLOTS = (
+    "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
+    "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
+)
+
+
+def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
+    """Path of the shared object: kind "" is the backend, "probe" the diagnostic helpers."""
+    arch = arch or native_arch() or "unknown"
+    middle = f"-{kind}" if kind else ""
+    return LIB_DIR / f"libsecretscope{middle}-{arch}.so"
+
+
+def read_manifest() -> Dict[str, str]:
+    """file name -> sha256 of every shared object as built from asm/ (asm/build.py writes it)."""
+    manifest = LIB_DIR / "SHA256SUMS"
+    try:
+        lines = manifest.read_text().splitlines()
+    except OSError as exc:
+        raise NativeLoadError(f"{manifest} is missing: the package is incomplete ({exc})") from None
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+def load_verified(path: Path, loader: type = ctypes.CDLL) -> ctypes.CDLL:
+    """dlopen `path` after checking it is the file the build produced (sha256 in SHA256SUMS).
+
+    loader=ctypes.PyDLL keeps the GIL held during foreign calls (needed when the
+    routine calls back into CPython)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NativeLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    expected = read_manifest().get(path.name)
+    if expected is None:
+        raise NativeLoadError(f"{path.name} is not listed in {LIB_DIR / 'SHA256SUMS'}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise NativeLoadError(f"{path} is corrupt: sha256 {actual[:16]}..., expected {expected[:16]}...")
+    try:
+        return loader(str(path))  # type: ignore[no-any-return]
+    except OSError as exc:
+        raise NativeLoadError(f"cannot load {path}: {exc}") from None
+
+
+class NativeBackend:
+    """Scopes erased by the assembly in secretscope/_lib."""
+
+    name = "native"
+
+    def __init__(self) -> None:
+        arch = native_arch()
+        assert arch is not None
+        self.arch = arch
+        self.lib = lib = load_verified(library_path())
+        abi = ctypes.c_uint64.in_dll(lib, "ss_abi_version").value
+        if abi != ABI_VERSION:
+            raise NativeLoadError(f"{library_path().name} has interface version {abi}, expected {ABI_VERSION}")
+
+        lib.ss_init.restype = ctypes.c_uint64
+        self.feature_bits = lib.ss_init()
+        lib.ss_register_thread.restype = ctypes.c_uint64
+        lib.ss_register_thread.argtypes = [ctypes.c_uint64] * 4
+        lib.ss_forget_thread.restype = ctypes.c_int
+        lib.ss_forget_thread.argtypes = [ctypes.c_uint64]
+        lib.ss_reset_after_fork.restype = None
+        lib.ss_thread_depth.restype = ctypes.c_uint64
+        self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork)
+        self._fill_api()
+
+        def routine(name: str) -> int:
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
+
+        call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
+        self._call_def = _cpython.MethodDef("secret_call", routine("ss_call"), call_flags,
+                                            "Call the wrapped function inside a secret scope.")
+        self.do: Callable[..., Any] = _cpython.MethodDef(
+            "do", routine("ss_do"), call_flags,
+            "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
+        self.enabled: Callable[[], bool] = _cpython.MethodDef(
+            "enabled", routine("ss_enabled"), _cpython.METH_NOARGS,
+            "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
+        self.enter: Callable[[], None] = _cpython.MethodDef(
+            "__enter__", routine("ss_scope_enter"), _cpython.METH_NOARGS).bind()
+        self.exit: Callable[..., bool] = _cpython.MethodDef(
+            "__exit__", routine("ss_scope_exit"), _cpython.METH_FASTCALL).bind()
+        self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
+
+    def _fill_api(self) -> None:
+        api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
+        vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
+                      else ctypes.cast(self.lib.ss_vectorcall_compat, ctypes.c_void_p).value)
+        self._register_cb = self.registry.register  # kept alive: the table holds a borrowed pointer
+        values = {
+            "vectorcall": vectorcall,
+            "call_noargs": _cpython.symbol("PyObject_CallNoArgs"),
+            "bool_from_long": _cpython.symbol("PyBool_FromLong"),
+            "err_set_string": _cpython.symbol("PyErr_SetString"),
+            "exc_runtime": _cpython.data_pointer("PyExc_RuntimeError"),
+            "exc_type": _cpython.data_pointer("PyExc_TypeError"),
+            "register_cb": id(self._register_cb),
+            "none": id(None),
+            "incref": _cpython.symbol("Py_IncRef"),
+            "vectorcall_dict": _cpython.symbol("PyObject_VectorcallDict"),
+            "stack_as_dict": (_cpython.symbol("_PyStack_AsDict") if _cpython.has_symbol("_PyStack_AsDict") else 0),
+            "decref": _cpython.symbol("Py_DecRef"),
+        }
+        for index, name in enumerate(_API_SLOTS):
+            api[index] = values[name]
+
+    def bind(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """A builtin that calls f inside a scope (its C function is ss_call, its self is f)."""
+        return self._call_def.bind(f)
+
+    def features(self) -> Tuple[str, ...]:
+        return tuple(name for bit, name in _FEATURE_NAMES[self.arch] if self.feature_bits & bit)
+
+    def depth(self) -> int:
+        return int(self.lib.ss_thread_depth())
+
+    def protection(self) -> Protection:
+        missing = ["heap: blocks allocated inside a scope are not yet zeroed when freed",
+                   "signal stacks: frames on an alternate signal stack are not yet erased"]
+        if free_threaded():
+            missing[0] = "heap: unavailable on the free-threaded build"
+        return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
+                          heap=False, signal_stacks=False, reason="; ".join(missing),
+                          features=self.features())

@@ -1,0 +1,44 @@
+"""Which platform this is, and whether the native backend can run on it."""
+from __future__ import annotations
+
+import ctypes
+import platform
+import sys
+import sysconfig
+from typing import Optional
+
+#: machine name (as platform.machine() reports it on Linux) -> shared-object architecture
+NATIVE_ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def machine() -> str:
+    return platform.machine().lower()
+
+
+def platform_tag() -> str:
+    """"linux-x86_64", "linux-aarch64", "darwin-arm64", "win32-amd64", ..."""
+    system = "linux" if sys.platform.startswith("linux") else sys.platform
+    return f"{system}-{machine() or 'unknown'}"
+
+
+def native_arch() -> Optional[str]:
+    return NATIVE_ARCHES.get(machine())
+
+
+def free_threaded() -> bool:
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def native_unavailable_reason() -> Optional[str]:
+    """Why the native backend cannot run here, or None when it can."""
+    if sys.implementation.name != "cpython":
+        return f"the native backend needs CPython; this is {sys.implementation.name}"
+    if sys.version_info < (3, 10):
+        return "the native backend needs CPython 3.10 or newer"
+    if not sys.platform.startswith("linux"):
+        return f"no native backend for {sys.platform} (supported: Linux on x86-64 and AArch64)"
+    if native_arch() is None:
+        return f"no native backend for the {machine() or 'unknown'} machine (supported: x86-64, AArch64)"
+    if ctypes.sizeof(ctypes.c_void_p) != 8:
+        return "the native backend needs a 64-bit interpreter"
+    return None

@@ -1,0 +1,31 @@
+"""The record `protection()` returns: what the active backend covers, and why not the rest."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Protection:
+    """What a scope erases on this interpreter, right now.
+
+    backend: "native" (the assembly backend is loaded) or "fallback" (nothing is erased).
+    platform: e.g. "linux-x86_64", "linux-aarch64", "darwin-arm64".
+    registers, stack, heap, signal_stacks: whether that guarantee of docs/guarantees.md holds.
+    reason: why a guarantee does not hold (None when all do).
+    features: register state found at load (e.g. "xsave", "avx", "avx512", "amx").
+    """
+
+    backend: Literal["native", "fallback"]
+    platform: str
+    registers: bool
+    stack: bool
+    heap: bool
+    signal_stacks: bool
+    reason: Optional[str]
+    features: Tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """True when every guarantee holds."""
+        return self.registers and self.stack and self.heap and self.signal_stacks

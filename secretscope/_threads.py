@@ -1,0 +1,121 @@
+"""Stack bounds of the calling thread, handed to the native backend on its first scope.
+
+The assembly keeps one slot per thread (keyed by the thread pointer) holding
+the thread's stack bounds.  On the first scope of a thread it calls back into
+`StackRegistry.register`, which finds the bounds here and records them; when
+the thread's Python state is cleared the slot is released, so a later thread
+whose control block lands at the same address never inherits stale bounds.
+
+Where the bounds come from:
+  - the process's initial thread: its `[stack]` mapping in /proc/self/maps.
+    That mapping grows down on demand, so the backend re-probes its low end;
+    `floor` is the lowest address it may ever reach (the end of the mapping
+    below it, or top - RLIMIT_STACK).
+  - every other thread: pthread_getattr_np (glibc and musl), which reports the
+    exact usable stack, excluding the guard area.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import threading
+from typing import Callable, Optional, Tuple
+
+SLOTF_GROWSDOWN = 2
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+Bounds = Tuple[int, int, int, int]  # low, high, floor, flags
+
+
+def _maps() -> list[tuple[int, int, str]]:
+    rows = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            rows.append((lo, hi, parts[5] if len(parts) > 5 else ""))
+    return rows
+
+
+def main_thread_bounds() -> Bounds:
+    rows = _maps()
+    for i, (lo, hi, name) in enumerate(rows):
+        if name == "[stack]":
+            below = rows[i - 1][1] if i > 0 else 0
+            floor = below + PAGE
+            soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+            if soft != resource.RLIM_INFINITY:
+                floor = max(floor, hi - soft)
+            return lo, hi, min(floor, lo), SLOTF_GROWSDOWN
+    raise OSError("no [stack] mapping in /proc/self/maps")
+
+
+class _PthreadAttr(ctypes.Structure):
+    _fields_ = [("_opaque", ctypes.c_byte * 128)]  # larger than any libc's pthread_attr_t
+
+
+def pthread_bounds() -> Bounds:
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = _PthreadAttr()
+    libc.pthread_self.restype = ctypes.c_ulong
+    self_ = ctypes.c_ulong(libc.pthread_self())
+    err = libc.pthread_getattr_np(self_, ctypes.byref(attr))
+    if err:
+        raise OSError(err, f"pthread_getattr_np: {os.strerror(err)}")
+    try:
+        addr, size = ctypes.c_void_p(), ctypes.c_size_t()
+        err = libc.pthread_attr_getstack(ctypes.byref(attr), ctypes.byref(addr), ctypes.byref(size))
+        if err:
+            raise OSError(err, f"pthread_attr_getstack: {os.strerror(err)}")
+    finally:
+        libc.pthread_attr_destroy(ctypes.byref(attr))
+    low = addr.value or 0
+    return low, low + size.value, low, 0
+
+
+def current_thread_bounds() -> Bounds:
+    if threading.get_native_id() == os.getpid():
+        return main_thread_bounds()
+    return pthread_bounds()
+
+
+class _SlotGuard:
+    """Lives in the thread's thread-local data; releases the slot when the thread ends."""
+
+    __slots__ = ("tp", "generation", "registry")
+
+    def __init__(self, tp: int, generation: int, registry: "StackRegistry") -> None:
+        self.tp, self.generation, self.registry = tp, generation, registry
+
+    def __del__(self) -> None:
+        if self.generation == self.registry.generation:  # not a guard from before a fork
+            self.registry.forget(self.tp)
+
+
+class StackRegistry:
+    """The Python half of per-thread registration (see module docstring)."""
+
+    def __init__(self, register: Callable[[int, int, int, int], int], forget: Callable[[int], int],
+                 reset_after_fork: Callable[[], None]) -> None:
+        self._register, self.forget, self._reset = register, forget, reset_after_fork
+        self._local = threading.local()
+        self.generation = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self.generation += 1
+        self._reset()
+
+    def register(self) -> None:
+        """Called by the assembly (PyObject_CallNoArgs) on a thread's first scope."""
+        low, high, floor, flags = current_thread_bounds()
+        tp = self._register(low, high, floor, flags)
+        if not tp:
+            raise RuntimeError("secretscope: too many threads hold scope state (4096)")
+        self._local.guard = _SlotGuard(tp, self.generation, self)
+
+    def registered_here(self) -> Optional[int]:
+        guard = getattr(self._local, "guard", None)
+        return guard.tp if guard is not None else None
