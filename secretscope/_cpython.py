@@ -58,3 +58,69 @@ def has_symbol(name: str) -> bool:
 def data_pointer(name: str) -> int:
     """Value of a pointer variable exported by the interpreter (e.g. PyExc_TypeError)."""
     return ctypes.c_void_p.in_dll(ctypes.pythonapi, name).value or 0
+
+
+# ---- objects whose call goes straight into a routine (vectorcall) ---------------------------
+
+Py_tp_call, Py_tp_doc, Py_tp_members = 50, 56, 72
+T_PYSSIZET, READONLY = 19, 1
+Py_TPFLAGS_HAVE_VECTORCALL = 1 << 11
+Py_TPFLAGS_DEFAULT = 1 << 18  # Py_TPFLAGS_HAVE_VERSION_TAG
+Py_TPFLAGS_IMMUTABLETYPE = 1 << 8
+Py_TPFLAGS_DISALLOW_INSTANTIATION = 1 << 7
+
+
+class _PyMemberDef(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("offset", ctypes.c_ssize_t),
+                ("flags", ctypes.c_int), ("doc", ctypes.c_char_p)]
+
+
+class _PyTypeSlot(ctypes.Structure):
+    _fields_ = [("slot", ctypes.c_int), ("pfunc", ctypes.c_void_p)]
+
+
+class _PyTypeSpec(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("basicsize", ctypes.c_int), ("itemsize", ctypes.c_int),
+                ("flags", ctypes.c_uint), ("slots", ctypes.POINTER(_PyTypeSlot))]
+
+
+_from_spec = ctypes.pythonapi.PyType_FromSpec
+_from_spec.restype = ctypes.py_object
+_from_spec.argtypes = [ctypes.POINTER(_PyTypeSpec)]
+_generic_alloc = ctypes.pythonapi.PyType_GenericAlloc
+_generic_alloc.restype = ctypes.py_object
+_generic_alloc.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
+
+_HEADER = object.__basicsize__  # PyObject header (larger on free-threaded builds)
+
+
+def vectorcall_type(name: str, doc: str = "") -> type:
+    """A heap type whose instances are called through a vectorcall pointer stored in them.
+
+    Calling an instance goes from the interpreter's call site straight into the
+    routine (no C frame of CPython in between); the instances have no __get__,
+    so as class attributes they do not bind.
+    """
+    members = (_PyMemberDef * 2)(
+        _PyMemberDef(b"__vectorcalloffset__", T_PYSSIZET, _HEADER, READONLY, None), _PyMemberDef())
+    doc_buf = ctypes.create_string_buffer(doc.encode())  # the type keeps a pointer to it
+    slots = (_PyTypeSlot * 4)(
+        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+        _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
+        _PyTypeSlot())
+    spec_name = name.encode()
+    spec = _PyTypeSpec(spec_name, _HEADER + 8, 0,
+                       Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE
+                       | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                       ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
+    _KEEP.extend((members, slots, spec, spec_name, doc_buf))
+    return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
+
+
+def vectorcall_object(kind: type, address: int) -> object:
+    """An instance of a vectorcall_type whose calls enter the routine at `address`."""
+    obj = _generic_alloc(kind, 0)
+    ctypes.c_void_p.from_address(id(obj) + _HEADER).value = address
+    _KEEP.append(obj)
+    return obj

@@ -104,10 +104,12 @@ class NativeBackend:
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
             "enabled", routine("ss_enabled"), _cpython.METH_NOARGS,
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
-        self.enter: Callable[[], None] = _cpython.MethodDef(
-            "__enter__", routine("ss_scope_enter"), _cpython.METH_NOARGS).bind()
-        self.exit: Callable[..., bool] = _cpython.MethodDef(
-            "__exit__", routine("ss_scope_exit"), _cpython.METH_FASTCALL).bind()
+        # `with secret():` edges are vectorcall objects: the interpreter's call site jumps
+        # straight into the assembly, so no CPython C frame sits between the block's frame
+        # and the erasure (a builtin would leave its helper's frame, with stale slots, there).
+        edge = _cpython.vectorcall_type("secretscope.ScopeEdge", "Entry or exit of a `with secret():` block.")
+        self.enter: Callable[[], None] = _cpython.vectorcall_object(edge, routine("ss_scope_enter"))  # type: ignore[assignment]
+        self.exit: Callable[..., bool] = _cpython.vectorcall_object(edge, routine("ss_scope_exit"))  # type: ignore[assignment]
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _fill_api(self) -> None:

@@ -15,9 +15,23 @@ from ._native import NativeBackend, library_path, load_verified
 SPILL_BYTES = 128 + 4096 + 64
 
 
-def sentinel(tag: int) -> int:
-    """An 8-byte pattern, as Go's tests use: 'SECRET', an id byte, '!'."""
-    return int.from_bytes(b"SECRET" + bytes([tag & 0xFF]) + b"!", "little")
+_MASK = 0xA5  # asm/*/probe/probe.S: MASK is this byte repeated
+_MASKED_PREFIX = bytes(b ^ _MASK for b in b"SECRET")
+
+
+def sentinel(tag: int) -> bytes:
+    """The 8-byte pattern, as Go's tests use: 'SECRET', an id byte, '!' (a bytes object)."""
+    return bytes(b ^ _MASK for b in masked_bytes(tag))
+
+
+def masked_bytes(tag: int) -> bytes:
+    return _MASKED_PREFIX + bytes([(tag & 0xFF) ^ _MASK, ord("!") ^ _MASK])
+
+
+def masked(tag: int) -> int:
+    """The sentinel as handed to the probe: XOR-masked, so that no copy of the real value
+    is ever made by Python or ctypes on the stack (which would pollute the scans)."""
+    return int.from_bytes(masked_bytes(tag), "little")
 
 
 # Where each register lands in probe_call_and_spill's buffer (x86-64):
@@ -46,9 +60,8 @@ class RegisterSpill:
     registers: Dict[str, bytes]
     mxcsr: int
 
-    def holding(self, value: int) -> List[str]:
+    def holding(self, pattern: bytes) -> List[str]:
         """Registers holding the sentinel (any 8-byte lane; mask registers: its low 16 bits too)."""
-        pattern = value.to_bytes(8, "little")
         found = []
         for name, data in self.registers.items():
             lanes = [data[i:i + 8] for i in range(0, len(data) - 7, 8)]
@@ -65,10 +78,12 @@ class Probe:
     def __init__(self, backend: NativeBackend) -> None:
         self.backend = backend
         lib = self.lib = load_verified(library_path("probe", backend.arch), ctypes.PyDLL)
-        self.api = (ctypes.c_void_p * 4).in_dll(lib, "probe_api")
+        self.api = (ctypes.c_void_p * 6).in_dll(lib, "probe_api")
         self.api[0] = id(None)
         self.api[1] = _cpython.symbol("Py_IncRef")
         self.api[3] = backend.feature_bits
+        self.api[4] = _cpython.symbol("PyErr_SetString")
+        self.api[5] = _cpython.data_pointer("PyExc_ValueError")
         self._write = lib.probe_stack_write
         self._write.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_void_p]
         self._write.restype = None
@@ -83,14 +98,23 @@ class Probe:
         self.regs_fill = _cpython.MethodDef(
             "probe_regs_fill", ctypes.cast(lib.probe_regs_fill, ctypes.c_void_p).value or 0,
             _cpython.METH_NOARGS).bind()
-        self._out = (ctypes.c_uint64 * 2)()
+        self.regs_fill_raise = _cpython.MethodDef(
+            "probe_regs_fill_raise", ctypes.cast(lib.probe_regs_fill_raise, ctypes.c_void_p).value or 0,
+            _cpython.METH_NOARGS).bind()
+        #: builtins using N bytes of stack, as in the seed benchmark: {N: callable}
+        self.use_stack = {
+            size: _cpython.MethodDef(f"use_stack_{label}",
+                                     ctypes.cast(getattr(lib, f"probe_use_stack_{label}"), ctypes.c_void_p).value or 0,
+                                     _cpython.METH_NOARGS).bind()
+            for size, label in ((1024, "1k"), (4096, "4k"), (16384, "16k"), (65536, "64k"), (1 << 20, "1m"))
+        }
 
     # ---- stack -----------------------------------------------------------
     def stack_writer(self, depth: int, stride: int, tag: int) -> Tuple[Callable[[], None], Callable[[], Tuple[int, int]]]:
         """(write, written): write() plants the sentinel `depth` bytes deep below its own frame,
         every `stride` bytes (stride > 4096 leaves untouched pages); written() -> (low, high)."""
         out = (ctypes.c_uint64 * 2)()
-        value = sentinel(tag)
+        value = masked(tag)
 
         def write() -> None:
             self._write(depth, stride, value, ctypes.addressof(out))
@@ -99,7 +123,7 @@ class Probe:
 
     def count(self, low: int, high: int, tag: int) -> int:
         """8-byte words equal to the sentinel in [low, high) (addresses that are mapped)."""
-        return int(self._scan(low, high, sentinel(tag)))
+        return int(self._scan(low, high, masked(tag)))
 
     def stack_pointer(self) -> int:
         return int(self._sp())
@@ -109,12 +133,15 @@ class Probe:
         """Call function(obj, NULL, 0, NULL) and capture every register the moment it returns.
 
         obj is called with the sentinel loaded into every register (probe_regs_fill)."""
-        self.api[2] = sentinel(tag)
+        self.api[2] = masked(tag)
         raw = (ctypes.c_uint8 * SPILL_BYTES)()
         base = ctypes.addressof(raw)
         pad = (-(base + 128)) % 64               # XSAVE image must be 64-byte aligned
         start = base + pad
-        result = self._spill(function, obj, start)
+        try:
+            result = self._spill(function, obj, start)
+        except ValueError:  # obj raised on purpose (probe_regs_fill_raise); PyDLL re-raises it
+            result = None
         if result:
             ctypes.pythonapi.Py_DecRef(ctypes.c_void_p(result))
         data = bytes(raw)[pad: pad + 128 + 4096]

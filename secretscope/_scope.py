@@ -66,19 +66,20 @@ class Scope:
 
 
 _SCOPE = Scope()
+_NO_FUNCTION: Any = object()  # so that secret(None) is an error, not a context manager
 
 
 @overload
 def secret(f: Callable[P, R], /) -> Callable[P, R]: ...
 @overload
 def secret() -> Scope: ...
-def secret(f: Optional[Callable[P, R]] = None, /) -> Union[Callable[P, R], Scope]:
+def secret(f: Any = _NO_FUNCTION, /) -> Union[Callable[P, R], Scope]:
     """Run a function (``@secret``, ``@secret()``) or a block (``with secret():``) in a secret scope.
 
     When the scope ends, however it ends, the registers and the stack the code
     used are erased (see ``protection()`` for what this interpreter covers).
     """
-    if f is None:
+    if f is _NO_FUNCTION:
         return _SCOPE
     return _decorate(f)  # type: ignore[no-any-return]
 

@@ -120,11 +120,18 @@ LOCALFUNC scrub_stack
     syscall                            /* clobbers rcx, r11                     */
     test %rax, %rax
     jnz .Lout                          /* -errno                                */
-    shr $12, %rsi
+    shr $12, %rsi                      /* rsi = pages in this chunk             */
     mov %rsi, %r11                     /* r11 = page index + 1, counting down   */
     xor %r15d, %r15d                   /* r15 = lowest resident page below trim */
 .Lpage:
-    testb $1, -1(%r9, %r11)            /* resident?                             */
+    cmp $8, %r11                       /* eight pages at once when none is      */
+    jb 8f                              /* resident (vector bytes are 0 or 1)    */
+    cmpq $0, -8(%r9, %r11)
+    jne 8f
+    sub $8, %r11
+    jnz .Lpage
+    jmp 9f
+8:  testb $1, -1(%r9, %r11)            /* resident?                             */
     jz 5f
     lea -1(%r11), %rdi
     shl $12, %rdi
@@ -137,6 +144,7 @@ LOCALFUNC scrub_stack
     rep stosq
 5:  dec %r11
     jnz .Lpage
+9:
     test %r15, %r15
     jz .Lchunk
     /* 4. return the zeroed deep pages: [r15, min(chunk end, trim line));

@@ -2,9 +2,10 @@
  * trampoline.S — the entry points CPython calls: a scope around a call
  * (ss_call, ss_do) and around a block (ss_scope_enter, ss_scope_exit).
  *
- * Each is the ml_meth of a PyMethodDef that _native.py places in ctypes
- * memory and turns into a builtin with PyCFunction_NewEx, so a Python call
- * enters here directly, with no ctypes foreign call on the way.
+ * ss_call and ss_do are the ml_meth of PyMethodDefs that _native.py places
+ * in ctypes memory and turns into builtins with PyCFunction_NewEx; the block
+ * edges are the vectorcall pointers of small heap-type objects.  Either way
+ * a Python call enters here directly, with no ctypes foreign call.
  *
  * The order at the end of a scope is fixed: registers are cleared first
  * (clear_registers), then the stack below the trampoline is erased
@@ -229,9 +230,11 @@ FUNC ss_do
 ENDFUNC ss_do
 
 /*
- * PyObject *ss_scope_enter(PyObject *self, PyObject *unused)   [METH_NOARGS]
+ * PyObject *ss_scope_enter(PyObject *callable, PyObject *const *args,
+ *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
  *
- * `with secret():` entry.  out: rax = new reference to None, or NULL.
+ * `with secret():` entry (the vectorcall of the block's __enter__ object;
+ * arguments are ignored).  out: rax = new reference to None, or NULL.
  */
 FUNC ss_scope_enter
     push %rbx
@@ -251,10 +254,11 @@ FUNC ss_scope_enter
 ENDFUNC ss_scope_enter
 
 /*
- * PyObject *ss_scope_exit(PyObject *self, PyObject *const *args,
- *                         size_t nargsf)                    [METH_FASTCALL]
+ * PyObject *ss_scope_exit(PyObject *callable, PyObject *const *args,
+ *                         size_t nargsf, PyObject *kwnames)     [vectorcall]
  *
- * `with secret():` exit (the arguments, exc_type/exc/tb, are ignored).
+ * `with secret():` exit, called by the interpreter straight from the block's
+ * frame (the arguments, exc_type/exc/tb, are ignored).
  * Erases registers and everything below this frame; what the block's calls
  * wrote there is gone.  Its own frame is zeroed before use, so no stale
  * bytes survive in parts of it that mincore does not write.

@@ -9,6 +9,8 @@
 .equ FEAT_XSAVE, 1
 .equ FEAT_AVX, 2
 .equ FEAT_AVX512, 4
+.equ MASK, 0xa5a5a5a5a5a5a5a5  /* sentinels cross the C/Python boundary masked, so
+                                 ctypes' own argument copies never match     */
 .equ STACK_SKIP, 512          /* writes start this far below the entry sp, out of
                                  reach of the frames that later call the scanner */
 
@@ -27,23 +29,30 @@
 
     .data
     .p2align 3
-/* Filled by Python: Py_None, Py_IncRef, the sentinel for probe_regs_fill, and
+/* Filled by Python: Py_None, Py_IncRef, the masked sentinel for probe_regs_fill, and
  * the main library's feature bits (ss_features). */
     .globl probe_api
     .type probe_api, @object
 probe_api:
-    .zero 32
-    .size probe_api, 32
+    .zero 48
+    .size probe_api, 48
 .equ P_NONE, 0
 .equ P_INCREF, 8
 .equ P_SENTINEL, 16
 .equ P_FEATURES, 24
+.equ P_ERR_SET_STRING, 32      /* PyErr_SetString                            */
+.equ P_EXC_VALUE, 40           /* PyExc_ValueError                           */
+
+    .section .rodata
+msg_fill_raise:
+    .asciz "probe_regs_fill_raise: registers filled, now failing"
 
     .text
 /*
- * void probe_stack_write(uint64_t depth, uint64_t stride, uint64_t sentinel,
+ * void probe_stack_write(uint64_t depth, uint64_t stride, uint64_t masked,
  *                        uint64_t out[2])                          [ctypes]
  *
+ * The sentinel is masked ^ MASK.
  * Moves the stack pointer `depth` bytes down and writes 64-byte blocks of
  * the sentinel at depths STACK_SKIP, STACK_SKIP + stride, ... (< depth) and
  * at the very bottom; pages between the blocks are never touched (stride >
@@ -57,6 +66,8 @@ FUNC probe_stack_write
     .cfi_offset %rbp, -16
     mov %rsp, %rbp
     .cfi_def_cfa_register %rbp
+    movabs $MASK, %rax
+    xor %rax, %rdx                     /* rdx = sentinel                       */
     mov %rsp, %r8
     and $-64, %r8                      /* r8 = top, 64-byte aligned            */
     mov %r8, %r9
@@ -99,11 +110,14 @@ FUNC probe_stack_pointer
 ENDFUNC probe_stack_pointer
 
 /*
- * uint64_t probe_stack_scan(uint64_t low, uint64_t high, uint64_t sentinel)
+ * uint64_t probe_stack_scan(uint64_t low, uint64_t high, uint64_t masked)
  *                                                                  [ctypes]
- * Counts 8-byte aligned words equal to the sentinel in [low, high).  Leaf.
+ * Counts 8-byte aligned words equal to the sentinel (masked ^ MASK) in
+ * [low, high).  Leaf: the sentinel exists only in a register here.
  */
 FUNC probe_stack_scan
+    movabs $MASK, %rax
+    xor %rax, %rdx
     xor %eax, %eax
     and $-8, %rdi
 1:  cmp %rsi, %rdi
@@ -125,19 +139,31 @@ ENDFUNC probe_stack_scan
  * MXCSR status flags set.
  */
 FUNC probe_regs_fill
+    xor %eax, %eax                     /* rax = 0: return None                 */
+.Lfill_common:
     push %rbx
     .cfi_def_cfa_offset 16
     .cfi_offset %rbx, -16
     sub $16, %rsp
     .cfi_def_cfa_offset 32
+    mov %eax, 12(%rsp)                 /* 1: raise instead of returning None   */
     mov $7, %eax
     xor %ecx, %ecx
     cpuid                              /* leaf 7: EBX bit 30 = AVX512BW        */
     mov %ebx, 8(%rsp)
+    cmpl $0, 12(%rsp)
+    jne 5f
     mov (probe_api + P_NONE)(%rip), %rbx
     mov %rbx, %rdi
     call *(probe_api + P_INCREF)(%rip) /* before the registers are filled      */
-    mov (probe_api + P_SENTINEL)(%rip), %rax
+    jmp 6f
+5:  mov (probe_api + P_EXC_VALUE)(%rip), %rdi
+    lea msg_fill_raise(%rip), %rsi
+    call *(probe_api + P_ERR_SET_STRING)(%rip)
+    xor %ebx, %ebx                     /* result: NULL, exception set          */
+6:
+    movabs $MASK, %rax
+    xor (probe_api + P_SENTINEL)(%rip), %rax   /* the table holds it masked */
     mov (probe_api + P_FEATURES)(%rip), %r8
     stmxcsr (%rsp)
     orl $0x3f, (%rsp)                  /* IE DE ZE OE UE PE                    */
@@ -250,13 +276,59 @@ FUNC probe_regs_fill
     mov %rax, %r9
     mov %rax, %r10
     mov %rax, %r11
-    mov %rbx, %rax                     /* result: None                         */
+    mov %rbx, %rax                     /* result: None, or NULL                */
     add $16, %rsp
     .cfi_def_cfa_offset 16
     pop %rbx
     .cfi_def_cfa_offset 8
     ret
 ENDFUNC probe_regs_fill
+
+/*
+ * PyObject *probe_regs_fill_raise(PyObject *self, PyObject *unused)
+ *                                                             [METH_NOARGS]
+ * As probe_regs_fill, but sets ValueError and returns NULL: the registers
+ * hold the sentinel while the exception travels out of the scope.
+ */
+FUNC probe_regs_fill_raise
+    mov $1, %eax
+    jmp .Lfill_common
+ENDFUNC probe_regs_fill_raise
+
+/*
+ * PyObject *probe_use_stack_<N>(PyObject *self, PyObject *unused)  [METH_NOARGS]
+ *
+ * The seed benchmark's shape (Go: `var d [N]byte; consume(d[:])`): zero N
+ * bytes of fresh stack, read one back, return None.  N = 1 KiB ... 1 MiB.
+ */
+.macro USE_STACK name, bytes
+FUNC \name
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    sub $\bytes, %rsp
+    mov %rsp, %rdi
+    mov $\bytes, %ecx
+    xor %eax, %eax
+    rep stosb                          /* the zero-initialised array           */
+    movzbl (%rsp), %eax                /* consume(d[:])                        */
+    mov %rbp, %rsp
+    mov (probe_api + P_NONE)(%rip), %rdi
+    push %rdi
+    call *(probe_api + P_INCREF)(%rip)
+    pop %rax
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+    ret
+ENDFUNC \name
+.endm
+USE_STACK probe_use_stack_1k, 1024
+USE_STACK probe_use_stack_4k, 4096
+USE_STACK probe_use_stack_16k, 16384
+USE_STACK probe_use_stack_64k, 65536
+USE_STACK probe_use_stack_1m, 1048576
 
 /*
  * void *probe_call_and_spill(void *fn, void *obj, uint8_t *out)     [ctypes]

@@ -1,0 +1,100 @@
+"""The live self-test of `python -m secretscope`: a known secret through the stack and the
+registers, inside and outside a scope, with the residue each leaves."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, List, TextIO
+
+from ._probe import Probe, sentinel
+from ._scope import backend, do
+from ._threads import current_thread_bounds
+
+KiB, MiB = 1024, 1024 * 1024
+
+
+@dataclass
+class Check:
+    name: str
+    unprotected: str      # what the control left
+    protected: str        # what the scope left
+    control_found: bool   # the control found residue (the check can fail)
+    clean: bool           # the scope left none
+    claimed: bool         # protection() claims this guarantee
+
+    @property
+    def verdict(self) -> str:
+        if not self.claimed:
+            return "not claimed"
+        if not self.clean:
+            return "FAIL"
+        return "ok" if self.control_found else "ok (control found nothing: inconclusive)"
+
+
+def _stack_check(probe: Probe, depth: int, stride: int, tag: int, label: str) -> Check:
+    def run(scoped: bool) -> int:
+        stack_low = current_thread_bounds()[0]
+        write, written = probe.stack_writer(depth, stride, tag)
+        do(write) if scoped else write()
+        low, _ = written()
+        return probe.count(min(stack_low, low), probe.stack_pointer() - 256, tag)
+
+    before, after = run(False), run(True)
+    return Check(label, f"{before} words", f"{after} words", before > 0, after == 0, True)
+
+
+def _in_thread(fn: Callable[[], Check]) -> Check:
+    box: List[Check] = []
+    t = threading.Thread(target=lambda: box.append(fn()))
+    t.start()
+    t.join()
+    return box[0]
+
+
+def _register_check(probe: Probe, tag: int) -> List[Check]:
+    pattern = sentinel(tag)
+    control = probe.spill_after(probe.plain_vectorcall(), probe.regs_fill, tag)
+    scoped = probe.spill_after(backend.addresses["ss_call"], probe.regs_fill, tag)  # type: ignore[union-attr]
+    held, left = control.holding(pattern), scoped.holding(pattern)
+    return [
+        Check("registers", f"{len(held)} registers", f"{len(left)} registers" + (f" ({', '.join(left)})" if left else ""),
+              bool(held), not left, True),
+        Check("MXCSR status flags", f"{control.mxcsr_flags:#04x}", f"{scoped.mxcsr_flags:#04x}",
+              control.mxcsr_flags != 0, scoped.mxcsr_flags == 0, True),
+    ]
+
+
+def run(out: TextIO) -> int:
+    """Print the report and return the exit status (1 if a claimed protection fails)."""
+    p = backend.protection()
+    yes = {True: "yes", False: "no"}
+    print(f"platform  {p.platform}", file=out)
+    print(f"backend   {p.backend}", file=out)
+    if p.features:
+        print(f"features  {' '.join(p.features)}", file=out)
+    print(f"coverage  registers {yes[p.registers]}, stack {yes[p.stack]}, heap {yes[p.heap]}, "
+          f"signal stacks {yes[p.signal_stacks]}", file=out)
+    if p.reason:
+        print(f"not covered: {p.reason}", file=out)
+    if p.backend != "native":
+        print("\nself-test: skipped (the fallback backend claims no protection)", file=out)
+        return 0
+
+    probe = Probe(backend)  # type: ignore[arg-type]
+    checks: List[Check] = [
+        _stack_check(probe, 1 * KiB, 4096, 0x41, "stack 1 KiB"),
+        _stack_check(probe, 64 * KiB, 4096, 0x42, "stack 64 KiB"),
+        _stack_check(probe, 1 * MiB, 16 * 4096, 0x43, "stack 1 MiB, untouched gaps"),
+        _in_thread(lambda: _stack_check(probe, 64 * KiB, 4096, 0x44, "stack 64 KiB, worker thread")),
+        *_register_check(probe, 0x45),
+    ]
+    print("\nself-test: a known secret, without a scope / inside a scope", file=out)
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"  {c.name:<{width}}  without: {c.unprotected:<14} with: {c.protected:<14} {c.verdict}", file=out)
+    for name, claimed in (("heap", p.heap), ("signal stacks", p.signal_stacks)):
+        if not claimed:
+            print(f"  {name:<{width}}  not claimed by this backend: not tested", file=out)
+    failed = [c.name for c in checks if c.claimed and not c.clean]
+    print("\nresult: " + (f"FAILED: {', '.join(failed)}" if failed else "every claimed protection holds"), file=out)
+    return 1 if failed else 0

@@ -1,0 +1,208 @@
+"""The public API contract of DESIGN.md: decorator forms, binding, metadata, do, enabled."""
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+
+import pytest
+
+import secretscope
+from secretscope import Protection, do, enabled, protection, secret
+
+
+def test_public_names():
+    assert set(secretscope.__all__) >= {"secret", "do", "enabled", "protection", "Protection"}
+    assert isinstance(protection(), Protection)
+
+
+def test_bare_and_called_decorator(native):
+    @secret
+    def a(x: int, y: int = 2) -> tuple:
+        return x + y, enabled()
+
+    @secret()
+    def b(x: int, *, k: str = "k") -> tuple:
+        return x, k, enabled()
+
+    assert a(1) == (3, True)
+    assert a(1, y=5) == (6, True)
+    assert b(4, k="z") == (4, "z", True)
+    assert enabled() is False
+
+
+def test_metadata_and_signature():
+    def derive(password: bytes, salt: bytes = b"", *, rounds: int = 3) -> bytes:
+        """Derive a key."""
+        return password + salt
+
+    wrapped = secret(derive)
+    assert wrapped.__name__ == "derive"
+    assert wrapped.__qualname__ == derive.__qualname__
+    assert wrapped.__doc__ == "Derive a key."
+    assert wrapped.__wrapped__ is derive
+    assert wrapped.__module__ == derive.__module__
+    assert inspect.signature(wrapped) == inspect.signature(derive)
+    assert wrapped.__annotations__ == derive.__annotations__
+    assert wrapped(b"pw", b"s", rounds=1) == b"pws"
+
+
+def test_methods_bind_like_the_original(native):
+    class Keyring:
+        def __init__(self) -> None:
+            self.secret = 41
+
+        @secret
+        def method(self, n: int) -> tuple:
+            return self.secret + n, enabled()
+
+        @secret
+        @staticmethod
+        def static_outer(n: int) -> tuple:
+            return n, enabled()
+
+        @staticmethod
+        @secret
+        def static_inner(n: int) -> tuple:
+            return n, enabled()
+
+        @secret
+        @classmethod
+        def cls_outer(cls, n: int) -> tuple:
+            return cls.__name__, n, enabled()
+
+        @classmethod
+        @secret
+        def cls_inner(cls, n: int) -> tuple:
+            return cls.__name__, n, enabled()
+
+    k = Keyring()
+    assert k.method(1) == (42, True)
+    assert Keyring.method(k, 1) == (42, True)
+    assert k.static_outer(2) == Keyring.static_outer(2) == (2, True)
+    assert k.static_inner(3) == Keyring.static_inner(3) == (3, True)
+    assert k.cls_outer(4) == Keyring.cls_outer(4) == ("Keyring", 4, True)
+    assert k.cls_inner(5) == Keyring.cls_inner(5) == ("Keyring", 5, True)
+    assert isinstance(Keyring.__dict__["static_outer"], staticmethod)
+    assert isinstance(Keyring.__dict__["cls_outer"], classmethod)
+    assert inspect.signature(Keyring.method) == inspect.signature(Keyring.method.__wrapped__)
+
+
+def test_callable_objects_and_partials(native):
+    class Deriver:
+        def __call__(self, x: int) -> tuple:
+            return x * 2, enabled()
+
+    assert secret(Deriver())(4) == (8, True)
+    assert secret(functools.partial(lambda a, b: (a + b, enabled()), 1))(2) == (3, True)
+    assert secret(len)(b"abc") == 3
+
+
+def test_do_forwards_arguments_and_result(native):
+    def f(*args, **kwargs):
+        return args, kwargs, enabled()
+
+    assert do(f) == ((), {}, True)
+    assert do(f, 1, 2, a=3) == ((1, 2), {"a": 3}, True)
+    assert do(dict, a=1) == {"a": 1}
+    with pytest.raises(TypeError, match="missing required argument"):
+        do()  # type: ignore[call-arg]
+
+
+def test_with_block(native):
+    assert enabled() is False
+    with secret() as value:
+        assert value is None
+        assert enabled() is True
+    assert enabled() is False
+
+
+def test_nested_scopes(native):
+    @secret
+    def inner() -> bool:
+        return enabled()
+
+    @secret
+    def outer() -> tuple:
+        before = enabled()
+        with secret():
+            middle = do(inner)
+        return before, middle, enabled()
+
+    assert outer() == (True, True, True)
+    with secret():
+        with secret():
+            assert enabled()
+        assert enabled()
+    assert not enabled()
+
+
+def test_enabled_is_per_thread(native):
+    seen = {}
+    started = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        seen["other_before"] = enabled()
+        started.set()
+        release.wait(10)
+        seen["other_during"] = enabled()
+
+    t = threading.Thread(target=other)
+    t.start()
+    started.wait(10)
+    with secret():
+        seen["main"] = enabled()
+        release.set()
+        t.join(10)
+    assert seen == {"other_before": False, "main": True, "other_during": False}
+
+
+def test_thread_started_inside_scope_does_not_inherit(native):
+    result = []
+
+    @secret
+    def spawn() -> None:
+        t = threading.Thread(target=lambda: result.append(enabled()))
+        t.start()
+        t.join()
+        result.append(enabled())
+
+    spawn()
+    assert result == [False, True]
+
+
+@pytest.mark.parametrize("bad", [None, 3, "text", b"bytes", object()])
+def test_decorating_a_non_callable_is_a_clear_error(bad):
+    with pytest.raises(TypeError, match="needs a callable"):
+        secret(bad)
+
+
+def test_generators_and_coroutines_are_refused_not_silently_unprotected():
+    def gen():
+        yield 1
+
+    async def coro():
+        return 1
+
+    async def agen():
+        yield 1
+
+    for f, word in ((gen, "generator"), (coro, "coroutine"), (agen, "async generator")):
+        with pytest.raises(TypeError, match=word):
+            secret(f)
+
+
+def test_scope_repr_and_reuse():
+    s = secret()
+    assert repr(s) == "secretscope.secret()"
+    assert secret() is s  # stateless: safe to share across threads and nesting
+
+
+def test_protection_fields(native):
+    p = protection()
+    assert p.backend == "native"
+    assert p.platform.startswith("linux-")
+    assert p.registers and p.stack
+    assert p.reason  # heap and signal stacks are not claimed yet, and it says so
+    assert "heap" in p.reason

@@ -1,0 +1,89 @@
+"""The fallback backend: forced by the environment, or when the shared object is broken."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+
+from conftest import ROOT, run_python
+
+REPORT = textwrap.dedent("""
+    import warnings
+    warnings.simplefilter("always")
+    import secretscope as s
+    p = s.protection()
+    @s.secret
+    def f(x):
+        return x * 2, s.enabled()
+    with s.secret():
+        inside = s.enabled()
+    print(p.backend, p.registers, p.stack, p.heap, p.signal_stacks, f(21), s.do(f, 1), inside)
+    print("REASON:", p.reason)
+""")
+
+
+def test_forced_fallback_keeps_the_api_and_protects_nothing():
+    r = run_python(REPORT, env={"SECRETSCOPE_BACKEND": "fallback"})
+    assert r.returncode == 0, r.stderr
+    first, reason = r.stdout.splitlines()
+    assert first == "fallback False False False False (42, False) (2, False) False"
+    assert "SECRETSCOPE_BACKEND=fallback" in reason
+
+
+def test_require_native_with_forced_fallback_raises():
+    r = run_python("import secretscope", env={"SECRETSCOPE_BACKEND": "fallback", "SECRETSCOPE_REQUIRE_NATIVE": "1"})
+    assert r.returncode != 0
+    assert "NativeUnavailableError" in r.stderr and "SECRETSCOPE_REQUIRE_NATIVE=1" in r.stderr
+    assert "linux-" in r.stderr or "darwin" in r.stderr  # names the platform
+
+
+def test_bad_backend_value_is_an_error():
+    r = run_python("import secretscope", env={"SECRETSCOPE_BACKEND": "turbo"})
+    assert r.returncode != 0 and "SECRETSCOPE_BACKEND must be" in r.stderr
+
+
+def _copy_package(tmp_path):
+    shutil.copytree(ROOT / "secretscope", tmp_path / "secretscope",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path / "secretscope" / "_lib"
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "truncated", "manifest-missing"])
+def test_broken_shared_object_falls_back_with_a_warning(native, tmp_path, damage):
+    lib_dir = _copy_package(tmp_path)
+    so = lib_dir / f"libsecretscope-{native.arch}.so"
+    if damage == "corrupt":
+        data = bytearray(so.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        so.write_bytes(bytes(data))
+    elif damage == "missing":
+        so.unlink()
+    elif damage == "truncated":
+        so.write_bytes(so.read_bytes()[:1000])
+    else:
+        (lib_dir / "SHA256SUMS").unlink()
+    r = run_python(REPORT, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "NOTHING IS PROTECTED" in r.stderr
+    assert r.stdout.startswith("fallback False False False False (42, False)")
+    assert "could not be loaded" in r.stdout
+
+    r = run_python("import secretscope", cwd=tmp_path, env={"SECRETSCOPE_REQUIRE_NATIVE": "1"})
+    assert r.returncode != 0 and "NativeUnavailableError" in r.stderr
+
+
+def test_unsupported_platform_gets_the_fallback_and_says_why(monkeypatch):
+    from secretscope import _platform
+    monkeypatch.setattr(_platform.sys, "platform", "darwin")
+    assert "no native backend for darwin" in _platform.native_unavailable_reason()
+    monkeypatch.setattr(_platform.sys, "platform", "linux")
+    monkeypatch.setattr(_platform.platform, "machine", lambda: "riscv64")
+    assert "riscv64" in _platform.native_unavailable_reason()
+    assert _platform.platform_tag() == "linux-riscv64"
+
+
+def test_other_implementations_get_the_fallback(monkeypatch):
+    from secretscope import _platform
+    monkeypatch.setattr(_platform.sys.implementation, "name", "pypy")
+    assert "needs CPython" in _platform.native_unavailable_reason()
