@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import sys
+import os
+import struct
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -27,6 +28,19 @@ _API_SLOTS = (
     "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
     "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
 )
+
+
+AT_HWCAP, AT_HWCAP2 = 16, 26
+
+
+def auxv_hwcaps() -> Tuple[int, int]:
+    """(AT_HWCAP, AT_HWCAP2) from the auxiliary vector: how AArch64 learns of SVE/SME."""
+    try:
+        data = Path("/proc/self/auxv").read_bytes()
+    except OSError:
+        return 0, 0
+    entries = dict(struct.iter_unpack("<QQ", data[: len(data) // 16 * 16]))
+    return entries.get(AT_HWCAP, 0), entries.get(AT_HWCAP2, 0)
 
 
 def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
@@ -82,7 +96,10 @@ class NativeBackend:
             raise NativeLoadError(f"{library_path().name} has interface version {abi}, expected {ABI_VERSION}")
 
         lib.ss_init.restype = ctypes.c_uint64
-        self.feature_bits = lib.ss_init()
+        lib.ss_init.argtypes = [ctypes.c_uint64] * 3
+        hwcap, hwcap2 = auxv_hwcaps()
+        self.page_size = os.sysconf("SC_PAGE_SIZE")
+        self.feature_bits = lib.ss_init(hwcap, hwcap2, self.page_size)
         lib.ss_register_thread.restype = ctypes.c_uint64
         lib.ss_register_thread.argtypes = [ctypes.c_uint64] * 4
         lib.ss_forget_thread.restype = ctypes.c_int

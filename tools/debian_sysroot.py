@@ -552,15 +552,17 @@ class PackageSource:
         if proc.returncode != 0 and not self.updated:
             self.update()
             proc = run(cmd, check=False, env=noninteractive_env())
+        where = "the system's apt sources" if not self.private else f"Debian {self.suite}"
         if proc.returncode != 0:
             errs = [l for l in proc.stdout.splitlines() if l.startswith("E:") or "but" in l]
-            where = "the system's apt sources" if not self.private else f"Debian {self.suite}"
             raise ToolError(
-                f"{where} has no installable {package} for {self.arch}:\n    "
+                f"no installable package {package} for {self.arch} in {where}:\n    "
                 + "\n    ".join(errs[-10:] or proc.stdout.strip().splitlines()[-10:]))
         pkgs = INST_RE.findall(proc.stdout)
         if not any(name.split(":")[0] == package for name, _, _ in pkgs):
-            raise ToolError(f"could not parse apt's plan for {package}:\n{proc.stdout[-2000:]}")
+            # e.g. a purely virtual name that only other packages provide
+            raise ToolError(f"no package {package} for {self.arch} in {where} "
+                            f"(at most a virtual package of that name)")
         return [(name.split(":")[0], ver, arch) for name, ver, arch in pkgs]
 
     @staticmethod

@@ -47,10 +47,12 @@ ss_xrstor_mask:
 
     .text
 /*
- * uint64_t ss_init(void)                                   [ctypes, once]
- *
+ * uint64_t ss_init(uint64_t hwcap, uint64_t hwcap2, uint64_t page_size)
+ *                                                          [ctypes, once]
  * Detects what register state exists, with CPUID *and* XGETBV: a CPU feature
- * counts only when the OS has enabled its state in XCR0.
+ * counts only when the OS has enabled its state in XCR0.  The arguments (the
+ * auxiliary vector's hwcaps and the page size) serve AArch64; x86-64 ignores
+ * them: its pages are always 4 KiB and CPUID is authoritative.
  *   out: rax = FEAT_* bits; also stores ss_features, ss_xcr0, ss_xrstor_mask.
  *   clobbers: rax, rcx, rdx, r8, r9, r10, r11 (rbx is saved: CPUID writes it).
  */
