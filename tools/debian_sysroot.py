@@ -549,8 +549,8 @@ class PackageSource:
         """Dependency closure of `package` as (name, version, arch)."""
         cmd = ["apt-get", *self.options(), "-s", "-q", "install", package]
         proc = run(cmd, check=False, env=noninteractive_env())
-        if proc.returncode != 0 and not self.updated:
-            self.update()
+        if proc.returncode != 0 and not self.updated and (self.private or is_root()):
+            self.update()  # the lists may just be old or lack this architecture
             proc = run(cmd, check=False, env=noninteractive_env())
         where = "the system's apt sources" if not self.private else f"Debian {self.suite}"
         if proc.returncode != 0:
@@ -1028,7 +1028,8 @@ def main(argv=None) -> int:
         binfmt = True
         if foreign:
             binfmt, msg = ensure_binfmt(qarch, qemu_bin, may_register=not args.no_binfmt)
-            log(msg)
+            if binfmt or args.no_binfmt:
+                log(msg)
             if not binfmt and not args.no_binfmt:
                 raise ToolError(
                     f"cannot run {args.arch} binaries through binfmt_misc: {msg}.\n"
@@ -1054,6 +1055,9 @@ def main(argv=None) -> int:
             stamp = build_sysroot(args, dest, cache, target, host, hostarch)
         lines = write_runtime_files(target, args.package, bool(stamp.get("fast_qemu_cpu")))
     except ToolError as e:
+        print(f"debian_sysroot: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
         print(f"debian_sysroot: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -36,8 +36,9 @@
  *   out: rax = 0, or -errno if mincore failed (nothing sane can be done:
  *        the caller reports the error); the main thread's SLOT_LOW is moved
  *        down if its stack grew
- *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, r13-r15, flags.  Uses no stack
- *        beyond its return address, and holds no stack data in registers.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, r13-r15, flags.  Uses no
+ *        stack beyond its return address (and those of page_mapped), and holds
+ *        no stack data in registers.
  */
 LOCALFUNC scrub_stack
     mov %rdi, %r8                      /* r8 = slot                             */
@@ -104,6 +105,7 @@ LOCALFUNC scrub_stack
     mov SLOT_LOW(%r8), %r13            /* r13 = low                             */
     mov %r10, %r14
     sub $TRIM_DEPTH, %r14              /* r14 = trim line                       */
+    movq $0, SLOT_DEEP(%r8)            /* deep pages found (main thread)        */
 .Lchunk:
     cmp %r13, %r10
     jbe .Ldone
@@ -147,6 +149,11 @@ LOCALFUNC scrub_stack
 9:
     test %r15, %r15
     jz .Lchunk
+    testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
+    jz 10f
+    movq $1, SLOT_DEEP(%r8)            /* main thread: unmapped below, see 5.   */
+    jmp .Lchunk
+10:
     /* 4. return the zeroed deep pages: [r15, min(chunk end, trim line));
      *    a failure only costs speed, so its result is ignored */
     mov %rsi, %rax
@@ -163,7 +170,23 @@ LOCALFUNC scrub_stack
     syscall
     jmp .Lchunk
 .Ldone:
-    xor %eax, %eax
+    /* 5. main thread after a deep scope: everything below the trim line is zero;
+     *    unmap it.  The [stack] mapping grows back on demand, and unmapping also
+     *    frees its page tables, which mincore would otherwise walk on every
+     *    later scope.  A failure only costs speed. */
+    cmpq $0, SLOT_DEEP(%r8)
+    je 11f
+    mov %r13, %rdi
+    cmp %r14, %rdi
+    jae 11f
+    mov %r14, %rsi
+    sub %rdi, %rsi
+    mov $SYS_munmap, %eax
+    syscall
+    test %rax, %rax
+    jnz 11f
+    mov %r14, SLOT_LOW(%r8)
+11: xor %eax, %eax
 .Lout:
     ret
 ENDFUNC scrub_stack
