@@ -15,7 +15,8 @@ import sys
 import timeit
 from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
-from ._scope import backend, do, secret
+from ._active import backend, do
+from ._scope import secret
 
 Row = Tuple[str, float, Optional[float]]  # name, plain ns, scoped ns
 

@@ -12,13 +12,24 @@ if sys.version_info >= (3, 10):
 else:  # pragma: no cover - the package requires 3.10, this keeps type checkers on older targets happy
     from typing_extensions import ParamSpec
 
-from ._backend import select_backend
+from . import _active
+from ._active import backend
 from ._protection import Protection
+from ._suspendable import wrap_async_generator, wrap_coroutine, wrap_generator
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-backend = select_backend()
+# code flags of frames that can suspend: a `with secret():` block there could stay open while
+# other code runs
+_SUSPENDABLE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
+                | inspect.CO_ASYNC_GENERATOR)
+_SUSPEND_MESSAGE = (
+    "secretscope: `with secret():` / `async with secret():` cannot be used inside a generator or "
+    "coroutine: a yield or await inside the block would leave the scope open while other code (other "
+    "tasks, the consumer) runs on this thread. Decorate the generator or coroutine function with "
+    "@secret instead (every resumption then runs inside its own scope), or move the block into a "
+    "plain function.")
 
 
 def _decorate(f: Any) -> Any:
@@ -27,13 +38,13 @@ def _decorate(f: Any) -> Any:
         return type(f)(_decorate(f.__func__))
     if not callable(f):
         raise TypeError(f"secret() needs a callable to decorate, not a {type(f).__name__!r} object")
-    if inspect.isgeneratorfunction(f) or inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f):
-        kind = ("a generator" if inspect.isgeneratorfunction(f) else
-                "a coroutine" if inspect.iscoroutinefunction(f) else "an async generator")
-        raise TypeError(
-            f"secret() cannot protect {kind} function yet ({getattr(f, '__qualname__', f)!r}): calling it "
-            f"would only create the {kind.split()[-1]} object inside the scope, while its body runs later, "
-            f"unprotected. Run the body's sensitive part in a plain function decorated with @secret.")
+    # Suspendable functions: every resumption of the body runs in its own scope.
+    if inspect.isasyncgenfunction(f):
+        return wrap_async_generator(f)
+    if inspect.iscoroutinefunction(f):
+        return wrap_coroutine(f)
+    if inspect.isgeneratorfunction(f):
+        return wrap_generator(f)
     trampoline = backend.bind(f)
 
     def secret_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,15 +59,24 @@ class Scope:
 
     __slots__ = ()
 
-    if TYPE_CHECKING:
-        def __enter__(self) -> None: ...
+    def __enter__(self) -> None:
+        if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:
+            raise TypeError(_SUSPEND_MESSAGE)
+        _enter()
 
+    if TYPE_CHECKING:
         def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                      tb: Optional[TracebackType]) -> bool: ...
     else:
-        # Builtins entering the assembly directly; staticmethod keeps them from binding.
-        __enter__ = staticmethod(backend.enter)
+        # The interpreter calls the exit object directly: with the native backend it is a
+        # vectorcall object whose call enters the assembly from the block's own frame.
         __exit__ = staticmethod(backend.exit)
+
+    async def __aenter__(self) -> None:
+        raise TypeError(_SUSPEND_MESSAGE)
+
+    async def __aexit__(self, *exc_info: object) -> bool:
+        return False
 
     def __call__(self, f: Callable[P, R]) -> Callable[P, R]:
         return _decorate(f)  # type: ignore[no-any-return]
@@ -65,6 +85,7 @@ class Scope:
         return "secretscope.secret()"
 
 
+_enter = backend.enter
 _SCOPE = Scope()
 _NO_FUNCTION: Any = object()  # so that secret(None) is an error, not a context manager
 
@@ -91,8 +112,8 @@ if TYPE_CHECKING:
     def enabled() -> bool:
         """True only while running inside a scope on this thread, with native protection."""
 else:
-    do = backend.do
-    enabled = backend.enabled
+    do = _active.do
+    enabled = _active.enabled
 
 
 def protection() -> Protection:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, List, TextIO
 
 from ._probe import Probe, sentinel
-from ._scope import backend, do
+from ._active import backend, do
 from ._threads import current_thread_bounds
 
 KiB, MiB = 1024, 1024 * 1024

@@ -15,7 +15,7 @@ import pytest
 
 import secretscope
 from secretscope._platform import native_unavailable_reason
-from secretscope._scope import backend as _backend
+from secretscope._active import backend as _backend
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))

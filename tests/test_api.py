@@ -178,21 +178,6 @@ def test_decorating_a_non_callable_is_a_clear_error(bad):
         secret(bad)
 
 
-def test_generators_and_coroutines_are_refused_not_silently_unprotected():
-    def gen():
-        yield 1
-
-    async def coro():
-        return 1
-
-    async def agen():
-        yield 1
-
-    for f, word in ((gen, "generator"), (coro, "coroutine"), (agen, "async generator")):
-        with pytest.raises(TypeError, match=word):
-            secret(f)
-
-
 def test_scope_repr_and_reuse():
     s = secret()
     assert repr(s) == "secretscope.secret()"

@@ -29,7 +29,7 @@ def _raiser(exc):
 
 
 def _native_missing():
-    from secretscope._scope import backend
+    from secretscope._active import backend
     return backend.name != "native"
 
 

@@ -1,0 +1,98 @@
+"""Generators, coroutines and async generators whose every resumption runs inside a scope.
+
+A decorated generator function returns a generator that drives the original one step by step:
+each ``send``/``throw``/``close`` of the inner generator is made through ``do``, so the inner
+frame runs below a trampoline, and its registers and stack are erased at every suspension and at
+completion.  The wrapper's own frame only passes values along (PEP 380's expansion of
+``yield from``, written out so that each step can be wrapped).  Coroutines and async generators
+are driven the same way through ``_Step``, an awaitable whose every step is a scope.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, AsyncGenerator, Callable, Coroutine, Generator, Optional
+
+from ._active import do
+
+
+class _Step:
+    """Awaitable that drives one awaitable (a coroutine, or an async generator's asend/athrow/
+    aclose) to completion, each resumption inside a scope.  `await _Step(x)` delegates the awaiting
+    coroutine's send/throw/close here, and from here into `x`, one scope per step."""
+
+    __slots__ = ("_it",)
+
+    def __init__(self, awaitable: Any) -> None:
+        self._it = awaitable if hasattr(awaitable, "send") else awaitable.__await__()
+
+    def __await__(self) -> "_Step":
+        return self
+
+    def __iter__(self) -> "_Step":
+        return self
+
+    def __next__(self) -> Any:
+        return do(self._it.send, None)
+
+    def send(self, value: Any) -> Any:
+        return do(self._it.send, value)
+
+    def throw(self, *exc_info: Any) -> Any:
+        return do(self._it.throw, *exc_info)
+
+    def close(self) -> None:
+        do(self._it.close)
+
+
+def wrap_generator(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
+    @functools.wraps(f)
+    def secret_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        gen = f(*args, **kwargs)
+        step: Callable[..., Any] = gen.send
+        arg: Any = None
+        while True:
+            try:
+                item = do(step, arg)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                arg = yield item
+                step = gen.send
+            except GeneratorExit:
+                do(gen.close)
+                raise
+            except BaseException as exc:  # thrown in by the consumer: forward it
+                step, arg = gen.throw, exc
+
+    return secret_generator
+
+
+def wrap_coroutine(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    @functools.wraps(f)
+    async def secret_coroutine(*args: Any, **kwargs: Any) -> Any:
+        return await _Step(f(*args, **kwargs))
+
+    return secret_coroutine
+
+
+def wrap_async_generator(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., AsyncGenerator[Any, Any]]:
+    @functools.wraps(f)
+    async def secret_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        agen = f(*args, **kwargs)
+        step: Optional[Any] = agen.asend(None)
+        while True:
+            try:
+                item = await _Step(step)
+            except StopAsyncIteration:
+                return
+            try:
+                value = yield item
+            except GeneratorExit:
+                await _Step(agen.aclose())
+                raise
+            except BaseException as exc:
+                step = agen.athrow(exc)
+            else:
+                step = agen.asend(value)
+
+    return secret_async_generator
