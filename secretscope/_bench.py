@@ -51,10 +51,40 @@ def workloads() -> List[Tuple[str, Callable[[], Any]]]:
     return items
 
 
+def _churn() -> None:
+    """Allocation-heavy: build and drop many small objects (tuples, strs, lists, dicts)."""
+    for i in range(200):
+        d = {"k": [i, str(i), (i, i + 1)], "v": b"x" * 40}
+        del d
+
+
+def heap_rows(repeat: int) -> List[Row]:
+    """The wrapper's cost outside scopes: measured before it is installed (the bare interpreter's
+    allocator) and after, in the same process; then the same loop inside a scope."""
+    heap = getattr(backend, "heap", None)
+    env: Dict[str, Any] = {"churn": _churn, "do": do}
+    rows: List[Row] = []
+    if heap is None or not heap.available:
+        return rows
+    if heap.installed:
+        rows.append(("(wrapper already installed: bare figure unavailable)", per_call_ns("churn()", env, repeat), None))
+    else:
+        bare = per_call_ns("churn()", env, repeat)
+        do(_noop)  # first scope: installs the wrapper
+        rows.append(("churn outside scopes: bare allocator vs wrapper installed", bare,
+                     per_call_ns("churn()", env, repeat)))
+    plain = per_call_ns("churn()", env, repeat)
+    rows.append(("churn inside a scope (every block recorded and zeroed)", plain, per_call_ns("do(churn)", env, repeat)))
+    return rows
+
+
 def measure(quick: bool = False) -> Dict[str, List[Row]]:
     repeat = 5 if quick else 15
     tables: Dict[str, List[Row]] = {}
     env: Dict[str, Any] = {"do": do, "secret": secret}
+    heap = heap_rows(repeat)  # first: it needs the process before any scope
+    if heap:
+        tables["heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)"] = heap
 
     if backend.name == "native":
         from ._probe import Probe

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
 from ._errors import NativeLoadError
-from ._platform import free_threaded, native_arch, platform_tag
+from ._heap import HeapZeroing
+from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
@@ -106,7 +107,11 @@ class NativeBackend:
         lib.ss_forget_thread.argtypes = [ctypes.c_uint64]
         lib.ss_reset_after_fork.restype = None
         lib.ss_thread_depth.restype = ctypes.c_uint64
-        self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork)
+        self.heap = HeapZeroing(lib)
+        # The heap wrapper is installed lazily, by the first scope of the process (the first
+        # thread registration), and re-checked by every later one.
+        self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
+                                      on_register=self.heap.ensure)
         self._fill_api()
 
         def routine(name: str) -> int:
@@ -162,10 +167,11 @@ class NativeBackend:
         return int(self.lib.ss_thread_depth())
 
     def protection(self) -> Protection:
-        missing = ["heap: blocks allocated inside a scope are not yet zeroed when freed",
-                   "signal stacks: frames on an alternate signal stack are not yet erased"]
-        if free_threaded():
-            missing[0] = "heap: unavailable on the free-threaded build"
+        self.heap.ensure() if self.heap.installed else None
+        heap_note = self.heap.note()
+        missing = [note for note in (heap_note,
+                                     "signal stacks: frames on an alternate signal stack are not yet erased")
+                   if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
-                          heap=False, signal_stacks=False, reason="; ".join(missing),
-                          features=self.features())
+                          heap=self.heap.available and not self.heap.bypasses, signal_stacks=False,
+                          reason="; ".join(missing) or None, features=self.features())

@@ -90,6 +90,9 @@ class Probe:
         self._scan = lib.probe_stack_scan
         self._scan.argtypes = [ctypes.c_uint64] * 3
         self._scan.restype = ctypes.c_uint64
+        self._mem_scan = lib.probe_mem_scan
+        self._mem_scan.argtypes = [ctypes.c_uint64] * 3
+        self._mem_scan.restype = ctypes.c_uint64
         self._sp = lib.probe_stack_pointer
         self._sp.restype = ctypes.c_uint64
         self._spill = lib.probe_call_and_spill
@@ -124,6 +127,10 @@ class Probe:
     def count(self, low: int, high: int, tag: int) -> int:
         """8-byte words equal to the sentinel in [low, high) (addresses that are mapped)."""
         return int(self._scan(low, high, masked(tag)))
+
+    def count_any_offset(self, low: int, high: int, masked_word: int) -> int:
+        """Occurrences of the 8-byte word (given XOR-masked, see masked()) at any byte offset."""
+        return int(self._mem_scan(low, high, masked_word))
 
     def stack_pointer(self) -> int:
         return int(self._sp())

@@ -67,6 +67,26 @@ def _register_check(probe: Probe, tag: int) -> List[Check]:
     ]
 
 
+def _heap_check(probe: Probe, tag: int, claimed: bool) -> Check:
+    import gc
+
+    from ._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes
+    scanner = MemoryScanner(probe)
+    try:
+        def run(scoped: bool) -> int:
+            mark = tag | 0x80 if scoped else tag
+            objs = [do(make_bytes, mark, 4096) if scoped else make_bytes(mark, 4096) for _ in range(16)]
+            del objs
+            gc.collect()
+            return scanner.count_process(bytes_sentinel_masked(mark))
+
+        before, after = run(False), run(True)
+    finally:
+        scanner.mem.close()
+    return Check("heap (16 x 4 KiB bytes, freed)", f"{before} words", f"{after} words", before > 0, after == 0,
+                 claimed)
+
+
 def run(out: TextIO) -> int:
     """Print the report and return the exit status (1 if a claimed protection fails)."""
     p = backend.protection()
@@ -91,6 +111,8 @@ def run(out: TextIO) -> int:
         _in_thread(lambda: _stack_check(probe, 64 * KiB, 4096, 0x14, "stack 64 KiB, worker thread")),
         *_register_check(probe, 0x15),
     ]
+    if p.heap:
+        checks.append(_heap_check(probe, 0x16, True))
     print("\nself-test: a known secret, without a scope / inside a scope", file=out)
     width = max(len(c.name) for c in checks)
     for c in checks:

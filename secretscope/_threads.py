@@ -97,8 +97,9 @@ class StackRegistry:
     """The Python half of per-thread registration (see module docstring)."""
 
     def __init__(self, register: Callable[[int, int, int, int], int], forget: Callable[[int], int],
-                 reset_after_fork: Callable[[], None]) -> None:
+                 reset_after_fork: Callable[[], None], on_register: Callable[[], None] = lambda: None) -> None:
         self._register, self.forget, self._reset = register, forget, reset_after_fork
+        self._on_register = on_register
         self._local = threading.local()
         self.generation = 0
         if hasattr(os, "register_at_fork"):
@@ -110,6 +111,7 @@ class StackRegistry:
 
     def register(self) -> None:
         """Called by the assembly (PyObject_CallNoArgs) on a thread's first scope."""
+        self._on_register()
         low, high, floor, flags = current_thread_bounds()
         tp = self._register(low, high, floor, flags)
         if not tp:

@@ -52,7 +52,7 @@ def test_exception_propagates_unchanged_with_traceback(exc, form):
 
 
 def test_erasure_happens_when_f_raises(probe):
-    write, written = probe.stack_writer(64 * KiB, 4096, 0x33)
+    write, written = probe.stack_writer(64 * KiB, 4096, 0x0A)
 
     @secret
     def leaky():
@@ -61,11 +61,11 @@ def test_erasure_happens_when_f_raises(probe):
 
     with pytest.raises(ValueError):
         leaky()
-    assert probe.count(*written(), 0x33) == 0
+    assert probe.count(*written(), 0x0A) == 0
 
 
 def test_erasure_happens_when_f_raises_control(probe):
-    write, written = probe.stack_writer(64 * KiB, 4096, 0x34)
+    write, written = probe.stack_writer(64 * KiB, 4096, 0x0B)
 
     def leaky():
         write()
@@ -73,12 +73,12 @@ def test_erasure_happens_when_f_raises_control(probe):
 
     with pytest.raises(ValueError):
         leaky()
-    assert probe.count(*written(), 0x34) > 0
+    assert probe.count(*written(), 0x0B) > 0
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 def test_keyboard_interrupt_from_a_signal_handler_inside_f(probe):
-    write, written = probe.stack_writer(64 * KiB, 4096, 0x35)
+    write, written = probe.stack_writer(64 * KiB, 4096, 0x0C)
 
     @secret
     def long_running():
@@ -92,7 +92,7 @@ def test_keyboard_interrupt_from_a_signal_handler_inside_f(probe):
         long_running()
     assert "long_running" in [fs.name for fs in traceback.extract_tb(info.value.__traceback__)]
     assert enabled() is False
-    assert probe.count(*written(), 0x35) == 0
+    assert probe.count(*written(), 0x0C) == 0
 
 
 def test_system_exit_code_survives(native):
@@ -103,7 +103,7 @@ def test_system_exit_code_survives(native):
 
 def test_registers_erased_when_f_raises(probe, native):
     # probe_regs_fill_raise fills every register, sets ValueError and returns NULL
-    control = probe.spill_after(probe.plain_vectorcall(), probe.regs_fill_raise, 0x36)
-    assert any(n.startswith("xmm") for n in control.holding(sentinel(0x36))), "negative control"
-    spill = probe.spill_after(native.addresses["ss_call"], probe.regs_fill_raise, 0x36)
-    assert spill.holding(sentinel(0x36)) == []
+    control = probe.spill_after(probe.plain_vectorcall(), probe.regs_fill_raise, 0x0D)
+    assert any(n.startswith("xmm") for n in control.holding(sentinel(0x0D))), "negative control"
+    spill = probe.spill_after(native.addresses["ss_call"], probe.regs_fill_raise, 0x0D)
+    assert spill.holding(sentinel(0x0D)) == []

@@ -18,7 +18,7 @@ from secretscope import do, enabled, secret
 def test_concurrent_scopes_do_not_interfere(probe):
     errors: list = []
     stop = time.monotonic() + 1.5
-    tags = iter(range(0x60, 0x60 + 64))
+    tags = iter(range(0x60, 0x70))
     lock = threading.Lock()
 
     def worker() -> None:

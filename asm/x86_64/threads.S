@@ -146,7 +146,10 @@ FUNC ss_forget_thread
     test %rax, %rax
     jz 1f
     movq $0, SLOT_FLAGS(%rax)
-    movq $0, SLOT_DEPTH(%rax)
+    cmpq $0, SLOT_DEPTH(%rax)
+    je 2f
+    lock decq ss_heap_active(%rip)     /* it ended inside a scope (abnormal)   */
+2:  movq $0, SLOT_DEPTH(%rax)
     or $1, %rdi
     mov %rdi, SLOT_KEY(%rax)           /* dead; x86 stores are release-ordered */
     mov $1, %eax
@@ -171,7 +174,10 @@ FUNC ss_reset_after_fork
     cmp %r8, %rax
     je 2f
     movq $0, SLOT_FLAGS(%rsi)
-    movq $0, SLOT_DEPTH(%rsi)
+    cmpq $0, SLOT_DEPTH(%rsi)
+    je 3f
+    lock decq ss_heap_active(%rip)     /* that thread does not exist here      */
+3:  movq $0, SLOT_DEPTH(%rsi)
     or $1, %rax
     mov %rax, SLOT_KEY(%rsi)
 2:  add $SLOT_SIZE, %rsi

@@ -111,6 +111,9 @@ LOCALFUNC scope_begin
     cmp SLOT_HIGH(%rax), %r12
     jae .Lbad_sp
     incq SLOT_DEPTH(%rax)
+    cmpq $1, SLOT_DEPTH(%rax)
+    jne .Lbegin_out
+    lock incq ss_heap_active(%rip)     /* first scope on this thread: heap.S    */
 .Lbegin_out:
     add $8, %rsp
     .cfi_remember_state
@@ -148,6 +151,19 @@ LOCALFUNC scope_begin
 ENDFUNC scope_begin
 
 /*
+ * scope_end_depth                                        [internal, leaf]
+ *   in: rbx = slot.  Leaves the scope: decrements the depth, and the count
+ *   of threads inside scopes when this was the thread's outermost one.
+ *   Preserves rax (scrub_stack's result).  clobbers: flags.
+ */
+LOCALFUNC scope_end_depth
+    decq SLOT_DEPTH(%rbx)
+    jnz 1f
+    lock decq ss_heap_active(%rip)
+1:  ret
+ENDFUNC scope_end_depth
+
+/*
  * PyObject *ss_call(PyObject *f, PyObject *const *args, size_t nargsf,
  *                   PyObject *kwnames)              [METH_FASTCALL|KEYWORDS]
  *
@@ -182,7 +198,7 @@ FUNC ss_call
     mov %rbx, %rdi
     mov %rsp, %rsi
     call scrub_stack                   /* 2. the stack below this frame        */
-    decq SLOT_DEPTH(%rbx)
+    call scope_end_depth
     test %rax, %rax
     jnz .Lcall_scrub_failed
     mov %r12, %rax
@@ -284,7 +300,7 @@ FUNC ss_scope_exit
     mov %rbx, %rdi
     mov %rsp, %rsi
     call scrub_stack
-    decq SLOT_DEPTH(%rbx)
+    call scope_end_depth
     test %rax, %rax
     jnz .Lexit_scrub_failed
     xor %edi, %edi

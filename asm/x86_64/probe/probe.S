@@ -131,6 +131,27 @@ FUNC probe_stack_scan
 ENDFUNC probe_stack_scan
 
 /*
+ * uint64_t probe_mem_scan(uint64_t low, uint64_t high, uint64_t masked)
+ *                                                                  [ctypes]
+ * Counts occurrences of the 8-byte sentinel (masked ^ MASK) at ANY byte
+ * offset in [low, high) (heap objects need not align their data).  Leaf.
+ */
+FUNC probe_mem_scan
+    movabs $MASK, %rax
+    xor %rax, %rdx
+    xor %eax, %eax
+    sub $7, %rsi                       /* last start that fits 8 bytes         */
+1:  cmp %rsi, %rdi
+    jae 2f
+    cmp %rdx, (%rdi)
+    jne 3f
+    inc %rax
+3:  inc %rdi
+    jmp 1b
+2:  ret
+ENDFUNC probe_mem_scan
+
+/*
  * PyObject *probe_regs_fill(PyObject *self, PyObject *unused)   [METH_NOARGS]
  *
  * Returns None with the sentinel in every caller-saved general-purpose

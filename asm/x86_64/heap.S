@@ -1,0 +1,550 @@
+/*
+ * heap.S — zero every PyMem/PyObject block allocated inside a scope when it
+ * is freed, whenever that is.
+ *
+ * _heap.py installs ss_heap_{malloc,calloc,realloc,free} with
+ * PyMem_SetAllocator over the allocator that was current for the PyMem and
+ * PyObject domains (as tracemalloc does); the one wrapped is copied into
+ * ss_heap_domains and each wrapper receives its domain's copy as ctx.
+ *
+ * Blocks allocated while the calling thread is inside a scope are recorded in
+ * a side table (pointer -> requested size; no header in front of blocks).
+ * free() of a recorded block zeroes it, then frees it.  realloc() of a
+ * recorded block never lets the allocator move it: it allocates, copies,
+ * zeroes and frees the old block itself.
+ *
+ * Cost outside scopes: malloc/calloc test ss_heap_active (threads inside a
+ * scope, anywhere), free tests ss_heap_tracked (recorded blocks alive), and
+ * tail-call the wrapped allocator when they are zero: one load and a branch.
+ *
+ * The table is open addressing over mmap'd memory (no libc), guarded by a
+ * spinlock: allocator domains must be thread-safe (several interpreters
+ * allocate at once since 3.12).  The lock is never held across a call into
+ * the wrapped allocator.
+ */
+.include "common.inc"
+
+.equ SYS_mmap, 9
+.equ SYS_munmap, 11
+.equ DOM_CTX, 0
+.equ DOM_MALLOC, 8
+.equ DOM_CALLOC, 16
+.equ DOM_REALLOC, 24
+.equ DOM_FREE, 32
+.equ DOM_SIZE, 40
+.equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
+.equ TOMBSTONE, 1                 /* a removed entry (no block lives at address 1) */
+
+    .bss
+    .p2align 6
+    .globl ss_heap_active
+    .type ss_heap_active, @object
+ss_heap_active:                   /* threads currently inside a scope              */
+    .zero 8
+    .size ss_heap_active, 8
+    .globl ss_heap_tracked
+    .type ss_heap_tracked, @object
+ss_heap_tracked:                  /* recorded blocks alive                         */
+    .zero 8
+    .size ss_heap_tracked, 8
+    .globl ss_heap_stats
+    .type ss_heap_stats, @object
+ss_heap_stats:                    /* [0] blocks zeroed, [1] bytes zeroed,
+                                     [2] blocks that could not be recorded         */
+    .zero 24
+    .size ss_heap_stats, 24
+    .globl ss_heap_domains
+    .type ss_heap_domains, @object
+ss_heap_domains:                  /* the wrapped allocators: PyMem, PyObject       */
+    .zero 2 * DOM_SIZE
+    .size ss_heap_domains, 2 * DOM_SIZE
+    .p2align 6
+heap_lock:    .zero 8
+heap_table:   .zero 8             /* entries: {uint64 key, uint64 size}            */
+heap_cap:     .zero 8             /* entries, a power of two                       */
+heap_used:    .zero 8             /* live entries + tombstones                     */
+
+    .text
+/* Take/release the table spinlock.  clobber: rax, flags. */
+.macro TABLE_LOCK
+    mov $1, %eax
+8:  xchg %rax, heap_lock(%rip)
+    test %rax, %rax
+    jz 9f
+7:  pause
+    cmpq $0, heap_lock(%rip)
+    jne 7b
+    mov $1, %eax
+    jmp 8b
+9:
+.endm
+.macro TABLE_UNLOCK
+    movq $0, heap_lock(%rip)      /* x86 stores are release-ordered                */
+.endm
+
+/*
+ * in_scope — is the calling thread inside a scope?              [internal, leaf]
+ *   out: ZF clear (jnz taken) when it is.  clobbers: rax, rcx, rdx, rsi, rdi.
+ */
+LOCALFUNC in_scope
+    mov %fs:0, %rdi
+    call slot_find
+    test %rax, %rax
+    jz 1f
+    cmpq $0, SLOT_DEPTH(%rax)
+1:  ret
+ENDFUNC in_scope
+
+/* Hash of a block address into rax (index, before masking). clobbers: rax. */
+.macro HASH reg
+    movabs $0x9e3779b97f4a7c15, %rax
+    imul \reg, %rax
+.endm
+
+/*
+ * table_insert — record (rdi = block, rsi = size).  Called with the lock held.
+ *   out: rax = 0, or -1 if the table could not grow (mmap failed).
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
+ */
+LOCALFUNC table_insert
+    mov heap_used(%rip), %rax
+    inc %rax
+    shl $1, %rax
+    cmp heap_cap(%rip), %rax          /* keep load (tombstones too) <= 1/2         */
+    jbe 1f
+    push %rdi
+    .cfi_def_cfa_offset 16
+    push %rsi
+    .cfi_def_cfa_offset 24
+    call table_grow
+    pop %rsi
+    .cfi_def_cfa_offset 16
+    pop %rdi
+    .cfi_def_cfa_offset 8
+    test %rax, %rax
+    jnz 3f
+1:  mov heap_cap(%rip), %rcx
+    dec %rcx                          /* rcx = mask                                */
+    mov heap_table(%rip), %r8
+    HASH %rdi
+    shr $20, %rax
+2:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    mov (%r8, %rdx), %r9
+    cmp $TOMBSTONE, %r9
+    jbe 4f                            /* empty (0) or tombstone (1): take it       */
+    inc %rax
+    jmp 2b
+4:  test %r9, %r9
+    jnz 5f
+    incq heap_used(%rip)              /* a fresh slot: one more used               */
+5:  mov %rdi, (%r8, %rdx)
+    mov %rsi, 8(%r8, %rdx)
+    incq ss_heap_tracked(%rip)
+    xor %eax, %eax
+3:  ret
+ENDFUNC table_insert
+
+/*
+ * table_remove — forget block rdi.  Called with the lock held.
+ *   out: rax = its size, or -1 if it is not recorded.
+ *   clobbers: rax, rcx, rdx, r8, r9.
+ */
+LOCALFUNC table_remove
+    mov heap_cap(%rip), %rcx
+    test %rcx, %rcx
+    jz 3f
+    dec %rcx
+    mov heap_table(%rip), %r8
+    HASH %rdi
+    shr $20, %rax
+1:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    mov (%r8, %rdx), %r9
+    cmp %rdi, %r9
+    je 2f
+    test %r9, %r9
+    jz 3f                             /* empty: the probe chain ends               */
+    inc %rax
+    jmp 1b
+2:  movq $TOMBSTONE, (%r8, %rdx)
+    mov 8(%r8, %rdx), %rax
+    decq ss_heap_tracked(%rip)
+    ret
+3:  mov $-1, %rax
+    ret
+ENDFUNC table_remove
+
+/*
+ * table_grow — rehash into a fresh mmap'd table twice the live size (at least
+ * TABLE_MIN), dropping tombstones.  Called with the lock held.
+ *   out: rax = 0, or -1 if mmap failed (the old table is kept).
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
+ */
+LOCALFUNC table_grow
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    mov ss_heap_tracked(%rip), %rbx
+    shl $2, %rbx                      /* live * 4: load <= 1/4 after the rehash    */
+    mov $TABLE_MIN, %r12
+1:  cmp %rbx, %r12
+    jae 2f
+    shl $1, %r12
+    jmp 1b
+2:  xor %edi, %edi                    /* r12 = new capacity                        */
+    mov %r12, %rsi
+    shl $4, %rsi
+    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
+    mov $0x22, %r10d                  /* MAP_PRIVATE | MAP_ANONYMOUS               */
+    mov $-1, %r8
+    xor %r9d, %r9d
+    mov $SYS_mmap, %eax
+    syscall
+    cmp $-4095, %rax
+    jae 9f                            /* -errno                                    */
+    mov %rax, %r13                    /* r13 = new table                           */
+    mov heap_table(%rip), %rbx        /* rbx = old table                           */
+    mov heap_cap(%rip), %r11          /* r11 = old capacity                        */
+    lea -1(%r12), %rcx                /* rcx = new mask                            */
+    xor %esi, %esi                    /* rsi = old index                           */
+3:  cmp %r11, %rsi
+    jae 6f
+    mov %rsi, %rdx
+    shl $4, %rdx
+    mov (%rbx, %rdx), %rdi            /* key                                       */
+    mov 8(%rbx, %rdx), %r10           /* size                                      */
+    inc %rsi
+    cmp $TOMBSTONE, %rdi
+    jbe 3b
+    HASH %rdi
+    shr $20, %rax
+4:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    cmpq $0, (%r13, %rdx)
+    je 5f
+    inc %rax
+    jmp 4b
+5:  mov %rdi, (%r13, %rdx)
+    mov %r10, 8(%r13, %rdx)
+    jmp 3b
+6:  mov %r13, heap_table(%rip)
+    mov %r12, heap_cap(%rip)
+    mov ss_heap_tracked(%rip), %rax
+    mov %rax, heap_used(%rip)
+    test %rbx, %rbx
+    jz 7f
+    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
+    mov %r11, %rsi
+    shl $4, %rsi
+    mov $SYS_munmap, %eax
+    syscall
+7:  xor %eax, %eax
+    jmp 8f
+9:  mov $-1, %rax
+8:  pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC table_grow
+
+/*
+ * track — record block rdi of rsi bytes (takes the lock).       [internal]
+ *   out: rax = 0, or -1 if it could not be recorded.
+ *   clobbers: caller-saved registers.
+ */
+LOCALFUNC track
+    mov %rdi, %r8
+    TABLE_LOCK
+    mov %r8, %rdi
+    call table_insert
+    TABLE_UNLOCK
+    ret
+ENDFUNC track
+
+/*
+ * untrack — forget block rdi (takes the lock).                  [internal]
+ *   out: rax = the recorded size, or -1.  clobbers: rax, rcx, rdx, r8, r9.
+ */
+LOCALFUNC untrack
+    mov %rdi, %r8
+    TABLE_LOCK
+    mov %r8, %rdi
+    call table_remove
+    TABLE_UNLOCK
+    ret
+ENDFUNC untrack
+
+/*
+ * zero_block — rdi = block, rsi = bytes: zero it (rep stosb keeps the data
+ * out of registers) and count it.  clobbers: rax, rcx, rdi.
+ */
+LOCALFUNC zero_block
+    mov %rsi, %rcx
+    xor %eax, %eax
+    rep stosb
+    lock incq ss_heap_stats(%rip)
+    lock addq %rsi, (ss_heap_stats + 8)(%rip)
+    ret
+ENDFUNC zero_block
+
+/*
+ * void *ss_heap_malloc(void *ctx, size_t size)       [PyMemAllocatorEx.malloc]
+ * void *ss_heap_calloc(void *ctx, size_t n, size_t elsize)        [.calloc]
+ *   ctx = this domain's entry in ss_heap_domains.
+ */
+FUNC ss_heap_malloc
+    cmpq $0, ss_heap_active(%rip)
+    jne 1f
+    mov DOM_MALLOC(%rdi), %rax        /* fast path: nobody is inside a scope       */
+    mov DOM_CTX(%rdi), %rdi
+    jmp *%rax
+1:  push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    mov %rdi, %r13                    /* r13 = domain                              */
+    mov %rsi, %r12                    /* r12 = size                                */
+    mov DOM_CTX(%rdi), %rdi
+    call *DOM_MALLOC(%r13)
+.Lalloc_done:                         /* rax = block, r12 = size, r13 = domain     */
+    mov %rax, %rbx
+    test %rax, %rax
+    jz 2f
+    call in_scope
+    jz 2f
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    call track
+    test %rax, %rax
+    jz 2f
+    /* Cannot record it: refuse the allocation rather than hand out a block
+     * that would not be zeroed (the caller sees MemoryError). */
+    lock incq (ss_heap_stats + 16)(%rip)
+    mov %rbx, %rsi
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_FREE(%r13)
+    xor %ebx, %ebx
+2:  mov %rbx, %rax
+    pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_heap_malloc
+
+FUNC ss_heap_calloc
+    cmpq $0, ss_heap_active(%rip)
+    jne 1f
+    mov DOM_CALLOC(%rdi), %rax
+    mov DOM_CTX(%rdi), %rdi
+    jmp *%rax
+1:  push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    mov %rdi, %r13
+    mov %rsi, %r12
+    imul %rdx, %r12                   /* size (the allocator rejects an overflow)  */
+    mov DOM_CTX(%rdi), %rdi
+    call *DOM_CALLOC(%r13)
+    jmp .Lalloc_done
+ENDFUNC ss_heap_calloc
+
+/*
+ * void ss_heap_free(void *ctx, void *block)            [PyMemAllocatorEx.free]
+ */
+FUNC ss_heap_free
+    cmpq $0, ss_heap_tracked(%rip)
+    jne 1f
+.Lfree_plain:
+    mov DOM_FREE(%rdi), %rax          /* fast path: no recorded block is alive     */
+    mov DOM_CTX(%rdi), %rdi
+    jmp *%rax
+1:  test %rsi, %rsi
+    jz .Lfree_plain
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    mov %rdi, %r13
+    mov %rsi, %rbx
+    mov %rsi, %rdi
+    call untrack
+    cmp $-1, %rax
+    je 2f
+    mov %rbx, %rdi
+    mov %rax, %rsi
+    call zero_block
+2:  mov %rbx, %rsi
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_FREE(%r13)
+    pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_heap_free
+
+/*
+ * void *ss_heap_realloc(void *ctx, void *block, size_t size)     [.realloc]
+ *
+ * A recorded block: allocate, record the new one, copy, zero the old one,
+ * free it; a failure leaves the old block recorded and intact.  An
+ * unrecorded block reallocated inside a scope: the result is recorded.
+ */
+FUNC ss_heap_realloc
+    test %rsi, %rsi
+    jnz 1f
+    mov %rdx, %rsi                    /* realloc(NULL, n) is malloc(n)             */
+    jmp ss_heap_malloc
+1:  mov ss_heap_active(%rip), %rax
+    or ss_heap_tracked(%rip), %rax
+    jnz 2f
+    mov DOM_REALLOC(%rdi), %rax       /* fast path                                 */
+    mov DOM_CTX(%rdi), %rdi
+    jmp *%rax
+2:  push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    push %r14
+    .cfi_def_cfa_offset 40
+    .cfi_offset %r14, -40
+    push %r15
+    .cfi_def_cfa_offset 48
+    .cfi_offset %r15, -48
+    mov %rdi, %r13                    /* r13 = domain                              */
+    mov %rsi, %rbx                    /* rbx = old block                           */
+    mov %rdx, %r12                    /* r12 = new size                            */
+    mov %rsi, %rdi
+    call untrack                      /* take it out while we work on it           */
+    cmp $-1, %rax
+    je .Lrealloc_untracked
+    mov %rax, %r14                    /* r14 = old size                            */
+    mov %r12, %rsi
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_MALLOC(%r13)
+    test %rax, %rax
+    jz .Lrealloc_fail
+    mov %rax, %r15                    /* r15 = new block                           */
+    mov %rax, %rdi
+    mov %r12, %rsi
+    call track
+    test %rax, %rax
+    jnz .Lrealloc_untrackable
+    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
+    mov %rbx, %rsi
+    mov %r14, %rcx
+    cmp %r12, %rcx
+    jbe 3f
+    mov %r12, %rcx
+3:  rep movsb
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call zero_block
+    mov %rbx, %rsi
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_FREE(%r13)
+    mov %r15, %rax
+    jmp .Lrealloc_out
+.Lrealloc_untrackable:
+    lock incq (ss_heap_stats + 16)(%rip)
+    mov %r15, %rsi
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_FREE(%r13)
+.Lrealloc_fail:                       /* the old block stays, recorded again       */
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call track
+    xor %eax, %eax
+    jmp .Lrealloc_out
+.Lrealloc_untracked:
+    mov %rbx, %rsi
+    mov %r12, %rdx
+    mov DOM_CTX(%r13), %rdi
+    call *DOM_REALLOC(%r13)
+    mov %rax, %r15
+    test %rax, %rax
+    jz 4f
+    call in_scope
+    jz 4f
+    mov %r15, %rdi
+    mov %r12, %rsi
+    call track
+    test %rax, %rax
+    jz 4f
+    lock incq (ss_heap_stats + 16)(%rip)
+4:  mov %r15, %rax
+.Lrealloc_out:
+    pop %r15
+    .cfi_def_cfa_offset 40
+    pop %r14
+    .cfi_def_cfa_offset 32
+    pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_heap_realloc
+
+/*
+ * void ss_heap_forget_all(void)                               [ctypes]
+ *
+ * Drops every record without touching the blocks: used when the wrapper was
+ * found bypassed (tracemalloc stopped out of order), after which a recorded
+ * address may already belong to an unrelated block.  Never act on stale
+ * entries.
+ */
+FUNC ss_heap_forget_all
+    TABLE_LOCK
+    mov heap_table(%rip), %rdi
+    mov heap_cap(%rip), %rcx
+    shl $1, %rcx                      /* qwords                                    */
+    xor %eax, %eax
+    rep stosq
+    movq $0, heap_used(%rip)
+    movq $0, ss_heap_tracked(%rip)
+    TABLE_UNLOCK
+    ret
+ENDFUNC ss_heap_forget_all
+
+GNU_PROPERTY_NOTES
