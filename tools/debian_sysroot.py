@@ -91,11 +91,13 @@ ROOT_REQUIREMENTS = ("packaging", "pytest")
 # Compile-time directories the sysroot merges into /usr.
 MERGED_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32", "libo32")
 
-# Debian unstable's arm64 binaries are built with branch protection (PAC).
-# qemu's default QARMA5 emulation of pointer authentication makes them ~3-4x
-# slower; "pauth-impdef=on" keeps PAC but uses a cheap hash.  Used for the
-# tool's own runs and as env.sh's default when QEMU_CPU is not set.
-FAST_QEMU_CPU = "max,pauth-impdef=on"
+# Debian unstable's arm64 binaries are built with branch protection
+# (-mbranch-protection=standard: PACIASP/AUTIASP, which are hint-space NOPs
+# on a CPU without pointer authentication).  qemu's default emulation of PAC
+# (QARMA5) makes them 4-20x slower; "pauth=off" removes that cost and keeps
+# SVE and everything else of "max".  Used for the tool's own runs and as
+# env.sh's default when QEMU_CPU is not set.
+FAST_QEMU_CPU = "max,pauth=off"
 
 VERBOSE = False
 
@@ -135,6 +137,27 @@ def run(cmd, *, check=True, capture=True, env=None, cwd=None, input=None, what=N
     return proc
 
 
+def run_apt(cmd, *, what, cwd=None, check=True, wait=600):
+    """Run an apt/dpkg command, waiting while another process holds its lock."""
+    deadline = time.monotonic() + wait
+    warned = False
+    while True:
+        proc = run(cmd, check=False, cwd=cwd, env=noninteractive_env())
+        locked = proc.returncode != 0 and re.search(
+            r"Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock", proc.stdout)
+        if not locked or time.monotonic() > deadline:
+            break
+        if not warned:
+            log("waiting for an apt/dpkg lock held by another process...")
+            warned = True
+        time.sleep(3)
+    if check and proc.returncode != 0:
+        tail = "\n".join("    " + l for l in proc.stdout.strip().splitlines()[-20:])
+        raise ToolError(f"{what} failed (exit {proc.returncode}): "
+                        f"{' '.join(shlex.quote(str(c)) for c in cmd)}\n{tail}")
+    return proc
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 
@@ -159,7 +182,7 @@ class HostApt:
         if not is_root():
             raise ToolError("'apt-get update' needs root; run the tool as root")
         log("apt-get update (system package lists)")
-        run(["apt-get", "update"], what="apt-get update", env=noninteractive_env())
+        run_apt(["apt-get", "update"], what="apt-get update")
         self.updated = True
 
     @staticmethod
@@ -184,10 +207,10 @@ class HostApt:
             self.update()
         log("installing host packages: " + " ".join(missing))
         cmd = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
-        proc = run(cmd, check=False, env=noninteractive_env())
+        proc = run_apt(cmd, what="apt-get install", check=False)
         if proc.returncode != 0 and not self.updated:
             self.update()
-            proc = run(cmd, check=False, env=noninteractive_env())
+            proc = run_apt(cmd, what="apt-get install", check=False)
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
             raise ToolError(f"could not install host packages {' '.join(missing)}:\n{tail}")
@@ -522,7 +545,12 @@ class PackageSource:
         return False
 
     def have_lists(self) -> bool:
-        lists = self.dir / "state" / "lists"
+        if self.private:
+            lists = self.dir / "state" / "lists"
+        else:
+            proc = run(["apt-config", "shell", "L", "Dir::State::lists/d"], check=False)
+            m = re.search(r"^L='(.*)'$", proc.stdout, re.M)
+            lists = Path(m.group(1) if m else "/var/lib/apt/lists")
         return lists.is_dir() and any(
             f"binary-{self.arch}_Packages" in p.name for p in lists.iterdir())
 
@@ -537,7 +565,7 @@ class PackageSource:
         (lists / "partial").mkdir(parents=True, exist_ok=True)
         (self.dir / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         log(f"apt-get update (private lists for {self.suite}/{self.arch})")
-        run(["apt-get", *self.options(), "update"], what="apt-get update", env=noninteractive_env())
+        run_apt(["apt-get", *self.options(), "update"], what="apt-get update")
         if not self.have_lists():
             raise ToolError(
                 f"apt-get update fetched no {self.suite} package list for {self.arch}; "
@@ -549,8 +577,13 @@ class PackageSource:
         """Dependency closure of `package` as (name, version, arch)."""
         cmd = ["apt-get", *self.options(), "-s", "-q", "install", package]
         proc = run(cmd, check=False, env=noninteractive_env())
-        if proc.returncode != 0 and not self.updated and (self.private or is_root()):
-            self.update()  # the lists may just be old or lack this architecture
+        if proc.returncode != 0 and (self.private or is_root()) and (
+                not self.updated or (not self.private and not self.have_lists())):
+            # the lists may be old or lack this architecture (a concurrent
+            # 'apt-get update' started before --add-architecture drops them)
+            if not self.private:
+                self.host.updated = False
+            self.update()
             proc = run(cmd, check=False, env=noninteractive_env())
         where = "the system's apt sources" if not self.private else f"Debian {self.suite}"
         if proc.returncode != 0:
@@ -576,7 +609,7 @@ class PackageSource:
         if todo:
             log(f"downloading {len(todo)} of {len(pkgs)} packages")
             cmd = ["apt-get", *self.options(), "download", *todo]
-            proc = run(cmd, check=False, cwd=debdir, env=noninteractive_env())
+            proc = run_apt(cmd, what="apt-get download", check=False, cwd=debdir)
             if proc.returncode != 0:
                 tail = "\n".join(proc.stdout.strip().splitlines()[-10:])
                 raise DownloadError(f"apt-get download failed:\n{tail}")
@@ -993,7 +1026,7 @@ def parse_args(argv):
                    help="refresh the package lists and rebuild the sysroot")
     p.add_argument("--print-python", action="store_true",
                    help="print only the interpreter path on stdout")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the commands run")
     args = p.parse_args(argv)
     if not re.fullmatch(r"3\.\d{1,2}", args.python):
         p.error(f"--python must look like 3.X, not {args.python!r}")
