@@ -47,13 +47,15 @@ def current_allocator(domain: int) -> PyMemAllocatorEx:
 class HeapZeroing:
     """Installs and guards the wrapper of one loaded backend library."""
 
-    def __init__(self, lib: Any) -> None:
+    def __init__(self, lib: Any, implemented: bool = True) -> None:
         self.lib = lib
+        self.installed = False
+        self.bypasses = 0
         self.reason: Optional[str] = None
         if free_threaded():
             self.reason = "heap: unavailable on the free-threaded build (the wrapper would race the GC)"
             return
-        if not hasattr(lib, "ss_heap_malloc"):
+        if not implemented or not hasattr(lib, "ss_heap_malloc"):
             self.reason = "heap: not implemented on this architecture yet"
             return
         self.domains = (PyMemAllocatorEx * 2).in_dll(lib, "ss_heap_domains")
@@ -64,8 +66,6 @@ class HeapZeroing:
             PyMemAllocatorEx(ctypes.addressof(self.domains[i]), fn["malloc"], fn["calloc"], fn["realloc"], fn["free"])
             for i in range(len(DOMAINS))]
         lib.ss_heap_forget_all.restype = None
-        self.installed = False
-        self.bypasses = 0
         self.tracemalloc_wraps_us = False
         self._patch_tracemalloc()
 

@@ -7,7 +7,7 @@ exists in this module's own objects.
 from __future__ import annotations
 
 import ctypes
-from typing import Iterator, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from ._probe import Probe, masked, masked_bytes
 
@@ -51,11 +51,14 @@ class MemoryScanner:
             off += CHUNK
         return total
 
-    def count_process(self, masked_word: int) -> int:
-        """Occurrences in every writable mapping, this scanner's own buffer excepted."""
+    def count_process(self, masked_word: int, mappings: Optional[List[Tuple[int, int]]] = None) -> int:
+        """Occurrences in every writable mapping, this scanner's own buffer excepted.
+
+        Pass `mappings` (list(writable_mappings())) read before freeing what is being looked for:
+        parsing /proc/self/maps afterwards allocates strings that may reuse the freed blocks."""
         total = 0
         own = (self.addr, self.addr + len(self.buf))
-        for lo, hi in list(writable_mappings()):
+        for lo, hi in (mappings if mappings is not None else list(writable_mappings())):
             if lo < own[1] and own[0] < hi:  # split around our buffer
                 total += self.count(lo, own[0], masked_word) + self.count(own[1], hi, masked_word)
             else:

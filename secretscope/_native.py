@@ -32,6 +32,7 @@ _API_SLOTS = (
 
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
+CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
 
 
 def auxv_hwcaps() -> Tuple[int, int]:
@@ -107,7 +108,9 @@ class NativeBackend:
         lib.ss_forget_thread.argtypes = [ctypes.c_uint64]
         lib.ss_reset_after_fork.restype = None
         lib.ss_thread_depth.restype = ctypes.c_uint64
-        self.heap = HeapZeroing(lib)
+        caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
+        self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
+        self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
         self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
@@ -169,9 +172,9 @@ class NativeBackend:
     def protection(self) -> Protection:
         self.heap.ensure() if self.heap.installed else None
         heap_note = self.heap.note()
-        missing = [note for note in (heap_note,
-                                     "signal stacks: frames on an alternate signal stack are not yet erased")
-                   if note]
+        signal_note = (None if self.signal_stacks else
+                       "signal stacks: frames on an alternate signal stack are not erased on this architecture yet")
+        missing = [note for note in (heap_note, signal_note) if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
-                          heap=self.heap.available and not self.heap.bypasses, signal_stacks=False,
+                          heap=self.heap.available and not self.heap.bypasses, signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features())

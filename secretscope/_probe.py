@@ -78,7 +78,7 @@ class Probe:
     def __init__(self, backend: NativeBackend) -> None:
         self.backend = backend
         lib = self.lib = load_verified(library_path("probe", backend.arch), ctypes.PyDLL)
-        self.api = (ctypes.c_void_p * 6).in_dll(lib, "probe_api")
+        self.api = (ctypes.c_void_p * 8).in_dll(lib, "probe_api")
         self.api[0] = id(None)
         self.api[1] = _cpython.symbol("Py_IncRef")
         self.api[3] = backend.feature_bits
@@ -100,6 +100,9 @@ class Probe:
         self._spill.restype = ctypes.c_void_p
         self.regs_fill = _cpython.MethodDef(
             "probe_regs_fill", ctypes.cast(lib.probe_regs_fill, ctypes.c_void_p).value or 0,
+            _cpython.METH_NOARGS).bind()
+        self.regs_fill_signal = _cpython.MethodDef(
+            "probe_regs_fill_signal", ctypes.cast(lib.probe_regs_fill_signal, ctypes.c_void_p).value or 0,
             _cpython.METH_NOARGS).bind()
         self.regs_fill_raise = _cpython.MethodDef(
             "probe_regs_fill_raise", ctypes.cast(lib.probe_regs_fill_raise, ctypes.c_void_p).value or 0,
@@ -154,6 +157,12 @@ class Probe:
         data = bytes(raw)[pad: pad + 128 + 4096]
         mxcsr = int.from_bytes(data[_XSAVE + 24: _XSAVE + 28], "little")
         return RegisterSpill(_x86_registers(data), mxcsr)
+
+    def signal_setup(self, tag: int, signo: int, spin: int = 0) -> None:
+        """Arm regs_fill_signal: sentinel `tag`, raise `signo` on the calling thread, then spin."""
+        self.api[2] = masked(tag)
+        self.api[6] = signo
+        self.api[7] = spin
 
     def plain_vectorcall(self) -> int:
         """Address of a plain vectorcall (the control: same call, no scope)."""

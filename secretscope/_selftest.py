@@ -87,6 +87,43 @@ def _heap_check(probe: Probe, tag: int, claimed: bool) -> Check:
                  claimed)
 
 
+def _signal_check(probe: Probe, tag: int) -> Check:
+    """A signal arriving with the secret in every register, on a thread with an alternate
+    signal stack: its frame must not survive the scope there."""
+    import ctypes
+    import faulthandler
+    import signal
+
+    class StackT(ctypes.Structure):
+        _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable()  # gives this thread an alternate signal stack
+    previous = signal.signal(signal.SIGUSR1, lambda *args: None)  # CPython installs it SA_ONSTACK
+    try:
+        alt = StackT()
+        ctypes.CDLL(None).sigaltstack(None, ctypes.byref(alt))
+
+        def run(scoped: bool) -> int:
+            mark = tag | 0x80 if scoped else tag
+            probe.signal_setup(mark, signal.SIGUSR1)
+            do(probe.regs_fill_signal) if scoped else probe.regs_fill_signal()
+            return probe.count_any_offset(alt.sp or 0, (alt.sp or 0) + alt.size, _masked(mark))
+
+        before, after = run(False), run(True)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        if not was_enabled:
+            faulthandler.disable()
+    return Check("signal frame on the alternate stack", f"{before} words", f"{after} words", before > 0,
+                 after == 0, True)
+
+
+def _masked(tag: int) -> int:
+    from ._probe import masked
+    return masked(tag)
+
+
 def run(out: TextIO) -> int:
     """Print the report and return the exit status (1 if a claimed protection fails)."""
     p = backend.protection()
@@ -113,6 +150,8 @@ def run(out: TextIO) -> int:
     ]
     if p.heap:
         checks.append(_heap_check(probe, 0x16, True))
+    if p.signal_stacks:
+        checks.append(_signal_check(probe, 0x17))
     print("\nself-test: a known secret, without a scope / inside a scope", file=out)
     width = max(len(c.name) for c in checks)
     for c in checks:

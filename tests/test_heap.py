@@ -17,7 +17,7 @@ import pytest
 
 from conftest import run_python
 from secretscope._memscan import (MemoryScanner, bytes_sentinel_masked, int_sentinel_masked, make_bytes,
-                                  make_int)
+                                  make_int, writable_mappings)
 from secretscope import do, protection, secret
 
 SIZES = {"small": 64, "medium": 4096, "large": 1 << 20}  # < pymalloc's 512, > 512, > mmap threshold
@@ -63,12 +63,13 @@ def test_objects_are_zeroed_when_freed(scanner, native, kind, size, scoped):
     if kind == "bytearray":
         import ctypes
         buffer = (ctypes.addressof((ctypes.c_char * len(obj)).from_buffer(obj)), len(obj))
+    mappings = list(writable_mappings())
     del obj, objs
     gc.collect()
     freed = scanner.count(address, address + footprint, word(tag))
     if buffer:
         freed += scanner.count(buffer[0], buffer[0] + buffer[1], word(tag))
-    anywhere = scanner.count_process(word(tag))
+    anywhere = scanner.count_process(word(tag), mappings)
     if scoped:
         assert (freed, anywhere) == (0, 0), f"{kind}: sentinel left in freed memory ({freed}) / process ({anywhere})"
         assert native.heap.stats[1] - zeroed_before >= size  # the wrapper zeroed at least the object

@@ -24,6 +24,15 @@ ss_abi_version:
     .quad 1
     .size ss_abi_version, 8
 
+    .p2align 3
+/* ss_capabilities: which guarantees this object implements (CAP_* in
+ * common.inc); protection() reports them.  Registers and stack always. */
+    .globl ss_capabilities
+    .type ss_capabilities, @object
+ss_capabilities:
+    .quad CAP_HEAP | CAP_SIGNAL_STACKS
+    .size ss_capabilities, 8
+
     .bss
     .p2align 3
 /* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */

@@ -9,7 +9,8 @@
  *
  * The order at the end of a scope is fixed: registers are cleared first
  * (clear_registers), then the stack below the trampoline is erased
- * (scrub_stack), so a signal arriving during the erasure can only save
+ * (scrub_stack), then signal frames on the alternate signal stack
+ * (scrub_altstack), so a signal arriving during the erasure can only save
  * registers that hold nothing of the function's.  The general-purpose
  * caller-saved registers are cleared last, just before returning.
  */
@@ -198,6 +199,10 @@ FUNC ss_call
     mov %rbx, %rdi
     mov %rsp, %rsi
     call scrub_stack                   /* 2. the stack below this frame        */
+    mov %rax, %r13                     /* r13 = scrub result (args are done)   */
+    mov %rsp, %rdi
+    call scrub_altstack                /* 3. signal frames on the altstack     */
+    mov %r13, %rax
     call scope_end_depth
     test %rax, %rax
     jnz .Lcall_scrub_failed
@@ -300,6 +305,10 @@ FUNC ss_scope_exit
     mov %rbx, %rdi
     mov %rsp, %rsi
     call scrub_stack
+    mov %rax, %r13
+    mov %rsp, %rdi
+    call scrub_altstack
+    mov %r13, %rax
     call scope_end_depth
     test %rax, %rax
     jnz .Lexit_scrub_failed

@@ -34,14 +34,16 @@
     .globl probe_api
     .type probe_api, @object
 probe_api:
-    .zero 48
-    .size probe_api, 48
+    .zero 64
+    .size probe_api, 64
 .equ P_NONE, 0
 .equ P_INCREF, 8
 .equ P_SENTINEL, 16
 .equ P_FEATURES, 24
 .equ P_ERR_SET_STRING, 32      /* PyErr_SetString                            */
 .equ P_EXC_VALUE, 40           /* PyExc_ValueError                           */
+.equ P_SIGNO, 48               /* probe_regs_fill_signal: signal to raise    */
+.equ P_SPIN, 56                /* probe_regs_fill_signal: loop iterations     */
 
     .section .rodata
 msg_fill_raise:
@@ -162,18 +164,22 @@ ENDFUNC probe_mem_scan
 FUNC probe_regs_fill
     xor %eax, %eax                     /* rax = 0: return None                 */
 .Lfill_common:
-    push %rbx
+    push %r12
     .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    sub $16, %rsp
-    .cfi_def_cfa_offset 32
-    mov %eax, 12(%rsp)                 /* 1: raise instead of returning None   */
+    .cfi_offset %r12, -16
+    mov %eax, %r12d                    /* r12 = mode: 0 return, 1 raise, 2 signal */
+    push %rbx
+    .cfi_def_cfa_offset 24
+    .cfi_offset %rbx, -24
+    sub $24, %rsp                      /* keeps calls 16-byte aligned          */
+    .cfi_def_cfa_offset 48
+    mov %eax, 12(%rsp)                 /* the mode again, for after cpuid      */
     mov $7, %eax
     xor %ecx, %ecx
     cpuid                              /* leaf 7: EBX bit 30 = AVX512BW        */
     mov %ebx, 8(%rsp)
-    cmpl $0, 12(%rsp)
-    jne 5f
+    cmpl $1, 12(%rsp)                  /* 1: raise instead of returning None   */
+    je 5f
     mov (probe_api + P_NONE)(%rip), %rbx
     mov %rbx, %rdi
     call *(probe_api + P_INCREF)(%rip) /* before the registers are filled      */
@@ -289,7 +295,30 @@ FUNC probe_regs_fill
     movdqa %xmm0, %xmm13
     movdqa %xmm0, %xmm14
     movdqa %xmm0, %xmm15
-3:  mov %rax, %rcx
+3:  cmp $2, %r12d
+    jne 7f
+    /* signal mode: with the vector/mask registers full, make the kernel save
+     * them into a signal frame (tgkill to this thread), then spin with them
+     * full so that timer signals land too */
+    mov $39, %eax                      /* getpid                               */
+    syscall
+    mov %rax, %rdi
+    mov $186, %eax                     /* gettid                               */
+    syscall
+    mov %rax, %rsi
+    mov (probe_api + P_SIGNO)(%rip), %rdx
+    mov $234, %eax                     /* tgkill                               */
+    syscall
+    mov (probe_api + P_SPIN)(%rip), %r12
+    movabs $MASK, %rax
+    xor (probe_api + P_SENTINEL)(%rip), %rax
+4:  test %r12, %r12
+    jz 7f
+    dec %r12
+    jmp 4b
+7:  movabs $MASK, %rax
+    xor (probe_api + P_SENTINEL)(%rip), %rax
+    mov %rax, %rcx
     mov %rax, %rdx
     mov %rax, %rsi
     mov %rax, %rdi
@@ -298,12 +327,26 @@ FUNC probe_regs_fill
     mov %rax, %r10
     mov %rax, %r11
     mov %rbx, %rax                     /* result: None, or NULL                */
-    add $16, %rsp
-    .cfi_def_cfa_offset 16
+    add $24, %rsp
+    .cfi_def_cfa_offset 24
     pop %rbx
+    .cfi_def_cfa_offset 16
+    pop %r12
     .cfi_def_cfa_offset 8
     ret
 ENDFUNC probe_regs_fill
+
+/*
+ * PyObject *probe_regs_fill_signal(PyObject *self, PyObject *unused)
+ *                                                             [METH_NOARGS]
+ * As probe_regs_fill, then, with every register full of the sentinel,
+ * raises signal probe_api[P_SIGNO] on this thread (raw tgkill) and spins
+ * probe_api[P_SPIN] iterations: the kernel's signal frames hold the sentinel.
+ */
+FUNC probe_regs_fill_signal
+    mov $2, %eax
+    jmp .Lfill_common
+ENDFUNC probe_regs_fill_signal
 
 /*
  * PyObject *probe_regs_fill_raise(PyObject *self, PyObject *unused)
