@@ -184,15 +184,7 @@ ENDFUNC table_remove
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC table_grow
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+    PUSH_RBX_R12_R13
     mov ss_heap_tracked(%rip), %rbx
     shl $2, %rbx                      /* live * 4: load <= 1/4 after the rehash    */
     mov $TABLE_MIN, %r12
@@ -251,12 +243,8 @@ LOCALFUNC table_grow
 7:  xor %eax, %eax
     jmp 8f
 9:  mov $-1, %rax
-8:  pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+8:
+    POP_RBX_R12_R13
     ret
 ENDFUNC table_grow
 
@@ -311,15 +299,8 @@ FUNC ss_heap_malloc
     mov DOM_MALLOC(%rdi), %rax        /* fast path: nobody is inside a scope       */
     mov DOM_CTX(%rdi), %rdi
     jmp *%rax
-1:  push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+1:
+    PUSH_RBX_R12_R13
     mov %rdi, %r13                    /* r13 = domain                              */
     mov %rsi, %r12                    /* r12 = size                                */
     mov DOM_CTX(%rdi), %rdi
@@ -343,12 +324,7 @@ FUNC ss_heap_malloc
     call *DOM_FREE(%r13)
     xor %ebx, %ebx
 2:  mov %rbx, %rax
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12_R13
     ret
 ENDFUNC ss_heap_malloc
 
@@ -358,15 +334,8 @@ FUNC ss_heap_calloc
     mov DOM_CALLOC(%rdi), %rax
     mov DOM_CTX(%rdi), %rdi
     jmp *%rax
-1:  push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+1:
+    PUSH_RBX_R12_R13
     mov %rdi, %r13
     mov %rsi, %r12
     imul %rdx, %r12                   /* size (the allocator rejects an overflow)  */
@@ -387,15 +356,7 @@ FUNC ss_heap_free
     jmp *%rax
 1:  test %rsi, %rsi
     jz .Lfree_plain
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+    PUSH_RBX_R12_R13
     mov %rdi, %r13
     mov %rsi, %rbx
     mov %rsi, %rdi
@@ -408,12 +369,7 @@ FUNC ss_heap_free
 2:  mov %rbx, %rsi
     mov DOM_CTX(%r13), %rdi
     call *DOM_FREE(%r13)
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12_R13
     ret
 ENDFUNC ss_heap_free
 
@@ -435,21 +391,8 @@ FUNC ss_heap_realloc
     mov DOM_REALLOC(%rdi), %rax       /* fast path                                 */
     mov DOM_CTX(%rdi), %rdi
     jmp *%rax
-2:  push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
-    push %r14
-    .cfi_def_cfa_offset 40
-    .cfi_offset %r14, -40
-    push %r15
-    .cfi_def_cfa_offset 48
-    .cfi_offset %r15, -48
+2:
+    PUSH_RBX_R12_R15
     mov %rdi, %r13                    /* r13 = domain                              */
     mov %rsi, %rbx                    /* rbx = old block                           */
     mov %rdx, %r12                    /* r12 = new size                            */
@@ -513,16 +456,7 @@ FUNC ss_heap_realloc
     lock incq (ss_heap_stats + 16)(%rip)
 4:  mov %r15, %rax
 .Lrealloc_out:
-    pop %r15
-    .cfi_def_cfa_offset 40
-    pop %r14
-    .cfi_def_cfa_offset 32
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12_R15
     ret
 ENDFUNC ss_heap_realloc
 

@@ -340,21 +340,8 @@ FUNC ss_vectorcall_compat
     test %rcx, %rcx
     jnz 1f
     jmp *(ss_api + API_VECTORCALL_DICT)(%rip)   /* kwdict = rcx = NULL      */
-1:  push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
-    push %r14
-    .cfi_def_cfa_offset 40
-    .cfi_offset %r14, -40
-    push %r15
-    .cfi_def_cfa_offset 48
-    .cfi_offset %r15, -48
+1:
+    PUSH_RBX_R12_R15
     mov %rdi, %rbx                     /* callable                             */
     mov %rsi, %r12                     /* args                                 */
     mov %rdx, %r13                     /* nargsf                               */
@@ -376,16 +363,8 @@ FUNC ss_vectorcall_compat
     mov %r14, %rdi
     call *(ss_api + API_DECREF)(%rip)
     mov %r15, %rax
-2:  pop %r15
-    .cfi_def_cfa_offset 40
-    pop %r14
-    .cfi_def_cfa_offset 32
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+2:
+    POP_RBX_R12_R15
     ret
 ENDFUNC ss_vectorcall_compat
 
