@@ -53,13 +53,19 @@ TARGETS = [
 
 
 def tools(arch: str) -> tuple[str, str] | None:
-    """(assembler, linker) for arch, or None when they are not installed."""
-    native = platform.machine() == arch and sys.platform.startswith("linux")
-    prefix = "" if native else {"x86_64": "x86_64-linux-gnu-", "aarch64": "aarch64-linux-gnu-"}[arch]
-    found = [shutil.which(prefix + "as"), shutil.which(prefix + "ld")]
-    if None in found:
-        return None
-    return found[0], found[1]  # type: ignore[return-value]
+    """(assembler, linker) for arch, or None when they are not installed.
+
+    The target-prefixed tools (x86_64-linux-gnu-as, aarch64-linux-gnu-ld, ...) come first:
+    under qemu-user an emulated AArch64 interpreter reports machine() == "aarch64" while the
+    plain `as` on PATH is the host's.  Plain `as`/`ld` are used only on a native host."""
+    prefix = {"x86_64": "x86_64-linux-gnu-", "aarch64": "aarch64-linux-gnu-"}[arch]
+    candidates = [(shutil.which(prefix + "as"), shutil.which(prefix + "ld"))]
+    if platform.machine() == arch and sys.platform.startswith("linux"):
+        candidates.append((shutil.which("as"), shutil.which("ld")))
+    for as_, ld in candidates:
+        if as_ and ld:
+            return as_, ld
+    return None
 
 
 def build(target: Target, out_root: Path) -> Path:

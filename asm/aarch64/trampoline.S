@@ -1,0 +1,401 @@
+/*
+ * trampoline.S — the entry points CPython calls: a scope around a call
+ * (ss_call, ss_do) and around a block (ss_scope_enter, ss_scope_exit).
+ *
+ * ss_call and ss_do are the ml_meth of PyMethodDefs that _native.py places
+ * in ctypes memory and turns into builtins with PyCFunction_NewEx; the block
+ * edges are the vectorcall pointers of small heap-type objects.  Either way
+ * a Python call enters here directly, with no ctypes foreign call.
+ *
+ * The order at the end of a scope is fixed: registers are cleared first
+ * (clear_registers), then the stack below the trampoline is erased
+ * (scrub_stack), then signal frames on the alternate signal stack
+ * (scrub_altstack), so a signal arriving during the erasure can only save
+ * registers that hold nothing of the function's.  The general-purpose
+ * caller-saved registers x1-x18 and NZCV are cleared last, just before
+ * returning; x0 carries the result.
+ *
+ * Frame of ss_call and ss_scope_exit (addresses grow upwards):
+ *     x29+96 ...     the caller's frame (CFA)
+ *     x29+16 ..+96   x19-x28, the caller's values
+ *     x29+0  ..+16   x29, x30 (x30 signed with PAC)
+ *     sp+CTL ..+16   the caller's FPCR, 8 bytes of padding
+ *     sp+0   ..+VEC_BYTES  mincore vector
+ *     below sp       the scope's function ran here: all of it is erased
+ */
+.include "common.inc"
+
+.equ CTL, VEC_BYTES                  /* saved FPCR                               */
+.equ FRAME, (VEC_BYTES + 16)         /* keeps sp 16-byte aligned                  */
+.equ SAVE, 96                        /* frame record + x19-x28                    */
+
+/* Clear every caller-saved general-purpose register but x0 (the result), and
+ * leave NZCV in a fixed, data-independent state. */
+.macro CLEAR_GPRS_BUT_X0
+    mov x1, #0
+    mov x2, #0
+    mov x3, #0
+    mov x4, #0
+    mov x5, #0
+    mov x6, #0
+    mov x7, #0
+    mov x8, #0
+    mov x9, #0
+    mov x10, #0
+    mov x11, #0
+    mov x12, #0
+    mov x13, #0
+    mov x14, #0
+    mov x15, #0
+    mov x16, #0
+    mov x17, #0
+    mov x18, #0
+    msr nzcv, xzr
+.endm
+
+/* The frame shared by ss_call and ss_scope_exit: frame record, the ten
+ * callee-saved registers (all of them, so that the 96 bytes hold only the
+ * caller's values), then FRAME bytes (mincore vector, saved FPCR). */
+.macro SCOPE_PROLOGUE
+    PROLOGUE SAVE
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -80
+    .cfi_offset x20, -72
+    stp x21, x22, [sp, #32]
+    .cfi_offset x21, -64
+    .cfi_offset x22, -56
+    stp x23, x24, [sp, #48]
+    .cfi_offset x23, -48
+    .cfi_offset x24, -40
+    stp x25, x26, [sp, #64]
+    .cfi_offset x25, -32
+    .cfi_offset x26, -24
+    stp x27, x28, [sp, #80]
+    .cfi_offset x27, -16
+    .cfi_offset x28, -8
+    sub sp, sp, #FRAME
+.endm
+
+.macro SCOPE_EPILOGUE
+    .cfi_remember_state
+    ldp x19, x20, [x29, #16]
+    ldp x21, x22, [x29, #32]
+    ldp x23, x24, [x29, #48]
+    ldp x25, x26, [x29, #64]
+    ldp x27, x28, [x29, #80]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    .cfi_restore x25
+    .cfi_restore x26
+    .cfi_restore x27
+    .cfi_restore x28
+    RETURN SAVE
+    .cfi_restore_state
+.endm
+
+    .section .rodata
+msg_unregistered:
+    .asciz "secretscope: the stack of this thread could not be registered"
+msg_bad_sp:
+    .asciz "secretscope: the stack pointer is outside this thread's registered stack (code running on a switched stack cannot be protected)"
+msg_scrub_failed:
+    .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
+msg_do_noargs:
+    .asciz "do() missing required argument: 'f'"
+msg_unbalanced:
+    .asciz "secretscope: scope exit without a matching enter on this thread"
+
+    .text
+/*
+ * scope_begin                                            [internal]
+ *
+ * Enters a scope on the calling thread: finds (or, through the Python
+ * registration callback, creates) its slot, checks that the stack pointer
+ * lies in the registered stack, and increments the depth.
+ *   in:  x0 = the stack pointer below which the scope will be erased
+ *   out: x0 = slot, or 0 with a Python exception set
+ *   clobbers: caller-saved registers (standard ABI).
+ */
+LOCALFUNC scope_begin
+    PROLOGUE 32
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -16
+    .cfi_offset x20, -8
+    mov x20, x0                         /* x20 = stack pointer to protect below */
+    mrs x0, tpidr_el0
+    bl slot_find
+    cbz x0, .Lregister
+    ldr x9, [x0, #SLOT_FLAGS]
+    tbz x9, #0, .Lregister              /* SLOTF_REGISTERED                     */
+.Lhave_slot:
+    ldr x9, [x0, #SLOT_FLOOR]           /* floor <= sp < high                   */
+    cmp x20, x9
+    b.lo .Lbad_sp
+    ldr x9, [x0, #SLOT_HIGH]
+    cmp x20, x9
+    b.hs .Lbad_sp
+    ldr x9, [x0, #SLOT_DEPTH]
+    add x9, x9, #1
+    str x9, [x0, #SLOT_DEPTH]
+.Lbegin_out:
+    .cfi_remember_state
+    ldp x19, x20, [sp, #16]
+    .cfi_restore x19
+    .cfi_restore x20
+    RETURN 32
+    .cfi_restore_state
+.Lregister:
+    /* First scope on this thread: the Python side computes the bounds and
+     * calls ss_register_thread. */
+    LDR_GLOBAL x0, ss_api, API_REGISTER_CB
+    LDR_GLOBAL x16, ss_api, API_CALL_NOARGS
+    blr x16
+    cbz x0, .Lbegin_out                 /* the callback raised                  */
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mrs x0, tpidr_el0
+    bl slot_find
+    cbz x0, 1f
+    ldr x9, [x0, #SLOT_FLAGS]
+    tbnz x9, #0, .Lhave_slot
+1:  adrp x1, msg_unregistered
+    add x1, x1, #:lo12:msg_unregistered
+    b .Lbegin_error
+.Lbad_sp:
+    adrp x1, msg_bad_sp
+    add x1, x1, #:lo12:msg_bad_sp
+.Lbegin_error:
+    LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
+    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
+    blr x16
+    mov x0, #0
+    b .Lbegin_out
+ENDFUNC scope_begin
+
+/*
+ * PyObject *ss_call(PyObject *f, PyObject *const *args, size_t nargsf,
+ *                   PyObject *kwnames)              [METH_FASTCALL|KEYWORDS]
+ *
+ * The decorator's trampoline: `self` of the builtin is the wrapped callable.
+ * Calls f(*args, **kw) inside a scope and returns its result (or NULL with
+ * f's exception), after erasing registers and the stack below this frame.
+ *   guarantees on return: see clear_registers and scrub_stack; x1-x18 and
+ *   NZCV are zero; x19-x29, sp and d8-d15 (low halves) are the caller's.
+ */
+FUNC ss_call
+.Lcall_body:
+    SCOPE_PROLOGUE
+    mov x20, x0                         /* x20 = f                              */
+    mov x21, x1                         /* x21 = args                           */
+    mov x22, x2                         /* x22 = nargsf                         */
+    mov x23, x3                         /* x23 = kwnames                        */
+    mov x0, sp
+    bl scope_begin
+    cbz x0, .Lcall_return               /* x0 = NULL, exception set             */
+    mov x19, x0                         /* x19 = slot                           */
+    LDR_GLOBAL x9, ss_features
+    tbz x9, #FEAT_FP_BIT, 1f
+    mrs x9, fpcr
+    str x9, [sp, #CTL]
+1:  mov x0, x20
+    mov x1, x21
+    mov x2, x22
+    mov x3, x23
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL
+    blr x16                             /* f runs entirely below sp             */
+    mov x24, x0                         /* x24 = result (a pointer, or NULL)    */
+    add x0, sp, #CTL
+    bl clear_registers                  /* 1. registers                         */
+    mov x0, x19
+    mov x1, sp
+    bl scrub_stack                      /* 2. the stack below this frame        */
+    mov x25, x0                         /* x25 = scrub result                   */
+    mov x0, sp                          /* the mincore vector is free again     */
+    bl scrub_altstack                   /* 3. signal frames on the altstack     */
+    mov x0, x25
+    ldr x9, [x19, #SLOT_DEPTH]
+    sub x9, x9, #1
+    str x9, [x19, #SLOT_DEPTH]
+    cbnz x0, .Lcall_scrub_failed
+    mov x0, x24
+.Lcall_return:
+    CLEAR_GPRS_BUT_X0
+    SCOPE_EPILOGUE
+.Lcall_scrub_failed:
+    /* Never claim an erasure that did not happen: drop f's result and raise. */
+    cbz x24, 1f
+    mov x0, x24
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+1:  LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
+    adrp x1, msg_scrub_failed
+    add x1, x1, #:lo12:msg_scrub_failed
+    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
+    blr x16
+    mov x0, #0
+    b .Lcall_return
+ENDFUNC ss_call
+
+/*
+ * PyObject *ss_do(PyObject *self, PyObject *const *args, size_t nargsf,
+ *                 PyObject *kwnames)                [METH_FASTCALL|KEYWORDS]
+ *
+ * secretscope.do(f, *args, **kwargs): shifts f out of the arguments and runs
+ * the same scope as ss_call (a direct branch past its landing pad; sp is
+ * unchanged, so ss_call's paciasp signs the same return address).
+ */
+FUNC ss_do
+    and x9, x2, #0x7fffffffffffffff     /* nargs (PY_VECTORCALL_ARGUMENTS_OFFSET off) */
+    cbz x9, 1f
+    ldr x0, [x1], #8                    /* f = args[0]; args + 1                */
+    sub x2, x9, #1                      /* no offset flag: args[0] is not ours to borrow */
+    b .Lcall_body
+1:  PROLOGUE 16
+    LDR_GLOBAL x0, ss_api, API_EXC_TYPE
+    adrp x1, msg_do_noargs
+    add x1, x1, #:lo12:msg_do_noargs
+    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
+    blr x16
+    mov x0, #0
+    RETURN 16
+ENDFUNC ss_do
+
+/*
+ * PyObject *ss_scope_enter(PyObject *callable, PyObject *const *args,
+ *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
+ *
+ * `with secret():` entry (the vectorcall of the block's __enter__ object;
+ * arguments are ignored).  out: x0 = new reference to None, or NULL.
+ */
+FUNC ss_scope_enter
+    PROLOGUE 32
+    str x19, [sp, #16]
+    .cfi_offset x19, -16
+    mov x0, sp
+    bl scope_begin
+    cbz x0, 1f
+    LDR_GLOBAL x19, ss_api, API_NONE
+    mov x0, x19
+    LDR_GLOBAL x16, ss_api, API_INCREF
+    blr x16
+    mov x0, x19
+1:  ldr x19, [sp, #16]
+    .cfi_restore x19
+    RETURN 32
+ENDFUNC ss_scope_enter
+
+/*
+ * PyObject *ss_scope_exit(PyObject *callable, PyObject *const *args,
+ *                         size_t nargsf, PyObject *kwnames)     [vectorcall]
+ *
+ * `with secret():` exit, called by the interpreter straight from the block's
+ * frame (the arguments, exc_type/exc/tb, are ignored).
+ * Erases registers and everything below this frame; what the block's calls
+ * wrote there is gone.  Its own frame is zeroed before use, so no stale
+ * bytes survive in parts of it that mincore does not write (the save area
+ * above it is entirely overwritten with the caller's registers).
+ *   out: x0 = new reference to False (never suppresses), or NULL.
+ */
+FUNC ss_scope_exit
+    SCOPE_PROLOGUE
+    mov x9, sp
+    add x10, sp, #FRAME
+1:  stp xzr, xzr, [x9], #16             /* our frame: no stale data kept        */
+    cmp x9, x10
+    b.lo 1b
+    mrs x0, tpidr_el0
+    bl slot_find
+    cbz x0, .Lexit_unbalanced
+    ldr x9, [x0, #SLOT_DEPTH]
+    cbz x9, .Lexit_unbalanced
+    mov x19, x0                         /* x19 = slot                           */
+    LDR_GLOBAL x9, ss_features
+    tbz x9, #FEAT_FP_BIT, 2f
+    mrs x9, fpcr
+    str x9, [sp, #CTL]
+2:  add x0, sp, #CTL
+    bl clear_registers
+    mov x0, x19
+    mov x1, sp
+    bl scrub_stack
+    mov x25, x0
+    mov x0, sp
+    bl scrub_altstack
+    mov x0, x25
+    ldr x9, [x19, #SLOT_DEPTH]
+    sub x9, x9, #1
+    str x9, [x19, #SLOT_DEPTH]
+    cbnz x0, .Lexit_scrub_failed
+    mov x0, #0
+    LDR_GLOBAL x16, ss_api, API_BOOL_FROM_LONG
+    blr x16
+.Lexit_return:
+    CLEAR_GPRS_BUT_X0
+    SCOPE_EPILOGUE
+.Lexit_unbalanced:
+    adrp x1, msg_unbalanced
+    add x1, x1, #:lo12:msg_unbalanced
+    b 3f
+.Lexit_scrub_failed:
+    adrp x1, msg_scrub_failed
+    add x1, x1, #:lo12:msg_scrub_failed
+3:  LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
+    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
+    blr x16
+    mov x0, #0
+    b .Lexit_return
+ENDFUNC ss_scope_exit
+
+/*
+ * PyObject *ss_vectorcall_compat(PyObject *callable, PyObject *const *args,
+ *                                size_t nargsf, PyObject *kwnames)
+ *
+ * PyObject_Vectorcall for CPython 3.10, which exports no such function: the
+ * same call through PyObject_VectorcallDict, building the keyword dict with
+ * _PyStack_AsDict only when there are keywords.
+ */
+FUNC ss_vectorcall_compat
+    cbnz x3, 1f
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL_DICT
+    br x16                              /* kwdict = x3 = NULL                   */
+1:  PROLOGUE 48
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -32
+    .cfi_offset x20, -24
+    stp x21, x22, [sp, #32]
+    .cfi_offset x21, -16
+    .cfi_offset x22, -8
+    mov x19, x0                         /* callable                             */
+    mov x20, x1                         /* args                                 */
+    and x21, x2, #0x7fffffffffffffff    /* nargs                                */
+    add x0, x1, x21, lsl #3             /* keyword values follow the positionals */
+    mov x1, x3
+    LDR_GLOBAL x16, ss_api, API_STACK_AS_DICT
+    blr x16
+    cbz x0, 2f
+    mov x22, x0                         /* x22 = kwargs dict                    */
+    mov x0, x19
+    mov x1, x20
+    mov x2, x21
+    mov x3, x22
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL_DICT
+    blr x16
+    mov x19, x0                         /* x19 = result                         */
+    mov x0, x22
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mov x0, x19
+2:  ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    RETURN 48
+ENDFUNC ss_vectorcall_compat
+
+GNU_PROPERTY_NOTES
