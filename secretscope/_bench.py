@@ -78,6 +78,55 @@ def heap_rows(repeat: int) -> List[Row]:
     return rows
 
 
+def breakdown_rows(repeat: int) -> List[Row]:
+    """Where an empty scope's time goes, from the primitives its erasure uses, timed one by one
+    in this run (probe_loop_* repeat each primitive n times per ctypes call)."""
+    import ctypes
+
+    from ._probe import Probe
+    from ._threads import current_thread_bounds
+    probe = Probe(backend)  # type: ignore[arg-type]
+    lib = probe.lib
+    if not hasattr(lib, "probe_loop_mincore"):
+        return []
+    n = 2000
+    vec = (ctypes.c_uint8 * 4096)()
+    page = (ctypes.c_uint8 * 8192)()
+    page_addr = (ctypes.addressof(page) + 4095) & ~4095
+    low = current_thread_bounds()[0]
+    here = probe.stack_pointer() & ~4095
+    area = (ctypes.c_uint8 * (576 + 64))()
+    area_addr = (ctypes.addressof(area) + 63) & ~63
+    ctypes.c_uint32.from_address(area_addr + 24).value = 0x1F80
+    xcr0 = ctypes.c_uint64.in_dll(backend.lib, "ss_xcr0").value  # type: ignore[union-attr]
+    buf = (ctypes.c_uint8 * 65536)()
+
+    def loop(fn_name: str, *args: int) -> float:
+        fn = getattr(lib, fn_name)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_uint64] * (1 + len(args))
+        env = {"fn": fn, "args": (n, *args)}
+        return per_call_ns("fn(*args)", env, repeat) / n
+
+    env: Dict[str, Any] = {"noop": _noop, "do": do, "snoop": secret(_noop)}
+    plain = per_call_ns("noop()", env, repeat)
+    scope = per_call_ns("do(noop)", env, repeat) - plain
+    decorated = per_call_ns("snoop()", env, repeat) - plain
+    rows: List[Row] = [
+        ("empty scope, do(): total added to a call", scope, None),
+        ("empty scope, @secret: total added (Python wrapper included)", decorated, None),
+        ("mincore, one page (the fixed cost of a call)", loop("probe_loop_mincore", page_addr, 4096, ctypes.addressof(vec)), None),
+        ("mincore on an unmapped page (main thread's growth probe)", loop("probe_loop_mincore", 4096, 4096, ctypes.addressof(vec)), None),
+        (f"mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
+         loop("probe_loop_mincore", low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"), None),
+        ("sigaltstack query (alternate-stack check)", loop("probe_loop_sigaltstack", ctypes.addressof(vec)), None),
+        ("XRSTOR to init state (all register state)", loop("probe_loop_xrstor", area_addr, xcr0 & 0xFF), None),
+        ("zero 4 KiB (a resident page)", loop("probe_loop_zero", ctypes.addressof(buf), 4096), None),
+        ("zero 64 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 65536), None),
+    ]
+    return rows
+
+
 def measure(quick: bool = False) -> Dict[str, List[Row]]:
     repeat = 5 if quick else 15
     tables: Dict[str, List[Row]] = {}
@@ -98,6 +147,9 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
         tables["seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)"] = seed
 
     env.update(noop=_noop, snoop=secret(_noop))
+    breakdown = breakdown_rows(repeat) if backend.name == "native" else []
+    if breakdown:
+        tables["where an empty scope's time goes (per operation, this run, main thread)"] = breakdown
     tables["empty call"] = [
         ("decorated empty function vs plain", per_call_ns("noop()", env, repeat), per_call_ns("snoop()", env, repeat)),
         ("do(empty function) vs plain", per_call_ns("noop()", env, repeat), per_call_ns("do(noop)", env, repeat)),

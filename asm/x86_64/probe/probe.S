@@ -449,6 +449,79 @@ FUNC probe_call_and_spill
     ret
 ENDFUNC probe_call_and_spill
 
+/*
+ * Primitive timers for the benchmark's breakdown (`python -m secretscope bench`):
+ * each repeats one primitive of a scope's erasure n times, so that one ctypes
+ * call measures n of them.                                          [ctypes]
+ *
+ * void probe_loop_mincore(uint64_t n, void *addr, uint64_t len, uint8_t *vec)
+ * void probe_loop_sigaltstack(uint64_t n, void *out24)
+ * void probe_loop_xrstor(uint64_t n, void *area576_aligned64, uint64_t mask)
+ * void probe_loop_zero(uint64_t n, void *buf, uint64_t bytes)
+ */
+FUNC probe_loop_mincore
+    mov %rdi, %r8                      /* r8 = n                               */
+    mov %rsi, %r9
+    mov %rdx, %r10
+    mov %rcx, %r11
+1:  test %r8, %r8
+    jz 2f
+    mov %r9, %rdi
+    mov %r10, %rsi
+    mov %r11, %rdx
+    mov $27, %eax                      /* mincore (clobbers rcx, r11: reload)  */
+    push %r11
+    syscall
+    pop %r11
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_mincore
+
+FUNC probe_loop_sigaltstack
+    mov %rdi, %r8
+    mov %rsi, %r9
+1:  test %r8, %r8
+    jz 2f
+    xor %edi, %edi
+    mov %r9, %rsi
+    mov $131, %eax                     /* sigaltstack(NULL, out)               */
+    syscall
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_sigaltstack
+
+FUNC probe_loop_xrstor
+    mov %rdi, %r8
+    mov %rsi, %r9
+    mov %rdx, %r10
+1:  test %r8, %r8
+    jz 2f
+    mov %r10, %rax
+    mov %r10, %rdx
+    shr $32, %rdx
+    xrstor (%r9)
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_xrstor
+
+FUNC probe_loop_zero
+    mov %rdi, %r8
+    mov %rsi, %r9
+    mov %rdx, %r10
+1:  test %r8, %r8
+    jz 2f
+    mov %r9, %rdi
+    mov %r10, %rcx
+    xor %eax, %eax
+    rep stosb
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_zero
+
     .section .note.gnu.property, "a"
     .p2align 3
     .long 4, 16, 5
