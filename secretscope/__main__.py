@@ -15,7 +15,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "bench: benchmarks")
     parser.add_argument("--quick", action="store_true", help="bench: fewer repeats")
     args = parser.parse_args(argv)
-    print(f"secretscope {__version__}: Go's runtime/secret for CPython {sys.version.split()[0]}")
+    import platform  # names the implementation actually running (CPython, PyPy, ...)
+    print(f"secretscope {__version__}: Go's runtime/secret for "
+          f"{platform.python_implementation()} {platform.python_version()}")
     if args.command == "bench":
         from ._bench import run as bench
         return bench(sys.stdout, quick=args.quick)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from ._errors import NativeLoadError, NativeUnavailableError
 from ._fallback import FallbackBackend
-from ._native import NativeBackend
 from ._platform import native_unavailable_reason, platform_tag
 
-Backend = Union[NativeBackend, FallbackBackend]
+if TYPE_CHECKING:
+    from ._native import NativeBackend
+
+Backend = Union["NativeBackend", FallbackBackend]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -32,6 +34,9 @@ def select_backend() -> Backend:
         reason = native_unavailable_reason() or ""
     if not reason:
         try:
+            # Imported only here: the native modules bind CPython's C-API through ctypes at
+            # import, which other implementations (PyPy: no ctypes.pythonapi) do not have.
+            from ._native import NativeBackend
             return NativeBackend()
         except NativeLoadError as exc:
             reason = f"the native backend could not be loaded: {exc}"

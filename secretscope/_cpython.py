@@ -10,6 +10,22 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Callable, List
 
+from ._errors import NativeLoadError
+
+# ctypes.pythonapi is the running CPython's own C-API; other implementations (PyPy, GraalPy)
+# have no such object, or not all of these functions: importing this module there raises
+# NativeLoadError, so the backend selection falls back instead of the import failing.
+_PYTHONAPI: Any = getattr(ctypes, "pythonapi", None)
+
+
+def api_function(name: str) -> Any:
+    """The C-API function `name` of the running interpreter, as a ctypes function."""
+    try:
+        return getattr(_PYTHONAPI, name)
+    except AttributeError:
+        raise NativeLoadError(f"this interpreter does not export the C-API function {name}") from None
+
+
 METH_VARARGS = 0x0001
 METH_KEYWORDS = 0x0002
 METH_NOARGS = 0x0004
@@ -26,7 +42,7 @@ class _PyMethodDef(ctypes.Structure):
     ]
 
 
-_new_ex = ctypes.pythonapi.PyCFunction_NewEx
+_new_ex = api_function("PyCFunction_NewEx")
 _new_ex.restype = ctypes.py_object
 _new_ex.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
 
@@ -48,16 +64,19 @@ class MethodDef:
 
 def symbol(name: str) -> int:
     """Address of a function exported by the running interpreter."""
-    return ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p).value or 0
+    return ctypes.cast(api_function(name), ctypes.c_void_p).value or 0
 
 
 def has_symbol(name: str) -> bool:
-    return hasattr(ctypes.pythonapi, name)
+    return hasattr(_PYTHONAPI, name)
 
 
 def data_pointer(name: str) -> int:
     """Value of a pointer variable exported by the interpreter (e.g. PyExc_TypeError)."""
-    return ctypes.c_void_p.in_dll(ctypes.pythonapi, name).value or 0
+    try:
+        return ctypes.c_void_p.in_dll(_PYTHONAPI, name).value or 0
+    except (ValueError, TypeError):
+        raise NativeLoadError(f"this interpreter does not export the C-API variable {name}") from None
 
 
 # ---- objects whose call goes straight into a routine (vectorcall) ---------------------------
@@ -84,10 +103,10 @@ class _PyTypeSpec(ctypes.Structure):
                 ("flags", ctypes.c_uint), ("slots", ctypes.POINTER(_PyTypeSlot))]
 
 
-_from_spec = ctypes.pythonapi.PyType_FromSpec
+_from_spec = api_function("PyType_FromSpec")
 _from_spec.restype = ctypes.py_object
 _from_spec.argtypes = [ctypes.POINTER(_PyTypeSpec)]
-_generic_alloc = ctypes.pythonapi.PyType_GenericAlloc
+_generic_alloc = api_function("PyType_GenericAlloc")
 _generic_alloc.restype = ctypes.py_object
 _generic_alloc.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
 

@@ -17,8 +17,11 @@ in the chain when tracemalloc starts and stops around it:
 from __future__ import annotations
 
 import ctypes
+import os
+import threading
 from typing import Any, List, Optional
 
+from ._cpython import api_function
 from ._platform import free_threaded
 
 PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ = 1, 2
@@ -30,10 +33,10 @@ class PyMemAllocatorEx(ctypes.Structure):
                 ("realloc", ctypes.c_void_p), ("free", ctypes.c_void_p)]
 
 
-_get = ctypes.pythonapi.PyMem_GetAllocator
+_get = api_function("PyMem_GetAllocator")
 _get.argtypes = [ctypes.c_int, ctypes.POINTER(PyMemAllocatorEx)]
 _get.restype = None
-_set = ctypes.pythonapi.PyMem_SetAllocator
+_set = api_function("PyMem_SetAllocator")
 _set.argtypes = [ctypes.c_int, ctypes.POINTER(PyMemAllocatorEx)]
 _set.restype = None
 
@@ -67,7 +70,16 @@ class HeapZeroing:
             for i in range(len(DOMAINS))]
         lib.ss_heap_forget_all.restype = None
         self.tracemalloc_wraps_us = False
+        # Installing is check-then-act (is ours on top? copy the current allocator, put ours on
+        # top), and the copy releases the GIL: the first scopes of several threads must not
+        # interleave there.  Re-created in a forked child (the lock may be held at fork).
+        self._lock = threading.RLock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._new_lock)
         self._patch_tracemalloc()
+
+    def _new_lock(self) -> None:
+        self._lock = threading.RLock()
 
     @property
     def available(self) -> bool:
@@ -79,8 +91,13 @@ class HeapZeroing:
         return cur.ctx == self.ours[i].ctx and cur.malloc == self.ours[i].malloc
 
     def _wrap_current(self, i: int) -> None:
-        """Put our wrapper on top of whatever allocator is current for domain i."""
+        """Put our wrapper on top of whatever allocator is current for domain i (unless it is ours)."""
         inner = current_allocator(DOMAINS[i])
+        if inner.ctx == self.ours[i].ctx and inner.malloc == self.ours[i].malloc:
+            # Already on top (another thread, or this module in another interpreter, put it
+            # there).  Copying it would make the wrapper its own inner allocator: every later
+            # free of the domain would loop forever, or recurse until the stack overflows.
+            return
         ctypes.memmove(ctypes.addressof(self.domains[i]), ctypes.addressof(inner), ctypes.sizeof(inner))
         _set(DOMAINS[i], ctypes.byref(self.ours[i]))
 
@@ -88,18 +105,19 @@ class HeapZeroing:
         """Install on first use; afterwards, detect a bypass and recover without stale records."""
         if not self.available:
             return
-        if not self.installed:
-            for i in range(len(DOMAINS)):
-                self._wrap_current(i)
-            self.installed = True
-            return
-        reachable = all(self._is_current(i) for i in range(len(DOMAINS)))
-        if not reachable and not (self.tracemalloc_wraps_us and _tracemalloc_tracing()):
-            self.bypasses += 1
-            self.lib.ss_heap_forget_all()  # a recorded address may belong to another block now
-            for i in range(len(DOMAINS)):
-                if not self._is_current(i):
+        with self._lock:
+            if not self.installed:
+                for i in range(len(DOMAINS)):
                     self._wrap_current(i)
+                self.installed = True
+                return
+            reachable = all(self._is_current(i) for i in range(len(DOMAINS)))
+            if not reachable and not (self.tracemalloc_wraps_us and _tracemalloc_tracing()):
+                self.bypasses += 1
+                self.lib.ss_heap_forget_all()  # a recorded address may belong to another block now
+                for i in range(len(DOMAINS)):
+                    if not self._is_current(i):
+                        self._wrap_current(i)
 
     # ---- tracemalloc --------------------------------------------------------------------
     def _patch_tracemalloc(self) -> None:
@@ -116,13 +134,14 @@ class HeapZeroing:
                 self.tracemalloc_wraps_us = wraps_us
 
         def stop() -> None:
-            real_stop()
-            self.tracemalloc_wraps_us = False
-            if self.installed:
-                # tracemalloc restored the allocator it saved; if that predates us, go back on top
-                for i in range(len(DOMAINS)):
-                    if not self._is_current(i):
-                        self._wrap_current(i)
+            with self._lock:
+                real_stop()
+                self.tracemalloc_wraps_us = False
+                if self.installed:
+                    # tracemalloc restored the allocator it saved; if that predates us, go back on top
+                    for i in range(len(DOMAINS)):
+                        if not self._is_current(i):
+                            self._wrap_current(i)
 
         start.__doc__, stop.__doc__ = real_start.__doc__, real_stop.__doc__
         for module in (tracemalloc, _tracemalloc):

@@ -31,6 +31,14 @@ _API_SLOTS = (
 )
 
 
+# C-API functions the backend hands to the assembly or calls through ctypes.  Checked before
+# anything is installed, so that an interpreter lacking one (a future CPython that drops or
+# renames it) falls back with the name in the reason instead of failing half-way.
+# PyObject_Vectorcall and _PyStack_AsDict are optional (the assembly has replacements).
+_REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
+                 "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx", "PyType_FromSpec",
+                 "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator")
+
 AT_HWCAP, AT_HWCAP2 = 16, 26
 CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
 
@@ -91,6 +99,9 @@ class NativeBackend:
     def __init__(self) -> None:
         arch = native_arch()
         assert arch is not None
+        missing = [name for name in _REQUIRED_API if not _cpython.has_symbol(name)]
+        if missing:
+            raise NativeLoadError(f"this interpreter does not export the C-API functions {', '.join(missing)}")
         self.arch = arch
         self.lib = lib = load_verified(library_path())
         abi = ctypes.c_uint64.in_dll(lib, "ss_abi_version").value

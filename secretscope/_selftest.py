@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, List, TextIO
+from typing import TYPE_CHECKING, Callable, List, TextIO
 
-from ._probe import Probe, sentinel
 from ._active import backend, do
 from ._threads import current_thread_bounds
+
+if TYPE_CHECKING:
+    from ._probe import Probe
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -55,6 +57,7 @@ def _in_thread(fn: Callable[[], Check]) -> Check:
 
 
 def _register_check(probe: Probe, tag: int) -> List[Check]:
+    from ._probe import sentinel
     pattern = sentinel(tag)
     control = probe.spill_after(probe.plain_vectorcall(), probe.regs_fill, tag)
     scoped = probe.spill_after(backend.addresses["ss_call"], probe.regs_fill, tag)  # type: ignore[union-attr]
@@ -140,6 +143,8 @@ def run(out: TextIO) -> int:
         print("\nself-test: skipped (the fallback backend claims no protection)", file=out)
         return 0
 
+    # The probe binds CPython's C-API at import: only with the native backend (not on PyPy).
+    from ._probe import Probe
     probe = Probe(backend)  # type: ignore[arg-type]
     checks: List[Check] = [
         _stack_check(probe, 1 * KiB, 4096, 0x11, "stack 1 KiB"),

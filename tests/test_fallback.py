@@ -75,6 +75,8 @@ def test_broken_shared_object_falls_back_with_a_warning(native, tmp_path, damage
 
 def test_unsupported_platform_gets_the_fallback_and_says_why(monkeypatch):
     from secretscope import _platform
+    # as CPython would see it (on PyPy the implementation check would answer first)
+    monkeypatch.setattr(_platform.sys.implementation, "name", "cpython")
     monkeypatch.setattr(_platform.sys, "platform", "darwin")
     assert "no native backend for darwin" in _platform.native_unavailable_reason()
     monkeypatch.setattr(_platform.sys, "platform", "linux")

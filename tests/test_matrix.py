@@ -1,0 +1,152 @@
+"""The support matrix: docs/platforms.md against what tools/run_matrix.py ran, and the fallback
+on other Python implementations (PyPy), for real.
+
+The table check needs the result file of a matrix run (.cache/matrix/results.json, or
+SECRETSCOPE_MATRIX_RESULTS): without one it skips on a developer's machine and fails in CI.
+Inside a matrix run (SECRETSCOPE_MATRIX_ENTRY set) it skips: run_matrix.py --check-docs makes
+the same check once every interpreter has run.
+
+The PyPy test runs the interpreter named by SECRETSCOPE_PYPY (run_matrix.py sets it to the
+Debian unstable pypy3 it prepares), else the one run_matrix.py left in .cache/sysroots, else
+pypy3 on PATH.  Without any: a skip here, a failure in CI.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from conftest import IN_CI, ROOT
+
+
+def _run_matrix_module():
+    if "run_matrix" in sys.modules:
+        return sys.modules["run_matrix"]
+    spec = importlib.util.spec_from_file_location("run_matrix", ROOT / "tools" / "run_matrix.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_matrix"] = module  # dataclasses looks the module up while defining Entry
+    spec.loader.exec_module(module)
+    return module
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def test_support_table_matches_the_matrix_run():
+    if os.environ.get("SECRETSCOPE_MATRIX_ENTRY"):
+        pytest.skip("inside a matrix run: tools/run_matrix.py --check-docs checks the table after every "
+                    "interpreter has run")
+    rm = _run_matrix_module()
+    path = Path(os.environ.get("SECRETSCOPE_MATRIX_RESULTS") or rm.DEFAULT_RESULTS)
+    results = rm.load_results(path)
+    if results is None:
+        _unavailable(f"no matrix results in {path}: run python3 tools/run_matrix.py first")
+    problems = rm.docs_problems(results, rm.DOCS.read_text())
+    assert problems == [], "\n".join(problems)
+    assert [r["name"] for r in results["entries"] if r["status"] == "failed"] == []
+
+
+def test_support_table_generation_keeps_other_architectures():
+    """--write-docs/--check-docs replace the rows of the architectures that ran, no others."""
+    rm = _run_matrix_module()
+    doc = "\n".join([
+        "intro", rm.BEGIN, rm.HEADER,
+        "| x86-64 | CPython 3.9 | default (GIL) | native | yes | yes | yes | yes | whole suite: passes |",
+        "| AArch64 | CPython 3.11 | default (GIL), QEMU_CPU=max | native | yes | yes | no | no | whole suite: passes |",
+        rm.END, "outro"])
+    entry = {"name": "cpython-3.12", "arch": "amd64", "kind": "pyenv", "label": "CPython 3.12", "suite": "full",
+             "status": "passed", "interpreter": {"version": "3.12.1", "implementation": "cpython",
+                                                 "free_threaded": False},
+             "protection": {"backend": "native", "registers": True, "stack": True, "heap": True,
+                            "signal_stacks": True, "reason": None}}
+    results = {"arches": ["amd64"], "order": ["cpython-3.12"], "entries": [entry]}
+    problems = rm.docs_problems(results, doc)
+    assert "  - | x86-64 | CPython 3.9 | default (GIL) | native | yes | yes | yes | yes | whole suite: passes |" in problems
+    assert not any("AArch64" in p for p in problems)
+    want = rm.expected_rows(results, rm.doc_rows(doc))
+    assert want == ["| x86-64 | CPython 3.12 | default (GIL) | native | yes | yes | yes | yes | whole suite: passes |",
+                    "| AArch64 | CPython 3.11 | default (GIL), QEMU_CPU=max | native | yes | yes | no | no | "
+                    "whole suite: passes |"]
+
+
+def _pypy() -> str:
+    python = os.environ.get("SECRETSCOPE_PYPY")
+    if python:
+        return python
+    stamp = ROOT / ".cache" / "sysroots" / "amd64-unstable-pypy3" / ".matrix-pypy3.json"
+    try:
+        python = json.loads(stamp.read_text())["python"]
+        if os.access(python, os.X_OK):
+            return python
+    except (OSError, ValueError, KeyError):
+        pass
+    python = shutil.which("pypy3")
+    if python is None:
+        _unavailable("no PyPy here: python3 tools/run_matrix.py --only pypy3 prepares Debian unstable's "
+                     "pypy3 (or: apt-get install pypy3, or set SECRETSCOPE_PYPY)")
+    return python
+
+
+FALLBACK_CHECK = textwrap.dedent("""
+    import json, sys, warnings
+    warnings.simplefilter("error")          # the fallback is chosen, not reached through a failure
+    import secretscope as s
+    p = s.protection()
+
+    @s.secret
+    def f(x):
+        return x * 2, s.enabled()
+
+    with s.secret():
+        inside = s.enabled()
+    print(json.dumps({"impl": sys.implementation.name, "backend": p.backend,
+                      "claims": [p.registers, p.stack, p.heap, p.signal_stacks], "reason": p.reason,
+                      "calls": [f(21), s.do(f, 1)], "inside": inside, "enabled": s.enabled()}))
+""")
+
+
+def test_pypy_gets_the_fallback_and_says_why():
+    pypy = _pypy()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETSCOPE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONNOUSERSITE"] = "1"
+    r = subprocess.run([pypy, "-c", FALLBACK_CHECK], capture_output=True, text=True, env=env, cwd=str(ROOT),
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["impl"] == "pypy"
+    assert got["backend"] == "fallback" and got["claims"] == [False, False, False, False]
+    assert got["reason"] == "the native backend needs CPython; this is pypy"
+    assert got["calls"] == [[42, False], [2, False]] and got["inside"] is False and got["enabled"] is False
+
+    # SECRETSCOPE_REQUIRE_NATIVE=1 refuses, naming the platform and the reason
+    r = subprocess.run([pypy, "-c", "import secretscope"], capture_output=True, text=True,
+                       env={**env, "SECRETSCOPE_REQUIRE_NATIVE": "1"}, cwd=str(ROOT), timeout=300)
+    assert r.returncode != 0 and "NativeUnavailableError" in r.stderr
+    assert "linux-" in r.stderr and "this is pypy" in r.stderr
+
+    # the self-test CLI reports the fallback and exits 0
+    r = subprocess.run([pypy, "-m", "secretscope"], capture_output=True, text=True, env=env, cwd=str(ROOT),
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "for PyPy" in r.stdout and "backend   fallback" in r.stdout and "this is pypy" in r.stdout
+
+
+@pytest.mark.skipif(sys.implementation.name == "cpython", reason="runs on other implementations (the PyPy suite)")
+def test_this_implementation_gets_the_fallback():
+    import secretscope
+    p = secretscope.protection()
+    assert p.backend == "fallback" and not (p.registers or p.stack or p.heap or p.signal_stacks)
+    assert sys.implementation.name in (p.reason or "")
