@@ -27,11 +27,11 @@ ss_abi_version:
     .p2align 3
 /* ss_capabilities: which guarantees this object implements (CAP_* in
  * common.inc); protection() reports them.  Registers and stack always; the
- * heap wrapper (heap.S) is not ported to AArch64 yet. */
+ * heap wrapper (heap.S) and the alternate signal stacks (signals.S). */
     .globl ss_capabilities
     .type ss_capabilities, %object
 ss_capabilities:
-    .quad CAP_SIGNAL_STACKS
+    .quad CAP_HEAP | CAP_SIGNAL_STACKS
     .size ss_capabilities, 8
 
     .bss

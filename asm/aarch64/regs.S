@@ -13,7 +13,8 @@
  *    the maximum vector length: bits [VL-1:128] of Zn become 0, and a
  *    64-bit write (fmov dN, dN) also clears bits [127:64];
  *  - leaving streaming mode (SMSTOP SM) sets Z0-Z31, P0-P15 and FFR to zero
- *    and FPSR to 0x0800009f; turning ZA off (SMSTOP ZA) discards ZA and ZT0.
+ *    and FPSR to 0x0800009f; turning ZA off (SMSTOP ZA) makes ZA and ZT0
+ *    inaccessible but does not wipe the storage, so ZA is zeroed first.
  */
 .include "common.inc"
 
@@ -44,7 +45,12 @@ LOCALFUNC clear_registers
     cbz x10, 1f
     mrs x11, tpidr2_el0
     cbnz x11, 2f
-    smstop                              /* SM and ZA off                        */
+    tbz x10, #1, 3f                     /* ZA on: zero it first.  SMSTOP only makes
+                                           it inaccessible; the storage keeps the
+                                           rows until the next SMSTART (qemu keeps
+                                           them in its memory: core dumps showed it) */
+    zero {za}
+3:  smstop                              /* SM and ZA off                        */
     b 1f
 2:  smstop sm                           /* keep a caller's dormant ZA           */
 1:  tbz x9, #FEAT_FP_BIT, .Ldone

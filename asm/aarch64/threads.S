@@ -138,6 +138,9 @@ ENDFUNC ss_register_thread
  * state was cleared): the slot is marked dead so that a later thread whose TCB
  * lands at the same address registers afresh instead of inheriting bounds.
  *   out: x0 = 1 if a slot was released, 0 if none was found.
+ *   A slot that dies with depth > 0 leaves the count of threads inside
+ *   scopes (ss_heap_active).
+ *   clobbers: x0, x1, x9-x13, flags.
  */
 FUNC ss_forget_thread
     PROLOGUE 16
@@ -145,7 +148,10 @@ FUNC ss_forget_thread
     bl slot_find
     cbz x0, 1f
     str xzr, [x0, #SLOT_FLAGS]
-    str xzr, [x0, #SLOT_DEPTH]
+    ldr x9, [x0, #SLOT_DEPTH]
+    cbz x9, 2f
+    ATOMIC_ADD ss_heap_active, 0, #-1, x10, x11, w12   /* it ended inside a scope (abnormal) */
+2:  str xzr, [x0, #SLOT_DEPTH]
     orr x1, x1, #1
     stlr x1, [x0]                       /* key (SLOT_KEY = 0): dead, after the fields (release) */
     mov x0, #1
@@ -156,8 +162,9 @@ ENDFUNC ss_forget_thread
  * void ss_reset_after_fork(void)                             [ctypes]
  *
  * In a fork child only the calling thread exists: every other slot is marked
- * dead, and the caller's depth is kept (fork may happen inside a scope).
- *   clobbers: x0, x9-x11, flags.  Leaf.
+ * dead, and the caller's depth is kept (fork may happen inside a scope);
+ * slots that were inside a scope leave the count ss_heap_active.
+ *   clobbers: x0, x9-x14, flags.  Leaf.
  */
 FUNC ss_reset_after_fork
     mrs x0, tpidr_el0
@@ -170,7 +177,10 @@ FUNC ss_reset_after_fork
     cmp x11, x0
     b.eq 2f
     str xzr, [x9, #SLOT_FLAGS]
-    str xzr, [x9, #SLOT_DEPTH]
+    ldr x12, [x9, #SLOT_DEPTH]
+    cbz x12, 3f
+    ATOMIC_ADD ss_heap_active, 0, #-1, x12, x13, w14   /* that thread does not exist here */
+3:  str xzr, [x9, #SLOT_DEPTH]
     orr x11, x11, #1
     stlr x11, [x9]
 2:  add x9, x9, #SLOT_SIZE

@@ -115,7 +115,9 @@ msg_unbalanced:
  *
  * Enters a scope on the calling thread: finds (or, through the Python
  * registration callback, creates) its slot, checks that the stack pointer
- * lies in the registered stack, and increments the depth.
+ * lies in the registered stack, and increments the depth; when the depth
+ * goes 0 -> 1, also the count of threads inside scopes (ss_heap_active, which
+ * heap.S's allocator wrapper tests).
  *   in:  x0 = the stack pointer below which the scope will be erased
  *   out: x0 = slot, or 0 with a Python exception set
  *   clobbers: caller-saved registers (standard ABI).
@@ -141,6 +143,9 @@ LOCALFUNC scope_begin
     ldr x9, [x0, #SLOT_DEPTH]
     add x9, x9, #1
     str x9, [x0, #SLOT_DEPTH]
+    cmp x9, #1
+    b.ne .Lbegin_out
+    ATOMIC_ADD ss_heap_active, 0, #1, x10, x11, w12   /* first scope on this thread: heap.S */
 .Lbegin_out:
     .cfi_remember_state
     ldp x19, x20, [sp, #16]
@@ -175,6 +180,22 @@ LOCALFUNC scope_begin
     mov x0, #0
     b .Lbegin_out
 ENDFUNC scope_begin
+
+/*
+ * scope_end_depth                                        [internal, leaf]
+ *   in: x19 = slot.  Leaves the scope: decrements the depth, and the count
+ *   of threads inside scopes (ss_heap_active) when this was the thread's
+ *   outermost one.
+ *   Preserves x0 (scrub_stack's result).  clobbers: x9-x12, flags.
+ */
+LOCALFUNC scope_end_depth
+    ldr x9, [x19, #SLOT_DEPTH]
+    subs x9, x9, #1
+    str x9, [x19, #SLOT_DEPTH]
+    b.ne 1f
+    ATOMIC_ADD ss_heap_active, 0, #-1, x10, x11, w12
+1:  ret
+ENDFUNC scope_end_depth
 
 /*
  * PyObject *ss_call(PyObject *f, PyObject *const *args, size_t nargsf,
@@ -217,9 +238,7 @@ FUNC ss_call
     mov x0, sp                          /* the mincore vector is free again     */
     bl scrub_altstack                   /* 3. signal frames on the altstack     */
     mov x0, x25
-    ldr x9, [x19, #SLOT_DEPTH]
-    sub x9, x9, #1
-    str x9, [x19, #SLOT_DEPTH]
+    bl scope_end_depth
     cbnz x0, .Lcall_scrub_failed
     mov x0, x24
 .Lcall_return:
@@ -326,9 +345,7 @@ FUNC ss_scope_exit
     mov x0, sp
     bl scrub_altstack
     mov x0, x25
-    ldr x9, [x19, #SLOT_DEPTH]
-    sub x9, x9, #1
-    str x9, [x19, #SLOT_DEPTH]
+    bl scope_end_depth
     cbnz x0, .Lexit_scrub_failed
     mov x0, #0
     LDR_GLOBAL x16, ss_api, API_BOOL_FROM_LONG
