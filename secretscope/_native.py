@@ -181,7 +181,8 @@ class NativeBackend:
         return int(self.lib.ss_thread_depth())
 
     def protection(self) -> Protection:
-        self.heap.ensure() if self.heap.installed else None
+        if self.heap.installed:
+            self.heap.ensure()  # notices a bypass (allocators swapped underneath the wrapper)
         heap_note = self.heap.note()
         signal_note = (None if self.signal_stacks else
                        "signal stacks: frames on an alternate signal stack are not erased on this architecture yet")

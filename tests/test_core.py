@@ -34,6 +34,13 @@ def _core_pattern() -> str:
 
 def _find_core(directory: Path, pid: int) -> Path:
     pattern = _core_pattern()
+    # Under qemu-user the emulator writes the guest's core (qemu_<prog>_<date>_<pid>.core): that is
+    # what the process would dump on real hardware.  The host kernel also dumps the emulator itself,
+    # whose memory holds qemu's own copies of guest state (translation buffers, the register file of
+    # exited threads) that do not exist on hardware; judge the guest's.
+    guest = sorted(directory.glob("qemu_*.core"))
+    if os.environ.get("SECRETSCOPE_ARM64_EMULATED") and guest:
+        return guest[-1]
     candidates = sorted(directory.glob("core*"))
     if pattern.startswith("/"):
         expanded = re.sub(r"%p", str(pid), pattern)
