@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, TextIO
 
 from ._active import backend, do
-from ._threads import current_thread_bounds
+from ._threads import alternate_signal_stack, current_thread_bounds
 
 if TYPE_CHECKING:
     from ._probe import Probe
@@ -93,25 +93,22 @@ def _heap_check(probe: Probe, tag: int, claimed: bool) -> Check:
 def _signal_check(probe: Probe, tag: int) -> Check:
     """A signal arriving with the secret in every register, on a thread with an alternate
     signal stack: its frame must not survive the scope there."""
-    import ctypes
     import faulthandler
     import signal
 
-    class StackT(ctypes.Structure):
-        _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+    from ._probe import masked
 
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable()  # gives this thread an alternate signal stack
     previous = signal.signal(signal.SIGUSR1, lambda *args: None)  # CPython installs it SA_ONSTACK
     try:
-        alt = StackT()
-        ctypes.CDLL(None).sigaltstack(None, ctypes.byref(alt))
+        low, size = alternate_signal_stack() or (0, 0)
 
         def run(scoped: bool) -> int:
             mark = tag | 0x80 if scoped else tag
             probe.signal_setup(mark, signal.SIGUSR1)
             do(probe.regs_fill_signal) if scoped else probe.regs_fill_signal()
-            return probe.count_any_offset(alt.sp or 0, (alt.sp or 0) + alt.size, _masked(mark))
+            return probe.count_any_offset(low, low + size, masked(mark))
 
         before, after = run(False), run(True)
     finally:
@@ -120,11 +117,6 @@ def _signal_check(probe: Probe, tag: int) -> Check:
             faulthandler.disable()
     return Check("signal frame on the alternate stack", f"{before} words", f"{after} words", before > 0,
                  after == 0, True)
-
-
-def _masked(tag: int) -> int:
-    from ._probe import masked
-    return masked(tag)
 
 
 def run(out: TextIO) -> int:

@@ -80,6 +80,22 @@ def current_thread_bounds() -> Bounds:
     return pthread_bounds()
 
 
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+SS_DISABLE = 2
+
+
+def alternate_signal_stack() -> Optional[Tuple[int, int]]:
+    """(low, size) of the calling thread's alternate signal stack, or None when it has none."""
+    old = _StackT()
+    if ctypes.CDLL(None, use_errno=True).sigaltstack(None, ctypes.byref(old)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"sigaltstack: {os.strerror(err)}")
+    return None if old.ss_flags & SS_DISABLE else (old.ss_sp or 0, old.ss_size)
+
+
 class _SlotGuard:
     """Lives in the thread's thread-local data; releases the slot when the thread ends."""
 

@@ -7,7 +7,6 @@ the thread's stack otherwise.  Without a scope the sentinel is found there (the 
 """
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import signal
 import threading
@@ -16,19 +15,10 @@ import pytest
 
 from residue import in_thread
 from secretscope import do, secret
-from secretscope._threads import current_thread_bounds
+from secretscope._probe import masked
+from secretscope._threads import alternate_signal_stack, current_thread_bounds
 
 TAGS = iter(range(0x50, 0x58))  # tests/residue.py lists the ranges
-
-
-class StackT(ctypes.Structure):
-    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
-
-
-def altstack():
-    old = StackT()
-    assert ctypes.CDLL(None, use_errno=True).sigaltstack(None, ctypes.byref(old)) == 0
-    return (old.ss_sp or 0, old.ss_size) if not old.ss_flags & 2 else None
 
 
 @pytest.fixture
@@ -58,11 +48,11 @@ def _run_with_signal(probe, tag, form, spin=0):
 
 @pytest.mark.parametrize("form", ["plain", "decorator", "do"])
 def test_frames_on_the_alternate_signal_stack(probe, usr1_handler, with_altstack, form):
-    alt = altstack()
+    alt = alternate_signal_stack()
     assert alt is not None, "faulthandler did not install an alternate stack"
     tag = next(TAGS)
     _run_with_signal(probe, tag, form)
-    hits = probe.count_any_offset(alt[0], alt[0] + alt[1], _masked_word(tag))
+    hits = probe.count_any_offset(alt[0], alt[0] + alt[1], masked(tag))
     if form == "plain":
         assert hits > 0, "negative control: the signal frame on the alternate stack holds the registers"
     else:
@@ -75,10 +65,10 @@ def test_frames_on_a_thread_stack_without_alternate_stack(probe, usr1_handler, f
     tag = next(TAGS)
 
     def body():
-        assert altstack() is None  # a fresh thread has none
+        assert alternate_signal_stack() is None  # a fresh thread has none
         low = current_thread_bounds()[0]
         _run_with_signal(probe, tag, form)
-        return probe.count_any_offset(low, probe.stack_pointer() - 256, _masked_word(tag))
+        return probe.count_any_offset(low, probe.stack_pointer() - 256, masked(tag))
 
     hits = in_thread(body)
     if form == "plain":
@@ -89,7 +79,7 @@ def test_frames_on_a_thread_stack_without_alternate_stack(probe, usr1_handler, f
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 def test_timer_signals_during_a_scope(probe, with_altstack):
-    alt = altstack()
+    alt = alternate_signal_stack()
     ticks = []
     previous = signal.signal(signal.SIGALRM, lambda *a: ticks.append(1))
     try:
@@ -100,7 +90,7 @@ def test_timer_signals_during_a_scope(probe, with_altstack):
                 RUN[form](probe.regs_fill_signal)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0, 0)
-            hits = probe.count_any_offset(alt[0], alt[0] + alt[1], _masked_word(tag))
+            hits = probe.count_any_offset(alt[0], alt[0] + alt[1], masked(tag))
             assert ticks, "the timer never fired during the spin"
             if form == "plain":
                 assert hits > 0, "negative control"
@@ -124,7 +114,3 @@ def test_a_handler_running_on_the_alternate_stack_is_left_alone(native, with_alt
         signal.signal(signal.SIGUSR2, previous)
     assert seen == [42]
 
-
-def _masked_word(tag):
-    from secretscope._probe import masked
-    return masked(tag)
