@@ -53,6 +53,20 @@ def auxv_hwcaps() -> Tuple[int, int]:
     return entries.get(AT_HWCAP, 0), entries.get(AT_HWCAP2, 0)
 
 
+def glibc_rseq_offset() -> Optional[int]:
+    """glibc's __rseq_offset when glibc registers an rseq area for each thread, else None.
+
+    glibc 2.35+ exports __rseq_size (0 when registration is disabled or failed) and
+    __rseq_offset (from the thread pointer).  Other C libraries have neither."""
+    try:
+        libc = ctypes.CDLL(None)
+        size = ctypes.c_uint.in_dll(libc, "__rseq_size").value
+        offset = ctypes.c_ssize_t.in_dll(libc, "__rseq_offset").value
+    except (OSError, ValueError):
+        return None
+    return offset if size >= 20 else None  # 20: cpu_id_start, cpu_id, rseq_cs, flags
+
+
 def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
     """Path of the shared object: kind "" is the backend, "probe" the diagnostic helpers."""
     arch = arch or native_arch() or "unknown"
@@ -113,6 +127,12 @@ class NativeBackend:
         hwcap, hwcap2 = auxv_hwcaps()
         self.page_size = os.sysconf("SC_PAGE_SIZE")
         self.feature_bits = lib.ss_init(hwcap, hwcap2, self.page_size)
+        # Signal detection without a system call (signals.S); only where the assembly has it.
+        self.rseq_offset = glibc_rseq_offset() if hasattr(lib, "ss_rseq_setup") else None
+        if self.rseq_offset is not None:
+            lib.ss_rseq_setup.restype = None
+            lib.ss_rseq_setup.argtypes = [ctypes.c_int64]
+            lib.ss_rseq_setup(self.rseq_offset)
         lib.ss_register_thread.restype = ctypes.c_uint64
         lib.ss_register_thread.argtypes = [ctypes.c_uint64] * 4
         lib.ss_forget_thread.restype = ctypes.c_int

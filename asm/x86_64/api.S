@@ -115,8 +115,19 @@ FUNC ss_init
     mov $1, %ecx
     cpuid
     bt $2, %eax                    /* XGETBV with ECX=1 returns XINUSE          */
-    jnc 1f
+    jnc 5f
     or $FEAT_XINUSE, %r8
+5:  /* Checking pages before zeroing them (stack.S) loads their contents into
+     * ymm registers; a signal then saves those in a frame that stack.S erases
+     * within SIGFRAME_ZONE below it, which must exceed the largest frame. */
+    testq $FEAT_AVX, %r8
+    jz 1f
+    mov $0xd, %eax
+    xor %ecx, %ecx
+    cpuid                          /* ebx = XSAVE area size for XCR0's features */
+    cmp $SIGFRAME_XSAVE_MAX, %ebx
+    ja 1f
+    or $FEAT_ZEROCHECK, %r8
 1:
     mov %r8, ss_features(%rip)
     mov %r9, ss_xcr0(%rip)

@@ -11,6 +11,24 @@
  * the depth actually used, and mincore itself skips page-table-less ranges
  * in the kernel at 2 MiB granularity.
  *
+ * Skipping the scan.  A full scan ends with a known state: below its top T,
+ * the pages recorded in SLOT_REC_MASK (at most TRIM_DEPTH / PAGE_SIZE, all
+ * within TRIM_DEPTH of T) are resident and zero, and no other page is
+ * resident.  A page becomes resident only through a page fault, and the
+ * kernel counts every fault of every thread of the process (ru_minflt +
+ * ru_majflt of getrusage(RUSAGE_SELF): faults taken in user or kernel mode,
+ * and by get_user_pages on this process's behalf).  So when the count read at
+ * the end of a later scope equals the count read just before that scan, and
+ * the scope's top is not above T, the resident pages below the top are among
+ * the recorded ones: zeroing those is exact, and the ~1 µs mincore (plus, on
+ * the main thread, the growth probe) is not needed.  One cheaper system call
+ * replaces them.  The count is process-wide, not per thread, because another
+ * thread may legitimately write into a buffer in this thread's frames (a
+ * pool filling a caller's stack array); its fault is counted too.  When the
+ * check keeps failing (other threads fault all the time), it is skipped for
+ * an exponentially growing number of scopes, so a busy process pays little
+ * more than the scan.
+ *
  * Platform assumptions, spelled out:
  *  - a thread's stack is [SLOT_LOW, SLOT_HIGH) as registered by _threads.py
  *    (pthread_getattr_np for threads, /proc/self/maps for the main thread);
@@ -18,11 +36,19 @@
  *    the kernel keeps a guard gap (stack_guard_gap, 1 MiB by default) below it
  *    in which nothing is mapped, and it never grows below SLOT_FLOOR;
  *  - swapped-out pages are reported non-resident by mincore and are not
- *    covered (see docs/guarantees.md).
+ *    covered (see docs/guarantees.md);
+ *  - no page of a thread's stack becomes resident without a page fault
+ *    counted in this process: khugepaged is kept away by MADV_NOHUGEPAGE
+ *    (threads.S); writes by other processes (ptrace, process_vm_writev) and
+ *    kernel threads acting on this memory are not counted, and are outside
+ *    the guarantee (docs/guarantees.md).
  */
 .include "common.inc"
 
+.equ RSEQ_CS, 8 /* struct rseq: u64 rseq_cs (signals.S) */
+
 .equ GROW_STEP_MAX, (256 * 1024) /* below the 1 MiB default guard gap       */
+.equ IDLE_RUNS_MAX, 4 /* madvise calls a scope may spend on idle pages      */
 
     .text
 /*
@@ -52,6 +78,52 @@ LOCALFUNC scrub_stack
     sub %r10, %rcx
     xor %eax, %eax
     rep stosb
+
+    /* 1b. can the scan be skipped?  rdx = the process's fault count, or -1 */
+    mov $-1, %rdx
+    testq $SLOTF_NOFAST, SLOT_FLAGS(%r8)
+    jnz .Lfull
+    cmpq $0, SLOT_SKIP(%r8)
+    je 1f
+    decq SLOT_SKIP(%r8)                /* backing off: scan, record nothing     */
+    jmp .Lfull
+1:  mov $RUSAGE_SELF, %edi
+    mov %r9, %rsi                      /* struct rusage in the vector's place   */
+    mov $SYS_getrusage, %eax
+    syscall                            /* clobbers rcx, r11                     */
+    test %rax, %rax
+    jnz .Lfull                         /* (cannot fail) scan, record nothing    */
+    mov RU_MINFLT(%r9), %rdx
+    add RU_MAJFLT(%r9), %rdx           /* rdx = faults so far                   */
+    mov SLOT_FAULTS(%r8), %rax
+    cmp $-1, %rax
+    je .Lfull                          /* nothing recorded yet                  */
+    cmp %rax, %rdx
+    jne .Lmissed
+    cmp SLOT_REC_TOP(%r8), %r10
+    ja .Lfull                          /* called from higher up: pages unknown  */
+    movq $0, SLOT_STREAK(%r8)
+    incq SLOT_N_RECORDED(%r8)
+    jmp .Lrecorded
+.Lmissed:
+    /* faults happened: scan; if that keeps happening, stop asking for a
+     * while (1, 3, 7, ... 63 scopes) */
+    mov SLOT_STREAK(%r8), %rcx
+    cmp $6, %rcx
+    jae 2f
+    inc %rcx
+    mov %rcx, SLOT_STREAK(%r8)
+2:  mov $1, %eax
+    shl %cl, %rax
+    dec %rax
+    mov %rax, SLOT_SKIP(%r8)
+
+.Lfull:
+    incq SLOT_N_SCANS(%r8)
+    mov %rdx, SLOT_PENDING(%r8)        /* recorded at the end if all went well  */
+    movq $-1, SLOT_FAULTS(%r8)         /* until then nothing is known           */
+    mov %r10, SLOT_REC_TOP(%r8)
+    movq $0, SLOT_REC_MASK(%r8)
 
     /* 2. main thread: did the stack mapping grow below the known low end? */
     testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
@@ -139,8 +211,16 @@ LOCALFUNC scrub_stack
     shl $12, %rdi
     add %r10, %rdi                     /* rdi = page address                    */
     cmp %r14, %rdi
-    jae 6f
+    jae 12f
     mov %rdi, %r15                     /* below the trim line: give back later  */
+    jmp 6f
+12: mov SLOT_REC_TOP(%r8), %rcx        /* within it: stays resident, recorded   */
+    sub %rdi, %rcx
+    shr $PAGE_SHIFT, %rcx
+    dec %rcx                           /* rcx = page index below the top        */
+    mov SLOT_REC_MASK(%r8), %rax
+    bts %rcx, %rax
+    mov %rax, SLOT_REC_MASK(%r8)
 6:  mov $(PAGE_SIZE / 8), %ecx
     xor %eax, %eax
     rep stosq
@@ -168,6 +248,9 @@ LOCALFUNC scrub_stack
     mov $MADV_DONTNEED, %edx
     mov $SYS_madvise, %eax
     syscall
+    test %rax, %rax
+    jz .Lchunk
+    movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
     jmp .Lchunk
 .Ldone:
     /* 5. main thread after a deep scope: everything below the trim line is zero;
@@ -184,12 +267,175 @@ LOCALFUNC scrub_stack
     mov $SYS_munmap, %eax
     syscall
     test %rax, %rax
-    jnz 11f
-    mov %r14, SLOT_LOW(%r8)
-11: xor %eax, %eax
+    jz 13f
+    movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
+    jmp 11f
+13: mov %r14, SLOT_LOW(%r8)
+11: mov SLOT_PENDING(%r8), %rax
+    mov %rax, SLOT_FAULTS(%r8)         /* the scan's knowledge holds from here  */
+    xor %eax, %eax
 .Lout:
     ret
+
+.Lrecorded:
+    /* 6. no fault since the last scan and not above its top: the recorded
+     *    pages below the top are the only resident ones.  Bit i of the record
+     *    is the page i+1 pages below REC_TOP; shifted by the distance to our
+     *    top, bit j is the page j+1 pages below r10. */
+    mov SLOT_REC_TOP(%r8), %rcx
+    sub %r10, %rcx
+    shr $PAGE_SHIFT, %rcx              /* rcx = pages between the two tops      */
+    xor %eax, %eax
+    cmp $63, %rcx
+    ja .Lout                           /* all recorded pages lie above us       */
+    mov %rcx, %r14                     /* r14 = that distance (the shift)       */
+    mov SLOT_REC_MASK(%r8), %r11
+    shr %cl, %r11                      /* r11 = recorded pages below r10        */
+    /* Each was zero after the last scan: reading a page that is still zero
+     * is cheaper than writing it, and a page nobody wrote since is idle: it
+     * is given back (MADV_DONTNEED) so later scopes skip it.  Only when a
+     * signal can be noticed (rseq, signals.S) and its frame is known to fit
+     * the zone re-zeroed below; see .Lcheck_done. */
+    cmpq $0, SLOT_RSEQ(%r8)
+    je 14f
+    testq $FEAT_ZEROCHECK, ss_features(%rip)
+    jz 14f
+    mov %r10, %rdx
+    sub SLOT_LOW(%r8), %rdx
+    cmp $(SIGFRAME_ZONE + PAGE_SIZE), %rdx
+    jb 14f                             /* too close to the low end: just zero   */
+    xor %r13d, %r13d                   /* r13 = pages found idle (bit j)        */
+15: test %r11, %r11
+    jz .Lcheck_done
+    bsf %r11, %rcx                     /* j                                     */
+    btr %rcx, %r11
+    lea 1(%rcx), %rdi
+    shl $PAGE_SHIFT, %rdi
+    neg %rdi
+    add %r10, %rdi                     /* rdi = r10 - (j + 1) pages             */
+    mov %rcx, %rdx
+    call page_is_zero
+    jnz 17f
+    bts %rdx, %r13                     /* idle                                  */
+    jmp 15b
+17: mov $(PAGE_SIZE / 8), %ecx
+    xor %eax, %eax
+    rep stosq
+    jmp 15b
+.Lcheck_done:
+    vpxor %xmm0, %xmm0, %xmm0          /* the checked contents (VEX: whole ymm) */
+    vpxor %xmm1, %xmm1, %xmm1
+    vpxor %xmm2, %xmm2, %xmm2
+    vpxor %xmm3, %xmm3, %xmm3
+    /* A signal delivered during the check saved ymm0-3 in its frame: on the
+     * alternate stack (signals.S erases it: it sees the same rseq state), or
+     * right below us.  If one may have come, zero SIGFRAME_ZONE below rsp
+     * (beyond the red zone and the largest frame, see common.inc). */
+    mov SLOT_RSEQ(%r8), %rax
+    lea rseq_descriptor(%rip), %rcx
+    cmp %rcx, RSEQ_CS(%rax)
+    je 18f
+    lea -SIGFRAME_ZONE(%rsp), %rdi
+    mov %rsp, %rcx
+    sub %rdi, %rcx
+    xor %eax, %eax
+    rep stosb
+18: /* Give idle pages back, one madvise per run of adjacent ones (at most
+     * IDLE_RUNS_MAX a scope); the record forgets each page given back. */
+    mov $IDLE_RUNS_MAX, %r15d
+19: test %r13, %r13
+    jz 16f
+    dec %r15d
+    js 16f
+    bsf %r13, %rcx                     /* j0: lowest bit = highest page of run  */
+    mov %r13, %rdx
+    not %rdx
+    shr %cl, %rdx
+    bsf %rdx, %rdx                     /* rdx = run length (a zero bit exists:  */
+    jnz 20f                            /*  else the run reaches bit 63)         */
+    mov $64, %edx
+    sub %ecx, %edx
+20: /* run = bits [j0, j0 + len): pages [r10 - (j0+len) pages, r10 - j0 pages) */
+    mov %rdx, %rsi
+    shl $PAGE_SHIFT, %rsi              /* rsi = run bytes                       */
+    lea (%rcx, %rdx), %rdi
+    shl $PAGE_SHIFT, %rdi
+    neg %rdi
+    add %r10, %rdi                     /* rdi = lowest page of the run          */
+    mov $-1, %rax                      /* rax = run mask, bits [j0, j0 + len)   */
+    cmp $64, %edx
+    je 21f
+    mov %edx, %ecx
+    mov $1, %eax
+    shl %cl, %rax
+    dec %rax
+21: bsf %r13, %rcx
+    shl %cl, %rax
+    not %rax
+    and %rax, %r13                     /* done with this run                    */
+    mov %rax, %r9                      /* r9 = ~run (the vector is not needed)  */
+    mov $MADV_DONTNEED, %edx
+    mov $SYS_madvise, %eax
+    syscall
+    mov %r9, %rdx
+    test %rax, %rax
+    jnz 19b                            /* still resident: stays recorded        */
+    mov %r14, %rcx
+    rol %cl, %rdx                      /* ~run in the record's bit numbering    */
+    and %rdx, SLOT_REC_MASK(%r8)
+    jmp 19b
+16: xor %eax, %eax
+    jmp .Lout
+14: test %r11, %r11
+    jz .Lout
+    bsf %r11, %rcx                     /* j                                     */
+    btr %rcx, %r11
+    lea 1(%rcx), %rdi
+    shl $PAGE_SHIFT, %rdi
+    neg %rdi
+    add %r10, %rdi                     /* rdi = r10 - (j + 1) pages             */
+    mov $(PAGE_SIZE / 8), %ecx
+    rep stosq                          /* rax = 0                               */
+    jmp 14b
 ENDFUNC scrub_stack
+
+/*
+ * page_is_zero                                           [internal, leaf]
+ *   in:  rdi = page address (resident, readable)
+ *   out: ZF set if all PAGE_SIZE bytes are zero; rdi unchanged
+ *   clobbers: rcx, ymm0-ymm3 (they hold OR-ed page contents: the caller
+ *        clears them), flags.  AVX only (FEAT_ZEROCHECK).
+ */
+LOCALFUNC page_is_zero
+    /* Stacks grow down: a written page is most likely written at its top.
+     * Look there first, then at the whole page. */
+    vmovdqa (PAGE_SIZE - 128)(%rdi), %ymm0
+    vmovdqa (PAGE_SIZE - 96)(%rdi), %ymm1
+    vmovdqa (PAGE_SIZE - 64)(%rdi), %ymm2
+    vmovdqa (PAGE_SIZE - 32)(%rdi), %ymm3
+    vorps %ymm1, %ymm0, %ymm0
+    vorps %ymm3, %ymm2, %ymm2
+    vorps %ymm2, %ymm0, %ymm0
+    vptest %ymm0, %ymm0
+    jnz 2f
+    vmovdqa (%rdi), %ymm0
+    vmovdqa 32(%rdi), %ymm1
+    vmovdqa 64(%rdi), %ymm2
+    vmovdqa 96(%rdi), %ymm3
+    lea 128(%rdi), %rcx
+1:  vorps (%rcx), %ymm0, %ymm0         /* four accumulators: independent ORs    */
+    vorps 32(%rcx), %ymm1, %ymm1
+    vorps 64(%rcx), %ymm2, %ymm2
+    vorps 96(%rcx), %ymm3, %ymm3
+    sub $-128, %rcx
+    test $(PAGE_SIZE - 1), %ecx
+    jnz 1b                             /* until the next page boundary          */
+    vorps %ymm1, %ymm0, %ymm0
+    vorps %ymm3, %ymm2, %ymm2
+    vorps %ymm2, %ymm0, %ymm0
+    vptest %ymm0, %ymm0
+2:  ret
+ENDFUNC page_is_zero
 
 /*
  * page_mapped                                            [internal, leaf]

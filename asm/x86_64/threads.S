@@ -90,6 +90,12 @@ LOCALFUNC slot_claim
     movq $0, SLOT_HIGH(%rdx)
     movq $0, SLOT_FLOOR(%rdx)
     movq $0, SLOT_FLAGS(%rdx)
+    movq $-1, SLOT_FAULTS(%rdx)         /* nothing recorded: scan fully         */
+    movq $0, SLOT_SKIP(%rdx)
+    movq $0, SLOT_STREAK(%rdx)
+    movq $0, SLOT_RSEQ(%rdx)
+    movq $0, SLOT_N_SCANS(%rdx)
+    movq $0, SLOT_N_RECORDED(%rdx)
     mov %rdx, %rax
     ret
 ENDFUNC slot_claim
@@ -98,6 +104,12 @@ ENDFUNC slot_claim
  * uint64_t ss_register_thread(low, high, floor, flags)       [ctypes]
  *
  * Records the calling thread's stack bounds (computed by _threads.py).
+ * Also asks the kernel never to back the stack with transparent huge pages
+ * (MADV_NOHUGEPAGE): khugepaged could otherwise make untouched stack pages
+ * resident without a page fault, and stack.S skips its scan only when no
+ * page fault happened.  If that request fails for any reason but "no THP in
+ * this kernel" (EINVAL), the thread is marked SLOTF_NOFAST: always scanned.
+ * And it finds the thread's rseq area (signals.S), when glibc registered one.
  *   in:  rdi = lowest mapped stack address, rsi = stack top (exclusive),
  *        rdx = floor (lowest address a grow-down stack may reach),
  *        rcx = SLOTF_* flags (SLOTF_REGISTERED is added)
@@ -105,11 +117,11 @@ ENDFUNC slot_claim
  *   clobbers: caller-saved registers.
  */
 FUNC ss_register_thread
-    mov %rdi, %r9                      /* r9 = low                            */
-    mov %rsi, %r10                     /* r10 = high                          */
-    mov %rdx, %r11                     /* r11 = floor                         */
-    push %rcx                          /* flags: slot_claim needs rcx         */
-    .cfi_def_cfa_offset 16
+    PUSH_RBX_R12_R13
+    mov %rdi, %r12                     /* r12 = low                            */
+    mov %rsi, %r13                     /* r13 = high                           */
+    mov %rdx, %r11                     /* r11 = floor                          */
+    mov %rcx, %rbx                     /* rbx = flags (slot_claim needs rcx)   */
     mov %fs:0, %rdi
     call slot_find
     test %rax, %rax
@@ -117,19 +129,30 @@ FUNC ss_register_thread
     call slot_claim
     test %rax, %rax
     jz 2f
-1:  pop %rcx
-    .cfi_def_cfa_offset 8
-    mov %r9, SLOT_LOW(%rax)
-    mov %r10, SLOT_HIGH(%rax)
+1:  mov %r12, SLOT_LOW(%rax)
+    mov %r13, SLOT_HIGH(%rax)
     mov %r11, SLOT_FLOOR(%rax)
-    or $SLOTF_REGISTERED, %rcx
-    mov %rcx, SLOT_FLAGS(%rax)
-    mov %rdi, %rax
-    ret
-2:  .cfi_def_cfa_offset 16
-    pop %rcx
-    .cfi_def_cfa_offset 8
-    xor %eax, %eax
+    movq $-1, SLOT_FAULTS(%rax)        /* new bounds: the next scope scans      */
+    movq $0, SLOT_SKIP(%rax)
+    movq $0, SLOT_STREAK(%rax)
+    or $SLOTF_REGISTERED, %rbx
+    mov %rax, %r8                      /* r8 = slot (the syscall keeps r8)      */
+    mov %r12, %rdi
+    mov %r13, %rsi
+    sub %rdi, %rsi
+    mov $MADV_NOHUGEPAGE, %edx
+    mov $SYS_madvise, %eax
+    syscall
+    test %rax, %rax
+    jz 3f
+    cmp $-EINVAL, %rax
+    je 3f
+    or $SLOTF_NOFAST, %rbx
+3:  mov %rbx, SLOT_FLAGS(%r8)
+    call rseq_area                     /* rax = this thread's struct rseq or 0  */
+    mov %rax, SLOT_RSEQ(%r8)
+    mov %fs:0, %rax
+2:  POP_RBX_R12_R13
     ret
 ENDFUNC ss_register_thread
 
@@ -164,6 +187,12 @@ ENDFUNC ss_forget_thread
  */
 FUNC ss_reset_after_fork
     mov %fs:0, %r8
+    mov %r8, %rdi
+    call slot_find
+    test %rax, %rax
+    jz 4f
+    movq $-1, SLOT_FAULTS(%rax)        /* the child counts its own page faults */
+4:
     lea ss_slots(%rip), %rsi
     mov $SLOT_COUNT, %ecx
 1:  mov SLOT_KEY(%rsi), %rax
@@ -198,6 +227,25 @@ FUNC ss_thread_depth
     mov SLOT_DEPTH(%rax), %rax
 1:  ret
 ENDFUNC ss_thread_depth
+
+/*
+ * uint64_t ss_thread_scans(uint64_t *recorded)               [ctypes]
+ *   out: rax = scopes of the calling thread whose stack erasure scanned with
+ *        mincore; *recorded = scopes that zeroed the recorded pages instead
+ *        (stack.S).  Both 0 for a thread that has no slot.
+ */
+FUNC ss_thread_scans
+    mov %rdi, %r8
+    mov %fs:0, %rdi
+    call slot_find
+    xor %edx, %edx
+    test %rax, %rax
+    jz 1f
+    mov SLOT_N_RECORDED(%rax), %rdx
+    mov SLOT_N_SCANS(%rax), %rax
+1:  mov %rdx, (%r8)
+    ret
+ENDFUNC ss_thread_scans
 
 /*
  * PyObject *ss_enabled(PyObject *self, PyObject *unused)     [METH_NOARGS]

@@ -115,6 +115,7 @@ LOCALFUNC scope_begin
     cmpq $1, SLOT_DEPTH(%rax)
     jne .Lbegin_out
     lock incq ss_heap_active(%rip)     /* first scope on this thread: heap.S    */
+    call signals_arm                   /* rseq notices signals from now on      */
 .Lbegin_out:
     add $8, %rsp
     .cfi_remember_state
@@ -201,6 +202,7 @@ FUNC ss_call
     call scrub_stack                   /* 2. the stack below this frame        */
     mov %rax, %r13                     /* r13 = scrub result (args are done)   */
     mov %rsp, %rdi
+    mov %rbx, %rsi
     call scrub_altstack                /* 3. signal frames on the altstack     */
     mov %r13, %rax
     call scope_end_depth
@@ -307,6 +309,7 @@ FUNC ss_scope_exit
     call scrub_stack
     mov %rax, %r13
     mov %rsp, %rdi
+    mov %rbx, %rsi
     call scrub_altstack
     mov %r13, %rax
     call scope_end_depth
