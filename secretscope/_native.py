@@ -194,6 +194,17 @@ class NativeBackend:
         """A builtin that calls f inside a scope (its C function is ss_call, its self is f)."""
         return self._call_def.bind(f)
 
+    def scan_counts(self) -> Optional[Tuple[int, int]]:
+        """(scopes that scanned the stack with mincore, scopes that used the record instead) on the
+        calling thread; None where the assembly keeps no such record (stack.S explains it)."""
+        scans = getattr(self.lib, "ss_thread_scans", None)
+        if scans is None:
+            return None
+        scans.restype = ctypes.c_uint64
+        scans.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
+        recorded = ctypes.c_uint64()
+        return int(scans(ctypes.byref(recorded))), recorded.value
+
     def features(self) -> Tuple[str, ...]:
         return tuple(name for bit, name in _FEATURE_NAMES[self.arch] if self.feature_bits & bit)
 

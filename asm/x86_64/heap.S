@@ -196,7 +196,9 @@ LOCALFUNC table_grow
     mov %r12, %rsi
     shl $4, %rsi
     mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
-    mov $0x22, %r10d                  /* MAP_PRIVATE | MAP_ANONYMOUS               */
+    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
+                                         no page faults later, which would make every
+                                         scope that allocates scan its stack (stack.S) */
     mov $-1, %r8
     xor %r9d, %r9d
     mov $SYS_mmap, %eax
