@@ -83,9 +83,9 @@ LOCALFUNC scrub_stack
     mov $-1, %rdx
     testq $SLOTF_NOFAST, SLOT_FLAGS(%r8)
     jnz .Lfull
-    cmpq $0, SLOT_SKIP(%r8)
+    cmpl $0, SLOT_SKIP(%r8)
     je 1f
-    decq SLOT_SKIP(%r8)                /* backing off: scan, record nothing     */
+    decl SLOT_SKIP(%r8)                /* backing off: scan, record nothing     */
     jmp .Lfull
 1:  mov $RUSAGE_SELF, %edi
     mov %r9, %rsi                      /* struct rusage in the vector's place   */
@@ -96,27 +96,32 @@ LOCALFUNC scrub_stack
     mov RU_MINFLT(%r9), %rdx
     add RU_MAJFLT(%r9), %rdx           /* rdx = faults so far                   */
     mov SLOT_FAULTS(%r8), %rax
-    cmp $-1, %rax
+    /* Did giving idle pages back in the last scope cost page faults since?
+     * (Pages written with zeros look idle, and come back at once.)  Then
+     * keep idle pages for a while: 1, 3, 7, ... 1023 scopes. */
+    testq $SLOTF_TRIMMED, SLOT_FLAGS(%r8)
+    jz 3f
+    andq $~SLOTF_TRIMMED, SLOT_FLAGS(%r8)
+    cmp %rax, %rdx
+    je 2f
+    mov %rax, %r11                     /* (BACKOFF_MISS clobbers rax, rcx)      */
+    BACKOFF_MISS %r8, SLOT_TRIM_SKIP, SLOT_TRIM_STREAK, 10
+    mov %r11, %rax
+    jmp 3f
+2:  movl $0, SLOT_TRIM_STREAK(%r8)     /* it did not                            */
+3:  cmp $-1, %rax
     je .Lfull                          /* nothing recorded yet                  */
     cmp %rax, %rdx
     jne .Lmissed
     cmp SLOT_REC_TOP(%r8), %r10
     ja .Lfull                          /* called from higher up: pages unknown  */
-    movq $0, SLOT_STREAK(%r8)
+    movl $0, SLOT_STREAK(%r8)
     incq SLOT_N_RECORDED(%r8)
     jmp .Lrecorded
 .Lmissed:
     /* faults happened: scan; if that keeps happening, stop asking for a
      * while (1, 3, 7, ... 63 scopes) */
-    mov SLOT_STREAK(%r8), %rcx
-    cmp $6, %rcx
-    jae 2f
-    inc %rcx
-    mov %rcx, SLOT_STREAK(%r8)
-2:  mov $1, %eax
-    shl %cl, %rax
-    dec %rax
-    mov %rax, SLOT_SKIP(%r8)
+    BACKOFF_MISS %r8, SLOT_SKIP, SLOT_STREAK, 6
 
 .Lfull:
     incq SLOT_N_SCANS(%r8)
@@ -341,8 +346,15 @@ LOCALFUNC scrub_stack
     xor %eax, %eax
     rep stosb
 18: /* Give idle pages back, one madvise per run of adjacent ones (at most
-     * IDLE_RUNS_MAX a scope); the record forgets each page given back. */
-    mov $IDLE_RUNS_MAX, %r15d
+     * IDLE_RUNS_MAX a scope); the record forgets each page given back.  Not
+     * while backing off (see 1b). */
+    test %r13, %r13
+    jz 16f
+    cmpl $0, SLOT_TRIM_SKIP(%r8)
+    je 22f
+    decl SLOT_TRIM_SKIP(%r8)
+    jmp 16f
+22: mov $IDLE_RUNS_MAX, %r15d
 19: test %r13, %r13
     jz 16f
     dec %r15d
@@ -383,6 +395,7 @@ LOCALFUNC scrub_stack
     mov %r14, %rcx
     rol %cl, %rdx                      /* ~run in the record's bit numbering    */
     and %rdx, SLOT_REC_MASK(%r8)
+    orq $SLOTF_TRIMMED, SLOT_FLAGS(%r8)
     jmp 19b
 16: xor %eax, %eax
     jmp .Lout

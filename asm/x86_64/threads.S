@@ -91,8 +91,8 @@ LOCALFUNC slot_claim
     movq $0, SLOT_FLOOR(%rdx)
     movq $0, SLOT_FLAGS(%rdx)
     movq $-1, SLOT_FAULTS(%rdx)         /* nothing recorded: scan fully         */
-    movq $0, SLOT_SKIP(%rdx)
-    movq $0, SLOT_STREAK(%rdx)
+    movq $0, SLOT_SKIP(%rdx)           /* and SLOT_STREAK                      */
+    movq $0, SLOT_TRIM_SKIP(%rdx)      /* and SLOT_TRIM_STREAK                 */
     movq $0, SLOT_RSEQ(%rdx)
     movq $0, SLOT_N_SCANS(%rdx)
     movq $0, SLOT_N_RECORDED(%rdx)
@@ -133,8 +133,8 @@ FUNC ss_register_thread
     mov %r13, SLOT_HIGH(%rax)
     mov %r11, SLOT_FLOOR(%rax)
     movq $-1, SLOT_FAULTS(%rax)        /* new bounds: the next scope scans      */
-    movq $0, SLOT_SKIP(%rax)
-    movq $0, SLOT_STREAK(%rax)
+    movq $0, SLOT_SKIP(%rax)           /* and SLOT_STREAK                      */
+    movq $0, SLOT_TRIM_SKIP(%rax)      /* and SLOT_TRIM_STREAK                 */
     or $SLOTF_REGISTERED, %rbx
     mov %rax, %r8                      /* r8 = slot (the syscall keeps r8)      */
     mov %r12, %rdi
