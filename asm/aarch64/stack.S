@@ -24,7 +24,27 @@
  *    covered (see docs/guarantees.md);
  *  - under qemu-user the stack is a fixed mapping (no growth) and MADV_DONTNEED
  *    may be ignored (QEMU before 8.0): pages are still zeroed, only the trim
- *    saves nothing there.
+ *    saves nothing there (and the record below is then not kept: step 4
+ *    checks that the pages it gave back are gone);
+ *  - no page of a thread's stack becomes resident without a page fault
+ *    counted in this process: khugepaged is kept away by MADV_NOHUGEPAGE
+ *    (threads.S); writes by other processes (ptrace, process_vm_writev) and
+ *    kernel threads acting on this memory are not counted, and are outside
+ *    the guarantee (docs/guarantees.md).
+ *
+ * Skipping the scan.  A full scan ends with a known state: below its top T,
+ * the pages recorded in SLOT_REC_MASK (those within TRIM_DEPTH of T) are
+ * resident and zero, and no other page is resident.  A page becomes resident
+ * only through a page fault, and getrusage(RUSAGE_SELF) counts the faults of
+ * every thread of the process (ru_minflt + ru_majflt).  So when the count
+ * read at the end of a later scope equals the count read just before that
+ * scan, and the scope's top is not above T, zeroing the recorded pages below
+ * the top is exact, and mincore (plus the main thread's growth probe) is not
+ * needed.  The count is process-wide because another thread may write into a
+ * buffer in this thread's frames.  When the check keeps failing, it is
+ * skipped for 1, 3, 7 ... 63 scopes.  (x86-64 also reads recorded pages
+ * before zeroing them; that needs a signal detector, rseq, which this port
+ * does not use yet.)
  */
 .include "common.inc"
 
@@ -101,6 +121,58 @@ LOCALFUNC scrub_stack
     cmp x4, x11
     b.lo 1b
 2:
+    /* 1b. can the scan be skipped?  x15 = the process's fault count, or -1 */
+    mov x15, #-1
+    ldr x11, [x5, #SLOT_FLAGS]
+    tbnz x11, #2, .Lfull                /* SLOTF_NOFAST                         */
+    ldr w11, [x5, #SLOT_SKIP]
+    cbz w11, 1f
+    sub w11, w11, #1                    /* backing off: scan, record nothing    */
+    str w11, [x5, #SLOT_SKIP]
+    b .Lfull
+1:  mov x0, #RUSAGE_SELF
+    mov x1, x6                          /* struct rusage in the vector's place  */
+    mov x8, #SYS_getrusage
+    svc #0
+    cbnz x0, .Lfull                     /* (cannot fail) scan, record nothing   */
+    ldr x15, [x6, #RU_MINFLT]
+    ldr x11, [x6, #RU_MAJFLT]
+    add x15, x15, x11                   /* x15 = faults so far                  */
+    ldr x11, [x5, #SLOT_FAULTS]
+    cmn x11, #1
+    b.eq .Lfull                         /* nothing recorded yet                 */
+    cmp x11, x15
+    b.ne .Lmissed
+    ldr x11, [x5, #SLOT_REC_TOP]
+    cmp x7, x11
+    b.hi .Lfull                         /* called from higher up: pages unknown */
+    str wzr, [x5, #SLOT_STREAK]
+    ldr x11, [x5, #SLOT_N_RECORDED]
+    add x11, x11, #1
+    str x11, [x5, #SLOT_N_RECORDED]
+    b .Lrecorded
+.Lmissed:
+    /* faults happened: scan; if that keeps happening, stop asking for a
+     * while (1, 3, 7, ... 63 scopes) */
+    ldr w11, [x5, #SLOT_STREAK]
+    cmp w11, #6
+    b.hs 2f
+    add w11, w11, #1
+    str w11, [x5, #SLOT_STREAK]
+2:  mov w16, #1
+    lsl w16, w16, w11
+    sub w16, w16, #1
+    str w16, [x5, #SLOT_SKIP]
+.Lfull:
+    ldr x11, [x5, #SLOT_N_SCANS]
+    add x11, x11, #1
+    str x11, [x5, #SLOT_N_SCANS]
+    str x15, [x5, #SLOT_PENDING]        /* recorded at the end if all went well */
+    mov x11, #-1
+    str x11, [x5, #SLOT_FAULTS]         /* until then nothing is known          */
+    str x7, [x5, #SLOT_REC_TOP]
+    str xzr, [x5, #SLOT_REC_MASK]
+
     /* 2. main thread: did the stack mapping grow below the known low end? */
     ldr x11, [x5, #SLOT_FLAGS]
     tbz x11, #1, .Lscan                 /* SLOTF_GROWSDOWN                      */
@@ -190,8 +262,18 @@ LOCALFUNC scrub_stack
     lsl x17, x17, x13
     add x17, x17, x7                    /* x17 = page address                   */
     cmp x17, x10
-    b.hs 6f
+    b.hs 12f
     mov x16, x17                        /* below the trim line: give back later */
+    b 6f
+12: ldr x3, [x5, #SLOT_REC_TOP]         /* within it: stays resident, recorded  */
+    sub x3, x3, x17
+    lsr x3, x3, x13
+    sub x3, x3, #1                      /* x3 = page index below the top        */
+    mov x4, #1
+    lsl x4, x4, x3
+    ldr x8, [x5, #SLOT_REC_MASK]
+    orr x8, x8, x4
+    str x8, [x5, #SLOT_REC_MASK]
 6:  ZERO_PAGE x17
 5:  subs x15, x15, #1
     b.ne .Lpage
@@ -204,8 +286,9 @@ LOCALFUNC scrub_stack
     mov x17, #1
     str x17, [x5, #SLOT_DEEP]           /* main thread: unmapped below, see 5.  */
     b .Lchunk
-10: /* 4. return the zeroed deep pages: [x16, min(chunk end, trim line));
-     *    a failure only costs speed, so its result is ignored */
+10: /* 4. return the zeroed deep pages: [x16, min(chunk end, trim line)).
+     *    If that fails, or they are still resident (QEMU before 8.0 ignores
+     *    MADV_DONTNEED), the erasure holds but nothing is recorded. */
     lsl x17, x11, x13
     add x17, x17, x7                    /* x17 = chunk end                      */
     cmp x17, x10
@@ -216,6 +299,19 @@ LOCALFUNC scrub_stack
     mov x2, #MADV_DONTNEED
     mov x8, #SYS_madvise
     svc #0
+    cbnz x0, 13f
+    mov x0, x16                         /* x1 = length, still                   */
+    mov x2, x6                          /* (this chunk's vector is used up)     */
+    mov x8, #SYS_mincore
+    svc #0
+    cbnz x0, 13f
+    lsr x3, x1, x13                     /* x3 = pages given back                */
+14: subs x3, x3, #1
+    b.lo .Lchunk
+    ldrb w4, [x6, x3]
+    tbz w4, #0, 14b
+13: mov x4, #-1
+    str x4, [x5, #SLOT_PENDING]         /* still resident: record nothing       */
     b .Lchunk
 .Ldone:
     /* 5. main thread after a deep scope: everything below the trim line is zero;
@@ -233,11 +329,41 @@ LOCALFUNC scrub_stack
     sub x1, x10, x9
     mov x8, #SYS_munmap
     svc #0
-    cbnz x0, 11f
-    str x10, [x5, #SLOT_LOW]
-11: mov x0, #0
+    cbz x0, 15f
+    mov x4, #-1
+    str x4, [x5, #SLOT_PENDING]         /* still resident: record nothing       */
+    b 11f
+15: str x10, [x5, #SLOT_LOW]
+11: ldr x4, [x5, #SLOT_PENDING]
+    str x4, [x5, #SLOT_FAULTS]          /* the scan's knowledge holds from here */
+    mov x0, #0
 .Lout:
     ret
+
+.Lrecorded:
+    /* 6. no fault since the last scan and not above its top: zero the
+     *    recorded pages below the top.  Bit i of the record is the page i+1
+     *    pages below REC_TOP; shifted by the distance to our top, bit j is the
+     *    page j+1 pages below x7. */
+    ldr x11, [x5, #SLOT_REC_TOP]
+    sub x11, x11, x7
+    lsr x11, x11, x13                   /* x11 = pages between the two tops     */
+    mov x0, #0
+    cmp x11, #63
+    b.hi .Lout                          /* all recorded pages lie above us      */
+    ldr x9, [x5, #SLOT_REC_MASK]
+    lsr x9, x9, x11                     /* x9 = recorded pages below x7         */
+16: cbz x9, .Lout
+    rbit x10, x9
+    clz x10, x10                        /* j                                    */
+    mov x11, #1
+    lsl x11, x11, x10
+    bic x9, x9, x11
+    add x17, x10, #1
+    lsl x17, x17, x13
+    sub x17, x7, x17                    /* x17 = x7 - (j + 1) pages             */
+    ZERO_PAGE x17
+    b 16b
 ENDFUNC scrub_stack
 
 GNU_PROPERTY_NOTES

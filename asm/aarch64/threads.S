@@ -97,6 +97,11 @@ LOCALFUNC slot_claim
     str xzr, [x12, #SLOT_HIGH]
     str xzr, [x12, #SLOT_FLOOR]
     str xzr, [x12, #SLOT_FLAGS]
+    mov x13, #-1
+    str x13, [x12, #SLOT_FAULTS]        /* nothing recorded: scan fully         */
+    str xzr, [x12, #SLOT_SKIP]          /* and SLOT_STREAK                      */
+    str xzr, [x12, #SLOT_N_SCANS]
+    str xzr, [x12, #SLOT_N_RECORDED]
     mov x0, x12
     ret
 4:  clrex
@@ -107,6 +112,11 @@ ENDFUNC slot_claim
  * uint64_t ss_register_thread(low, high, floor, flags)       [ctypes]
  *
  * Records the calling thread's stack bounds (computed by _threads.py).
+ * Also asks the kernel never to back the stack with transparent huge pages
+ * (MADV_NOHUGEPAGE): khugepaged could otherwise make untouched stack pages
+ * resident without a page fault, and stack.S skips its scan only when no
+ * page fault happened.  If that request fails for any reason but "no THP in
+ * this kernel" (EINVAL), the thread is marked SLOTF_NOFAST: always scanned.
  *   in:  x0 = lowest mapped stack address, x1 = stack top (exclusive),
  *        x2 = floor (lowest address a grow-down stack may reach),
  *        x3 = SLOTF_* flags (SLOTF_REGISTERED is added)
@@ -125,8 +135,21 @@ FUNC ss_register_thread
 1:  str x4, [x0, #SLOT_LOW]
     str x1, [x0, #SLOT_HIGH]
     str x2, [x0, #SLOT_FLOOR]
+    mov x5, #-1
+    str x5, [x0, #SLOT_FAULTS]          /* new bounds: the next scope scans     */
+    str xzr, [x0, #SLOT_SKIP]           /* and SLOT_STREAK                      */
     orr x3, x3, #SLOTF_REGISTERED
-    str x3, [x0, #SLOT_FLAGS]
+    mov x5, x0                          /* x5 = slot                            */
+    mov x0, x4
+    sub x1, x1, x4
+    mov x2, #MADV_NOHUGEPAGE
+    mov x8, #SYS_madvise
+    svc #0
+    cbz x0, 3f
+    cmn x0, #EINVAL
+    b.eq 3f
+    orr x3, x3, #SLOTF_NOFAST
+3:  str x3, [x5, #SLOT_FLAGS]
     mrs x0, tpidr_el0
 2:  RETURN 16
 ENDFUNC ss_register_thread
@@ -167,7 +190,13 @@ ENDFUNC ss_forget_thread
  *   clobbers: x0, x9-x14, flags.  Leaf.
  */
 FUNC ss_reset_after_fork
+    PROLOGUE 16
     mrs x0, tpidr_el0
+    bl slot_find
+    cbz x0, 4f
+    mov x9, #-1
+    str x9, [x0, #SLOT_FAULTS]          /* the child counts its own page faults */
+4:  mrs x0, tpidr_el0
     adrp x9, ss_slots
     add x9, x9, #:lo12:ss_slots
     mov x10, #SLOT_COUNT
@@ -186,8 +215,27 @@ FUNC ss_reset_after_fork
 2:  add x9, x9, #SLOT_SIZE
     subs x10, x10, #1
     b.ne 1b
-    ret
+    RETURN 16
 ENDFUNC ss_reset_after_fork
+
+/*
+ * uint64_t ss_thread_scans(uint64_t *recorded)               [ctypes]
+ *   out: x0 = scopes of the calling thread whose stack erasure scanned with
+ *        mincore; *recorded = scopes that zeroed the recorded pages instead
+ *        (stack.S).  Both 0 for a thread that has no slot.
+ */
+FUNC ss_thread_scans
+    PROLOGUE 16
+    mov x1, x0                          /* x1 = recorded (slot_find keeps it)   */
+    mrs x0, tpidr_el0
+    bl slot_find
+    mov x2, #0
+    cbz x0, 1f
+    ldr x2, [x0, #SLOT_N_RECORDED]
+    ldr x0, [x0, #SLOT_N_SCANS]
+1:  str x2, [x1]
+    RETURN 16
+ENDFUNC ss_thread_scans
 
 /*
  * uint64_t ss_thread_depth(void)                             [ctypes]
