@@ -91,7 +91,7 @@ def breakdown_rows(repeat: int) -> List[Row]:
         return []
     n = 2000
     vec = (ctypes.c_uint8 * 4096)()
-    page = (ctypes.c_uint8 * 8192)()
+    page = (ctypes.c_uint8 * 8192)()  # zero, like a recorded page nobody wrote
     page_addr = (ctypes.addressof(page) + 4095) & ~4095
     low = current_thread_bounds()[0]
     here = probe.stack_pointer() & ~4095
@@ -110,21 +110,49 @@ def breakdown_rows(repeat: int) -> List[Row]:
 
     env: Dict[str, Any] = {"noop": _noop, "do": do, "snoop": secret(_noop)}
     plain = per_call_ns("noop()", env, repeat)
+    scans_before = backend.scan_counts() if hasattr(backend, "scan_counts") else None
     scope = per_call_ns("do(noop)", env, repeat) - plain
+    skipped = _skipped_share(scans_before)
     decorated = per_call_ns("snoop()", env, repeat) - plain
+    features = backend.feature_bits  # type: ignore[union-attr]
+    avx, avx512, zerocheck = features & 2, features & 4, features & 32
     rows: List[Row] = [
-        ("empty scope, do(): total added to a call", scope, None),
+        (f"empty scope, do(): total added to a call{skipped}", scope, None),
         ("empty scope, @secret: total added (Python wrapper included)", decorated, None),
-        ("mincore, one page (the fixed cost of a call)", loop("probe_loop_mincore", page_addr, 4096, ctypes.addressof(vec)), None),
-        ("mincore on an unmapped page (main thread's growth probe)", loop("probe_loop_mincore", 4096, 4096, ctypes.addressof(vec)), None),
-        (f"mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
-         loop("probe_loop_mincore", low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"), None),
-        ("sigaltstack query (alternate-stack check)", loop("probe_loop_sigaltstack", ctypes.addressof(vec)), None),
-        ("XRSTOR to init state (all register state)", loop("probe_loop_xrstor", area_addr, xcr0 & 0xFF), None),
-        ("zero 4 KiB (a resident page)", loop("probe_loop_zero", ctypes.addressof(buf), 4096), None),
+        ("every scope: getrusage(RUSAGE_SELF), the page-fault check", loop("probe_loop_getrusage", ctypes.addressof(buf), 0),
+         None),
+    ]
+    if avx:
+        rows.append(("every scope: XGETBV(1) + zeroing instructions (SSE/AVX/AVX-512 state)",
+                     loop("probe_loop_regzero", 1 if avx512 else 0), None))
+    rows.append(("  instead, when other state is in use: XRSTOR to init state",
+                 loop("probe_loop_xrstor", area_addr, xcr0 & 0xFF), None))
+    if zerocheck:
+        rows.append(("per recorded page: read it (still zero: done)", loop("probe_loop_read", page_addr), None))
+    rows += [
+        ("per recorded page written since: zero 4 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 4096), None),
+        ("after page faults, the scan: mincore, one page (fixed cost)",
+         loop("probe_loop_mincore", page_addr, 4096, ctypes.addressof(vec)), None),
+        (f"  mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
+         loop("probe_loop_mincore", low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"),
+         None),
+        ("  main thread: mincore on an unmapped page (growth probe)",
+         loop("probe_loop_mincore", 4096, 4096, ctypes.addressof(vec)), None),
+        ("after a signal (or always, without rseq): sigaltstack query", loop("probe_loop_sigaltstack", ctypes.addressof(vec)),
+         None),
         ("zero 64 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 65536), None),
     ]
     return rows
+
+
+def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
+    """' (N% skipped the scan)': the share of this thread's scopes since `before` that zeroed
+    recorded pages instead of scanning the stack (stack.S)."""
+    after = backend.scan_counts() if before is not None else None  # type: ignore[union-attr]
+    if before is None or after is None:
+        return ""
+    scans, recorded = after[0] - before[0], after[1] - before[1]
+    return f" ({100 * recorded / max(1, scans + recorded):.0f}% skipped the scan)"
 
 
 def measure(quick: bool = False) -> Dict[str, List[Row]]:
@@ -142,14 +170,16 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
         for size, fn in probe.use_stack.items():
             label = f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
             env.update(f=fn, g=secret(fn))
-            seed.append((f"native helper using {label} of stack: do(f)",
-                         per_call_ns("f()", env, repeat), per_call_ns("do(f)", env, repeat)))
+            plain = per_call_ns("f()", env, repeat)
+            before = backend.scan_counts()  # type: ignore[union-attr]
+            scoped = per_call_ns("do(f)", env, repeat)
+            seed.append((f"native helper using {label} of stack: do(f){_skipped_share(before)}", plain, scoped))
         tables["seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)"] = seed
 
     env.update(noop=_noop, snoop=secret(_noop))
     breakdown = breakdown_rows(repeat) if backend.name == "native" else []
     if breakdown:
-        tables["where an empty scope's time goes (per operation, this run, main thread)"] = breakdown
+        tables["where a scope's time goes (per operation, this run, main thread)"] = breakdown
     tables["empty call"] = [
         ("decorated empty function vs plain", per_call_ns("noop()", env, repeat), per_call_ns("snoop()", env, repeat)),
         ("do(empty function) vs plain", per_call_ns("noop()", env, repeat), per_call_ns("do(noop)", env, repeat)),

@@ -153,4 +153,8 @@ def test_page_faulted_in_by_another_thread_is_erased(probe, counts, scoped):
         premise_held = premise_held or quiet
         if premise_held:
             return
+    if os.environ.get("QEMU_LD_PREFIX"):
+        # Under qemu-user, RUSAGE_THREAD counts the emulator's host thread, whose translator
+        # takes faults of its own: the erasure was checked above, the premise cannot be shown.
+        pytest.skip("emulated: this thread's own fault count includes the emulator's")
     pytest.fail("this thread took page faults in every attempt: the case under test did not arise")

@@ -139,7 +139,29 @@ LOCALFUNC scrub_stack
     ldr x11, [x6, #RU_MAJFLT]
     add x15, x15, x11                   /* x15 = faults so far                  */
     ldr x11, [x5, #SLOT_FAULTS]
+    /* Did the deep pages the last scan gave back cost page faults since?  A
+     * scope that keeps going as deep faults them all in again; then keep them
+     * (zeroed, and scanned) for 1, 3, 7 ... 1023 scans. */
+    ldr x16, [x5, #SLOT_FLAGS]
+    tbz x16, #4, 5f                     /* SLOTF_DEEP_TRIMMED                   */
+    bic x16, x16, #SLOTF_DEEP_TRIMMED
+    str x16, [x5, #SLOT_FLAGS]
     cmn x11, #1
+    b.eq 5f                             /* cannot tell                          */
+    cmp x11, x15
+    b.eq 4f
+    ldr w16, [x5, #SLOT_DEEP_STREAK]
+    cmp w16, #10
+    b.hs 3f
+    add w16, w16, #1
+    str w16, [x5, #SLOT_DEEP_STREAK]
+3:  mov w17, #1
+    lsl w17, w17, w16
+    sub w17, w17, #1
+    str w17, [x5, #SLOT_DEEP_SKIP]
+    b 5f
+4:  str wzr, [x5, #SLOT_DEEP_STREAK]
+5:  cmn x11, #1
     b.eq .Lfull                         /* nothing recorded yet                 */
     cmp x11, x15
     b.ne .Lmissed
@@ -164,6 +186,14 @@ LOCALFUNC scrub_stack
     sub w16, w16, #1
     str w16, [x5, #SLOT_SKIP]
 .Lfull:
+    ldr x16, [x5, #SLOT_FLAGS]
+    bic x16, x16, #SLOTF_KEEP_DEEP
+    ldr w17, [x5, #SLOT_DEEP_SKIP]
+    cbz w17, 6f
+    sub w17, w17, #1                    /* backing off: deep pages stay         */
+    str w17, [x5, #SLOT_DEEP_SKIP]
+    orr x16, x16, #SLOTF_KEEP_DEEP
+6:  str x16, [x5, #SLOT_FLAGS]
     ldr x11, [x5, #SLOT_N_SCANS]
     add x11, x11, #1
     str x11, [x5, #SLOT_N_SCANS]
@@ -279,6 +309,11 @@ LOCALFUNC scrub_stack
     b.ne .Lpage
 9:  cbz x16, .Lchunk
     ldr x17, [x5, #SLOT_FLAGS]
+    tbz x17, #5, 23f                    /* SLOTF_KEEP_DEEP                      */
+    mov x4, #-1
+    str x4, [x5, #SLOT_PENDING]         /* resident below the record: no record */
+    b .Lchunk
+23:
     tbz x17, #1, 10f                    /* not SLOTF_GROWSDOWN                  */
     ldr x17, [x5, #SLOT_FLOOR]
     cmp x17, x9
@@ -307,11 +342,15 @@ LOCALFUNC scrub_stack
     cbnz x0, 13f
     lsr x3, x1, x13                     /* x3 = pages given back                */
 14: subs x3, x3, #1
-    b.lo .Lchunk
+    b.lo 17f
     ldrb w4, [x6, x3]
     tbz w4, #0, 14b
 13: mov x4, #-1
     str x4, [x5, #SLOT_PENDING]         /* still resident: record nothing       */
+    b .Lchunk
+17: ldr x4, [x5, #SLOT_FLAGS]           /* all gone                             */
+    orr x4, x4, #SLOTF_DEEP_TRIMMED
+    str x4, [x5, #SLOT_FLAGS]
     b .Lchunk
 .Ldone:
     /* 5. main thread after a deep scope: everything below the trim line is zero;
@@ -334,6 +373,9 @@ LOCALFUNC scrub_stack
     str x4, [x5, #SLOT_PENDING]         /* still resident: record nothing       */
     b 11f
 15: str x10, [x5, #SLOT_LOW]
+    ldr x4, [x5, #SLOT_FLAGS]
+    orr x4, x4, #SLOTF_DEEP_TRIMMED
+    str x4, [x5, #SLOT_FLAGS]
 11: ldr x4, [x5, #SLOT_PENDING]
     str x4, [x5, #SLOT_FAULTS]          /* the scan's knowledge holds from here */
     mov x0, #0

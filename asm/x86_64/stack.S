@@ -109,7 +109,22 @@ LOCALFUNC scrub_stack
     mov %r11, %rax
     jmp 3f
 2:  movl $0, SLOT_TRIM_STREAK(%r8)     /* it did not                            */
-3:  cmp $-1, %rax
+3:  /* The same question for the deep pages the last scan gave back: a scope
+     * that keeps going as deep faults them all in again (~2 us a page here);
+     * then keep them (zeroed, and scanned) for 1, 3, 7 ... 1023 scans. */
+    testq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
+    jz 5f
+    andq $~SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
+    cmp $-1, %rax
+    je 5f                              /* cannot tell                           */
+    cmp %rax, %rdx
+    je 4f
+    mov %rax, %r11
+    BACKOFF_MISS %r8, SLOT_DEEP_SKIP, SLOT_DEEP_STREAK, 10
+    mov %r11, %rax
+    jmp 5f
+4:  movl $0, SLOT_DEEP_STREAK(%r8)
+5:  cmp $-1, %rax
     je .Lfull                          /* nothing recorded yet                  */
     cmp %rax, %rdx
     jne .Lmissed
@@ -125,6 +140,12 @@ LOCALFUNC scrub_stack
 
 .Lfull:
     incq SLOT_N_SCANS(%r8)
+    andq $~SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
+    cmpl $0, SLOT_DEEP_SKIP(%r8)
+    je 6f
+    decl SLOT_DEEP_SKIP(%r8)           /* backing off: deep pages stay          */
+    orq $SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
+6:
     mov %rdx, SLOT_PENDING(%r8)        /* recorded at the end if all went well  */
     movq $-1, SLOT_FAULTS(%r8)         /* until then nothing is known           */
     mov %r10, SLOT_REC_TOP(%r8)
@@ -234,7 +255,11 @@ LOCALFUNC scrub_stack
 9:
     test %r15, %r15
     jz .Lchunk
-    testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
+    testq $SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
+    jz 23f
+    movq $-1, SLOT_PENDING(%r8)        /* resident below the record: no record  */
+    jmp .Lchunk
+23: testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
     jz 10f
     movq $1, SLOT_DEEP(%r8)            /* main thread: unmapped below, see 5.   */
     jmp .Lchunk
@@ -254,8 +279,10 @@ LOCALFUNC scrub_stack
     mov $SYS_madvise, %eax
     syscall
     test %rax, %rax
-    jz .Lchunk
-    movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
+    jnz 24f
+    orq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
+    jmp .Lchunk
+24: movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
     jmp .Lchunk
 .Ldone:
     /* 5. main thread after a deep scope: everything below the trim line is zero;
@@ -276,6 +303,7 @@ LOCALFUNC scrub_stack
     movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
     jmp 11f
 13: mov %r14, SLOT_LOW(%r8)
+    orq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
 11: mov SLOT_PENDING(%r8), %rax
     mov %rax, SLOT_FAULTS(%r8)         /* the scan's knowledge holds from here  */
     xor %eax, %eax

@@ -96,6 +96,7 @@ LOCALFUNC slot_claim
     movq $0, SLOT_RSEQ(%rdx)
     movq $0, SLOT_N_SCANS(%rdx)
     movq $0, SLOT_N_RECORDED(%rdx)
+    movq $0, SLOT_DEEP_SKIP(%rdx)      /* and SLOT_DEEP_STREAK                 */
     mov %rdx, %rax
     ret
 ENDFUNC slot_claim

@@ -458,6 +458,12 @@ ENDFUNC probe_call_and_spill
  * void probe_loop_sigaltstack(uint64_t n, void *out24)
  * void probe_loop_xrstor(uint64_t n, void *area576_aligned64, uint64_t mask)
  * void probe_loop_zero(uint64_t n, void *buf, uint64_t bytes)
+ * void probe_loop_getrusage(uint64_t n, void *rusage144, uint64_t who)
+ * void probe_loop_read(uint64_t n, void *buf4096_aligned32)      [AVX]
+ *      (reads and ORs one page as stack.S's page_is_zero does)
+ * void probe_loop_regzero(uint64_t n, uint64_t avx512)            [AVX]
+ *      (XGETBV(1), VZEROALL, and with avx512 VPXORD zmm16-31 and KXORW k0-7:
+ *      what regs.S runs when only SSE/AVX/AVX-512 state is in use)
  */
 FUNC probe_loop_mincore
     mov %rdi, %r8                      /* r8 = n                               */
@@ -521,6 +527,66 @@ FUNC probe_loop_zero
     jmp 1b
 2:  ret
 ENDFUNC probe_loop_zero
+
+FUNC probe_loop_getrusage
+    mov %rdi, %r8
+    mov %rsi, %r9
+    mov %rdx, %r10
+1:  test %r8, %r8
+    jz 2f
+    mov %r10, %rdi
+    mov %r9, %rsi
+    mov $98, %eax                      /* getrusage(who, out)                  */
+    syscall
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_getrusage
+
+FUNC probe_loop_read
+1:  test %rdi, %rdi
+    jz 3f
+    vmovdqa (%rsi), %ymm0
+    vmovdqa 32(%rsi), %ymm1
+    vmovdqa 64(%rsi), %ymm2
+    vmovdqa 96(%rsi), %ymm3
+    lea 128(%rsi), %rcx
+2:  vorps (%rcx), %ymm0, %ymm0
+    vorps 32(%rcx), %ymm1, %ymm1
+    vorps 64(%rcx), %ymm2, %ymm2
+    vorps 96(%rcx), %ymm3, %ymm3
+    sub $-128, %rcx
+    test $4095, %ecx
+    jnz 2b
+    vorps %ymm1, %ymm0, %ymm0
+    vorps %ymm3, %ymm2, %ymm2
+    vorps %ymm2, %ymm0, %ymm0
+    vptest %ymm0, %ymm0
+    dec %rdi
+    jmp 1b
+3:  vzeroupper
+    ret
+ENDFUNC probe_loop_read
+
+FUNC probe_loop_regzero
+    mov %rdi, %r8
+1:  test %r8, %r8
+    jz 3f
+    mov $1, %ecx
+    xgetbv
+    vzeroall
+    test %rsi, %rsi
+    jz 2f
+    .irp r, 16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    vpxord %zmm\r, %zmm\r, %zmm\r
+    .endr
+    .irp k, 0,1,2,3,4,5,6,7
+    kxorw %k\k, %k\k, %k\k
+    .endr
+2:  dec %r8
+    jmp 1b
+3:  ret
+ENDFUNC probe_loop_regzero
 
     .section .note.gnu.property, "a"
     .p2align 3
