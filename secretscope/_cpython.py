@@ -81,17 +81,26 @@ def data_pointer(name: str) -> int:
 
 # ---- objects whose call goes straight into a routine (vectorcall) ---------------------------
 
-Py_tp_call, Py_tp_doc, Py_tp_members = 50, 56, 72
+# typeslots.h, structmember.h, object.h: stable across the supported CPython versions
+Py_tp_call, Py_tp_clear, Py_tp_dealloc, Py_tp_descr_get, Py_tp_doc = 50, 51, 52, 54, 56
+Py_tp_traverse, Py_tp_members, Py_tp_getset = 71, 72, 73
 T_PYSSIZET, READONLY = 19, 1
 Py_TPFLAGS_HAVE_VECTORCALL = 1 << 11
 Py_TPFLAGS_DEFAULT = 1 << 18  # Py_TPFLAGS_HAVE_VERSION_TAG
 Py_TPFLAGS_IMMUTABLETYPE = 1 << 8
 Py_TPFLAGS_DISALLOW_INSTANTIATION = 1 << 7
+Py_TPFLAGS_HAVE_GC = 1 << 14
+Py_TPFLAGS_METHOD_DESCRIPTOR = 1 << 17
 
 
 class _PyMemberDef(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int), ("offset", ctypes.c_ssize_t),
                 ("flags", ctypes.c_int), ("doc", ctypes.c_char_p)]
+
+
+class _PyGetSetDef(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("get", ctypes.c_void_p), ("set", ctypes.c_void_p),
+                ("doc", ctypes.c_char_p), ("closure", ctypes.c_void_p)]
 
 
 class _PyTypeSlot(ctypes.Structure):
@@ -143,3 +152,68 @@ def vectorcall_object(kind: type, address: int) -> object:
     ctypes.c_void_p.from_address(id(obj) + _HEADER).value = address
     _KEEP.append(obj)
     return obj
+
+
+# ---- the object @secret returns: a function-like callable whose call enters the scope ----------
+
+#: byte offsets within an instance (asm/<arch>/decorated.S: LAYOUT_*), after the object header:
+#: vectorcall pointer, wrapped callable, __dict__, weak-reference list
+OBJECT_VECTORCALL, OBJECT_F, OBJECT_DICT, OBJECT_WEAKLIST = (_HEADER + 8 * i for i in range(4))
+OBJECT_TYPE = _HEADER - 8  # ob_type ends the header (default and free-threaded layouts)
+
+
+def secret_function_type(name: str, doc: str, routines: Callable[[str], int]) -> type:
+    """The type of the objects @secret returns (asm/<arch>/decorated.S holds its slots).
+
+    Like a Python function it binds as a method (tp_descr_get, METHOD_DESCRIPTOR), has a
+    __dict__ (functools.update_wrapper fills it) and weak references, and takes part in the
+    garbage collector (it references the wrapped callable).  `routines(name)` is the address
+    of a routine of the backend.  The type stays mutable so that Python can add __repr__ and
+    __reduce__; instances are made by wrap_callable only.
+    """
+    members = (_PyMemberDef * 4)(
+        _PyMemberDef(b"__vectorcalloffset__", T_PYSSIZET, OBJECT_VECTORCALL, READONLY, None),
+        _PyMemberDef(b"__dictoffset__", T_PYSSIZET, OBJECT_DICT, READONLY, None),
+        _PyMemberDef(b"__weaklistoffset__", T_PYSSIZET, OBJECT_WEAKLIST, READONLY, None),
+        _PyMemberDef())
+    getset = (_PyGetSetDef * 2)(
+        _PyGetSetDef(b"__dict__", symbol("PyObject_GenericGetDict"), symbol("PyObject_GenericSetDict"), None, None),
+        _PyGetSetDef())
+    doc_buf = ctypes.create_string_buffer(doc.encode())
+    slots = (_PyTypeSlot * 10)(
+        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+        _PyTypeSlot(Py_tp_descr_get, routines("ss_object_get")),
+        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+        _PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
+        _PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
+        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+        _PyTypeSlot(Py_tp_getset, ctypes.addressof(getset)),
+        _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
+        _PyTypeSlot(), _PyTypeSlot())
+    spec_name = name.encode()
+    spec = _PyTypeSpec(spec_name, OBJECT_WEAKLIST + 8, 0,
+                       Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_HAVE_GC
+                       | Py_TPFLAGS_METHOD_DESCRIPTOR | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                       ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
+    _KEEP.extend((members, getset, slots, spec, spec_name, doc_buf))
+    return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
+
+
+_incref = api_function("Py_IncRef")
+_incref.restype = None
+_incref.argtypes = [ctypes.py_object]
+
+
+def wrap_callable(kind: type, call_address: int, f: object) -> Any:
+    """A new instance of a secret_function_type: calls enter `call_address` with f inside."""
+    obj = _generic_alloc(kind, 0)  # zeroed, and tracked by the garbage collector
+    base = id(obj)
+    ctypes.c_void_p.from_address(base + OBJECT_VECTORCALL).value = call_address
+    _incref(f)  # the object owns a reference (ss_object_clear releases it)
+    ctypes.c_void_p.from_address(base + OBJECT_F).value = id(f)
+    return obj
+
+
+def object_layout() -> List[int]:
+    """ss_object_layout's values: offsets of f, __dict__, the weak list and ob_type."""
+    return [OBJECT_F, OBJECT_DICT, OBJECT_WEAKLIST, OBJECT_TYPE]

@@ -15,7 +15,7 @@ from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
 
 # ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
@@ -28,6 +28,7 @@ _FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {
 _API_SLOTS = (
     "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
     "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
+    "method_new", "gc_untrack", "clear_weakrefs", "gc_del",
 )
 
 
@@ -37,7 +38,9 @@ _API_SLOTS = (
 # PyObject_Vectorcall and _PyStack_AsDict are optional (the assembly has replacements).
 _REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
                  "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx", "PyType_FromSpec",
-                 "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator")
+                 "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator", "PyMethod_New",
+                 "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
+                 "PyObject_GenericGetDict", "PyObject_GenericSetDict")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
 CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
@@ -105,6 +108,19 @@ def load_verified(path: Path, loader: type = ctypes.CDLL) -> ctypes.CDLL:
         raise NativeLoadError(f"cannot load {path}: {exc}") from None
 
 
+def _function_repr(self: Any) -> str:
+    name = getattr(self, "__qualname__", None) or repr(self.__wrapped__)
+    return f"<secret function {name} at {id(self):#x}>"
+
+
+def _function_reduce(self: Any) -> str:
+    # Like a function: pickled by reference (module and qualified name), copied as itself.
+    name = getattr(self, "__qualname__", None)
+    if name is None:
+        raise TypeError(f"cannot pickle a secret function wrapping {self.__wrapped__!r}: it has no __qualname__")
+    return name  # type: ignore[no-any-return]
+
+
 class NativeBackend:
     """Scopes erased by the assembly in secretscope/_lib."""
 
@@ -152,8 +168,15 @@ class NativeBackend:
             return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
 
         call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
-        self._call_def = _cpython.MethodDef("secret_call", routine("ss_call"), call_flags,
-                                            "Call the wrapped function inside a secret scope.")
+        # What @secret returns: an object whose call enters ss_object_call (decorated.S).
+        layout = (ctypes.c_uint64 * 4).in_dll(lib, "ss_object_layout")
+        for index, offset in enumerate(_cpython.object_layout()):
+            layout[index] = offset
+        self.function_type = _cpython.secret_function_type(
+            "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).", routine)
+        self.function_type.__repr__ = _function_repr  # type: ignore[assignment]
+        self.function_type.__reduce__ = _function_reduce  # type: ignore[assignment]
+        self._object_call = routine("ss_object_call")
         self.do: Callable[..., Any] = _cpython.MethodDef(
             "do", routine("ss_do"), call_flags,
             "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
@@ -186,13 +209,18 @@ class NativeBackend:
             "vectorcall_dict": _cpython.symbol("PyObject_VectorcallDict"),
             "stack_as_dict": (_cpython.symbol("_PyStack_AsDict") if _cpython.has_symbol("_PyStack_AsDict") else 0),
             "decref": _cpython.symbol("Py_DecRef"),
+            "method_new": _cpython.symbol("PyMethod_New"),
+            "gc_untrack": _cpython.symbol("PyObject_GC_UnTrack"),
+            "clear_weakrefs": _cpython.symbol("PyObject_ClearWeakRefs"),
+            "gc_del": _cpython.symbol("PyObject_GC_Del"),
         }
         for index, name in enumerate(_API_SLOTS):
             api[index] = values[name]
 
-    def bind(self, f: Callable[..., Any]) -> Callable[..., Any]:
-        """A builtin that calls f inside a scope (its C function is ss_call, its self is f)."""
-        return self._call_def.bind(f)
+    def wrap(self, f: Callable[..., Any]) -> Callable[..., Any]:
+        """An object that calls f inside a scope and binds like a function (decorated.S); the
+        caller copies f's metadata onto it."""
+        return _cpython.wrap_callable(self.function_type, self._object_call, f)  # type: ignore[no-any-return]
 
     def scan_counts(self) -> Optional[Tuple[int, int]]:
         """(scopes that scanned the stack with mincore, scopes that used the record instead) on the

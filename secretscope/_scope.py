@@ -45,13 +45,11 @@ def _decorate(f: Any) -> Any:
         return wrap_coroutine(f)
     if inspect.isgeneratorfunction(f):
         return wrap_generator(f)
-    trampoline = backend.bind(f)
-
-    def secret_wrapper(*args: Any, **kwargs: Any) -> Any:
-        return trampoline(*args, **kwargs)
-
-    functools.update_wrapper(secret_wrapper, f)
-    return secret_wrapper
+    # Native: an object whose call enters the scope directly and binds like a function
+    # (asm/<arch>/decorated.S); fallback: a plain wrapper function.
+    wrapper = backend.wrap(f)
+    functools.update_wrapper(wrapper, f)
+    return wrapper
 
 
 class Scope:

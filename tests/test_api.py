@@ -192,3 +192,65 @@ def test_protection_fields(native):
     assert p.heap is native.heap.available
     assert p.signal_stacks is native.signal_stacks
     assert (p.reason is None) is p.complete  # whatever is not covered is explained
+
+
+@secret
+def module_level_derive(x: int) -> tuple:
+    """A decorated function pickle can find by its qualified name."""
+    return x, enabled()
+
+
+def test_decorated_object_is_function_like():
+    # pickled and copied by reference, like a function; weak references; a clear repr
+    import copy
+    import pickle
+    import weakref
+
+    f = module_level_derive
+    assert pickle.loads(pickle.dumps(f)) is f
+    assert copy.copy(f) is f and copy.deepcopy(f) is f
+    assert weakref.ref(f)() is f
+    assert "module_level_derive" in repr(f)
+    assert f.__dict__["__wrapped__"] is f.__wrapped__
+    f.custom = 1  # function attributes
+    assert f.custom == 1
+    del f.custom
+    assert callable(f) and f(3)[0] == 3
+
+
+def test_decorated_object_cannot_be_made_directly(native):
+    with pytest.raises(TypeError):
+        type(module_level_derive)()
+
+
+def test_decorated_objects_in_cycles_are_collected():
+    # the object references the wrapped function, which references the object (a closure cell):
+    # only the garbage collector can free the pair, and it must
+    import gc
+    import weakref
+
+    def make() -> "weakref.ref[object]":
+        @secret
+        def recursive(n: int) -> int:
+            return n if n <= 0 else recursive(n - 1)
+
+        assert recursive(3) == 0
+        return weakref.ref(recursive)
+
+    refs = [make() for _ in range(20)]
+    gc.collect()
+    assert [r() for r in refs] == [None] * 20
+
+
+def test_binding_through_instance_class_and_getattr(native):
+    class K:
+        @secret
+        def m(self, x: int) -> tuple:
+            return self, x, enabled()
+
+    k = K()
+    bound = getattr(k, "m")
+    assert bound.__self__ is k and bound(1) == (k, 1, True)
+    assert K.m is K.__dict__["m"]  # through the class: the object itself, as for a function
+    assert K.__dict__["m"].__get__(None, K) is K.m
+    assert k.m(2) == (k, 2, True)

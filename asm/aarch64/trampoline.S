@@ -208,6 +208,9 @@ ENDFUNC scope_end_depth
  *   NZCV are zero; x19-x29, sp and d8-d15 (low halves) are the caller's.
  */
 FUNC ss_call
+    .globl scope_call
+    .hidden scope_call
+scope_call:                             /* decorated.S enters here with f       */
 .Lcall_body:
     SCOPE_PROLOGUE
     mov x20, x0                         /* x20 = f                              */

@@ -176,6 +176,9 @@ ENDFUNC scope_end_depth
  *   rsi, rdi, r8-r11 are zero; rbx, rbp, r12-r15 are the caller's.
  */
 FUNC ss_call
+    .globl scope_call
+    .hidden scope_call
+scope_call:                            /* decorated.S enters here with f        */
 .Lcall_body:
     SCOPE_PROLOGUE
     mov %rdi, %r12                     /* r12 = f                              */
