@@ -121,6 +121,15 @@ def _function_reduce(self: Any) -> str:
     return name  # type: ignore[no-any-return]
 
 
+def _function_getattr(self: Any, name: str) -> Any:
+    # Only reached when normal lookup fails.  functools.update_wrapper copies __annotations__
+    # before 3.14; from 3.14 (PEP 649) it copies only __annotate__, and a function's
+    # __annotations__ are evaluated when asked: so are these, from the wrapped function.
+    if name == "__annotations__":
+        return self.__wrapped__.__annotations__
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 class NativeBackend:
     """Scopes erased by the assembly in secretscope/_lib."""
 
@@ -176,6 +185,7 @@ class NativeBackend:
             "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).", routine)
         self.function_type.__repr__ = _function_repr  # type: ignore[assignment]
         self.function_type.__reduce__ = _function_reduce  # type: ignore[assignment]
+        self.function_type.__getattr__ = _function_getattr  # type: ignore[attr-defined]
         self._object_call = routine("ss_object_call")
         self.do: Callable[..., Any] = _cpython.MethodDef(
             "do", routine("ss_do"), call_flags,

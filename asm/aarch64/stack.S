@@ -359,7 +359,7 @@ LOCALFUNC scrub_stack
      *    later scope.  Only done when the mapping may grow below its low end
      *    (SLOT_FLOOR < SLOT_LOW): under qemu-user the guest stack is a fixed
      *    mapping whose floor is its low end, and a hole in it would never be
-     *    filled again.  A failure only costs speed. */
+     *    filled again.  A failure leaves them resident, zero, unrecorded. */
     ldr x17, [x5, #SLOT_DEEP]
     cbz x17, 11f
     cmp x9, x10

@@ -102,6 +102,8 @@ LOCALFUNC scrub_stack
     testq $SLOTF_TRIMMED, SLOT_FLAGS(%r8)
     jz 3f
     andq $~SLOTF_TRIMMED, SLOT_FLAGS(%r8)
+    cmp $-1, %rax
+    je 3f                              /* cannot tell                           */
     cmp %rax, %rdx
     je 2f
     mov %rax, %r11                     /* (BACKOFF_MISS clobbers rax, rcx)      */
@@ -265,7 +267,7 @@ LOCALFUNC scrub_stack
     jmp .Lchunk
 10:
     /* 4. return the zeroed deep pages: [r15, min(chunk end, trim line));
-     *    a failure only costs speed, so its result is ignored */
+     *    if that fails they stay resident, zero, and nothing is recorded */
     mov %rsi, %rax
     shl $12, %rax
     add %r10, %rax                     /* rax = chunk end (rsi = page count)    */
@@ -288,7 +290,7 @@ LOCALFUNC scrub_stack
     /* 5. main thread after a deep scope: everything below the trim line is zero;
      *    unmap it.  The [stack] mapping grows back on demand, and unmapping also
      *    frees its page tables, which mincore would otherwise walk on every
-     *    later scope.  A failure only costs speed. */
+     *    later scope.  A failure leaves them resident, zero, and unrecorded. */
     cmpq $0, SLOT_DEEP(%r8)
     je 11f
     mov %r13, %rdi
