@@ -121,6 +121,9 @@ def breakdown_rows(repeat: int) -> List[Row]:
         ("empty scope, @secret: total added (Python wrapper included)", decorated, None),
         ("every scope: getrusage(RUSAGE_SELF), the page-fault check", loop("probe_loop_getrusage", ctypes.addressof(buf), 0),
          None),
+        ("  for comparison: getrusage(RUSAGE_THREAD) (blind to other threads' faults)",
+         loop("probe_loop_getrusage", ctypes.addressof(buf), 1), None),
+        ("  for comparison: the cheapest system call (getppid)", loop("probe_loop_syscall0", 110), None),
     ]
     if avx:
         rows.append(("every scope: XGETBV(1) + zeroing instructions (SSE/AVX/AVX-512 state)",

@@ -459,6 +459,7 @@ ENDFUNC probe_call_and_spill
  * void probe_loop_xrstor(uint64_t n, void *area576_aligned64, uint64_t mask)
  * void probe_loop_zero(uint64_t n, void *buf, uint64_t bytes)
  * void probe_loop_getrusage(uint64_t n, void *rusage144, uint64_t who)
+ * void probe_loop_syscall0(uint64_t n, uint64_t number)   (e.g. getppid: the floor)
  * void probe_loop_read(uint64_t n, void *buf4096_aligned32)      [AVX]
  *      (reads and ORs one page as stack.S's page_is_zero does)
  * void probe_loop_regzero(uint64_t n, uint64_t avx512)            [AVX]
@@ -542,6 +543,18 @@ FUNC probe_loop_getrusage
     jmp 1b
 2:  ret
 ENDFUNC probe_loop_getrusage
+
+FUNC probe_loop_syscall0
+    mov %rdi, %r8
+    mov %rsi, %r9
+1:  test %r8, %r8
+    jz 2f
+    mov %r9, %rax
+    syscall
+    dec %r8
+    jmp 1b
+2:  ret
+ENDFUNC probe_loop_syscall0
 
 FUNC probe_loop_read
 1:  test %rdi, %rdi
