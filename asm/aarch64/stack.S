@@ -150,15 +150,7 @@ LOCALFUNC scrub_stack
     b.eq 5f                             /* cannot tell                          */
     cmp x11, x15
     b.eq 4f
-    ldr w16, [x5, #SLOT_DEEP_STREAK]
-    cmp w16, #10
-    b.hs 3f
-    add w16, w16, #1
-    str w16, [x5, #SLOT_DEEP_STREAK]
-3:  mov w17, #1
-    lsl w17, w17, w16
-    sub w17, w17, #1
-    str w17, [x5, #SLOT_DEEP_SKIP]
+    BACKOFF_MISS x5, SLOT_DEEP_SKIP, SLOT_DEEP_STREAK, 10, w16, w17
     b 5f
 4:  str wzr, [x5, #SLOT_DEEP_STREAK]
 5:  cmn x11, #1
@@ -176,15 +168,7 @@ LOCALFUNC scrub_stack
 .Lmissed:
     /* faults happened: scan; if that keeps happening, stop asking for a
      * while (1, 3, 7, ... 63 scopes) */
-    ldr w11, [x5, #SLOT_STREAK]
-    cmp w11, #6
-    b.hs 2f
-    add w11, w11, #1
-    str w11, [x5, #SLOT_STREAK]
-2:  mov w16, #1
-    lsl w16, w16, w11
-    sub w16, w16, #1
-    str w16, [x5, #SLOT_SKIP]
+    BACKOFF_MISS x5, SLOT_SKIP, SLOT_STREAK, 6, w11, w16
 .Lfull:
     ldr x16, [x5, #SLOT_FLAGS]
     bic x16, x16, #SLOTF_KEEP_DEEP

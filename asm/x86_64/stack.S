@@ -50,6 +50,38 @@
 .equ GROW_STEP_MAX, (256 * 1024) /* below the 1 MiB default guard gap       */
 .equ IDLE_RUNS_MAX, 4 /* madvise calls a scope may spend on idle pages      */
 
+/* Take the lowest set bit j out of r11 (recorded pages below r10, bit j = the
+ * page j+1 pages below r10): rcx = j, rdi = that page.  r11 must be non-zero. */
+.macro NEXT_RECORDED_PAGE
+    bsf %r11, %rcx
+    btr %rcx, %r11
+    lea 1(%rcx), %rdi
+    shl $PAGE_SHIFT, %rdi
+    neg %rdi
+    add %r10, %rdi
+.endm
+
+/* The last scope gave pages back (\flag): if faults came since (rdx, the
+ * count now, differs from rax, the recorded one), back off giving them back;
+ * if not, forget past misses.  Nothing to say when nothing is recorded
+ * (rax = -1).  Clears \flag.  Preserves rax and rdx; clobbers rcx, r11. */
+.macro TRIM_VERDICT flag, skip, streak
+    testq $\flag, SLOT_FLAGS(%r8)
+    jz 9993f
+    andq $~\flag, SLOT_FLAGS(%r8)
+    cmp $-1, %rax
+    je 9993f
+    cmp %rax, %rdx
+    je 9992f
+    mov %rax, %r11                     /* (BACKOFF_MISS clobbers rax, rcx)      */
+    BACKOFF_MISS %r8, \skip, \streak, 10
+    mov %r11, %rax
+    jmp 9993f
+9992:
+    movl $0, \streak(%r8)
+9993:
+.endm
+
     .text
 /*
  * scrub_stack                                            [internal, leaf]
@@ -96,37 +128,13 @@ LOCALFUNC scrub_stack
     mov RU_MINFLT(%r9), %rdx
     add RU_MAJFLT(%r9), %rdx           /* rdx = faults so far                   */
     mov SLOT_FAULTS(%r8), %rax
-    /* Did giving idle pages back in the last scope cost page faults since?
-     * (Pages written with zeros look idle, and come back at once.)  Then
-     * keep idle pages for a while: 1, 3, 7, ... 1023 scopes. */
-    testq $SLOTF_TRIMMED, SLOT_FLAGS(%r8)
-    jz 3f
-    andq $~SLOTF_TRIMMED, SLOT_FLAGS(%r8)
+    /* Did giving pages back in the last scope cost page faults since?  Idle
+     * pages: those written with zeros look idle, and come back at once; deep
+     * pages: a scope that keeps going as deep faults them all in again (~2 us
+     * a page here).  Then keep them for 1, 3, 7 ... 1023 scopes. */
+    TRIM_VERDICT SLOTF_TRIMMED, SLOT_TRIM_SKIP, SLOT_TRIM_STREAK
+    TRIM_VERDICT SLOTF_DEEP_TRIMMED, SLOT_DEEP_SKIP, SLOT_DEEP_STREAK
     cmp $-1, %rax
-    je 3f                              /* cannot tell                           */
-    cmp %rax, %rdx
-    je 2f
-    mov %rax, %r11                     /* (BACKOFF_MISS clobbers rax, rcx)      */
-    BACKOFF_MISS %r8, SLOT_TRIM_SKIP, SLOT_TRIM_STREAK, 10
-    mov %r11, %rax
-    jmp 3f
-2:  movl $0, SLOT_TRIM_STREAK(%r8)     /* it did not                            */
-3:  /* The same question for the deep pages the last scan gave back: a scope
-     * that keeps going as deep faults them all in again (~2 us a page here);
-     * then keep them (zeroed, and scanned) for 1, 3, 7 ... 1023 scans. */
-    testq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
-    jz 5f
-    andq $~SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
-    cmp $-1, %rax
-    je 5f                              /* cannot tell                           */
-    cmp %rax, %rdx
-    je 4f
-    mov %rax, %r11
-    BACKOFF_MISS %r8, SLOT_DEEP_SKIP, SLOT_DEEP_STREAK, 10
-    mov %r11, %rax
-    jmp 5f
-4:  movl $0, SLOT_DEEP_STREAK(%r8)
-5:  cmp $-1, %rax
     je .Lfull                          /* nothing recorded yet                  */
     cmp %rax, %rdx
     jne .Lmissed
@@ -342,12 +350,7 @@ LOCALFUNC scrub_stack
     xor %r13d, %r13d                   /* r13 = pages found idle (bit j)        */
 15: test %r11, %r11
     jz .Lcheck_done
-    bsf %r11, %rcx                     /* j                                     */
-    btr %rcx, %r11
-    lea 1(%rcx), %rdi
-    shl $PAGE_SHIFT, %rdi
-    neg %rdi
-    add %r10, %rdi                     /* rdi = r10 - (j + 1) pages             */
+    NEXT_RECORDED_PAGE                 /* rcx = j, rdi = its page               */
     mov %rcx, %rdx
     call page_is_zero
     jnz 17f
@@ -431,12 +434,7 @@ LOCALFUNC scrub_stack
     jmp .Lout
 14: test %r11, %r11
     jz .Lout
-    bsf %r11, %rcx                     /* j                                     */
-    btr %rcx, %r11
-    lea 1(%rcx), %rdi
-    shl $PAGE_SHIFT, %rdi
-    neg %rdi
-    add %r10, %rdi                     /* rdi = r10 - (j + 1) pages             */
+    NEXT_RECORDED_PAGE                 /* rcx = j, rdi = its page               */
     mov $(PAGE_SIZE / 8), %ecx
     rep stosq                          /* rax = 0                               */
     jmp 14b
