@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
-from ._errors import NativeLoadError
+from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
@@ -29,6 +29,7 @@ _API_SLOTS = (
     "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
     "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
     "method_new", "gc_untrack", "clear_weakrefs", "gc_del",
+    "eval_get_frame", "frame_get_generator", "suspend_message",
 )
 
 
@@ -36,7 +37,7 @@ _API_SLOTS = (
 # anything is installed, so that an interpreter lacking one (a future CPython that drops or
 # renames it) falls back with the name in the reason instead of failing half-way.
 # PyObject_Vectorcall and _PyStack_AsDict are optional (the assembly has replacements).
-_REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
+_REQUIRED_API = ("PyObject_CallNoArgs", "PyEval_GetFrame", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
                  "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx", "PyType_FromSpec",
                  "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator", "PyMethod_New",
                  "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
@@ -203,6 +204,7 @@ class NativeBackend:
 
     def _fill_api(self) -> None:
         api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
+        self._suspend_message = ctypes.create_string_buffer(SUSPEND_MESSAGE.encode())  # kept alive
         vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
                       else ctypes.cast(self.lib.ss_vectorcall_compat, ctypes.c_void_p).value)
         self._register_cb = self.registry.register  # kept alive: the table holds a borrowed pointer
@@ -223,7 +225,13 @@ class NativeBackend:
             "gc_untrack": _cpython.symbol("PyObject_GC_UnTrack"),
             "clear_weakrefs": _cpython.symbol("PyObject_ClearWeakRefs"),
             "gc_del": _cpython.symbol("PyObject_GC_Del"),
+            "eval_get_frame": _cpython.symbol("PyEval_GetFrame"),
+            # 3.11+: ss_scope_enter refuses a block in a generator/coroutine frame itself
+            "frame_get_generator": (_cpython.symbol("PyFrame_GetGenerator")
+                                    if _cpython.has_symbol("PyFrame_GetGenerator") else 0),
+            "suspend_message": ctypes.addressof(self._suspend_message),
         }
+        self.enter_checks_suspension = bool(values["frame_get_generator"])
         for index, name in enumerate(_API_SLOTS):
             api[index] = values[name]
 

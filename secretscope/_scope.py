@@ -14,6 +14,7 @@ else:  # pragma: no cover - the package requires 3.10, this keeps type checkers 
 
 from . import _active
 from ._active import backend
+from ._errors import SUSPEND_MESSAGE
 from ._protection import Protection
 from ._suspendable import wrap_async_generator, wrap_coroutine, wrap_generator
 
@@ -24,12 +25,6 @@ R = TypeVar("R")
 # other code runs
 _SUSPENDABLE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE
                 | inspect.CO_ASYNC_GENERATOR)
-_SUSPEND_MESSAGE = (
-    "secretscope: `with secret():` / `async with secret():` cannot be used inside a generator or "
-    "coroutine: a yield or await inside the block would leave the scope open while other code (other "
-    "tasks, the consumer) runs on this thread. Decorate the generator or coroutine function with "
-    "@secret instead (every resumption then runs inside its own scope), or move the block into a "
-    "plain function.")
 
 
 def _decorate(f: Any) -> Any:
@@ -57,10 +52,15 @@ class Scope:
 
     __slots__ = ()
 
-    def __enter__(self) -> None:
-        if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:
-            raise TypeError(_SUSPEND_MESSAGE)
-        _enter()
+    if TYPE_CHECKING or not getattr(backend, "enter_checks_suspension", False):
+        def __enter__(self) -> None:
+            if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:
+                raise TypeError(SUSPEND_MESSAGE)
+            _enter()
+    else:
+        # 3.11+ native: the entry object refuses generator/coroutine frames itself, and the
+        # interpreter calls it directly (no Python frame: ~190 ns less per block).
+        __enter__ = staticmethod(backend.enter)
 
     if TYPE_CHECKING:
         def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
@@ -71,7 +71,7 @@ class Scope:
         __exit__ = staticmethod(backend.exit)
 
     async def __aenter__(self) -> None:
-        raise TypeError(_SUSPEND_MESSAGE)
+        raise TypeError(SUSPEND_MESSAGE)
 
     async def __aexit__(self, *exc_info: object) -> bool:
         return False

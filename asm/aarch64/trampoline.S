@@ -291,13 +291,39 @@ ENDFUNC ss_do
  *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
  *
  * `with secret():` entry (the vectorcall of the block's __enter__ object;
- * arguments are ignored).  out: x0 = new reference to None, or NULL.
+ * arguments are ignored).  Where the interpreter has PyFrame_GetGenerator
+ * (3.11+), it first refuses a block in a generator or coroutine frame (the
+ * frame executing the `with`: no Python frame of ours is in between): a
+ * suspension inside the block would leave the scope open while other code
+ * runs.  Elsewhere _scope.py checks that before calling this.
+ *   out: x0 = new reference to None, or NULL with an exception set.
+ *   (x19, saved, holds the generator's address, then None.)
  */
 FUNC ss_scope_enter
     PROLOGUE 32
     str x19, [sp, #16]
     .cfi_offset x19, -16
-    mov x0, sp
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
+    cbz x16, 2f
+    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
+    blr x16                             /* borrowed, or NULL                    */
+    cbz x0, 2f
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
+    blr x16                             /* new reference, or NULL               */
+    cbz x0, 2f                          /* (3.14+ return None for "no generator") */
+    mov x19, x0
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* only its identity is used below      */
+    LDR_GLOBAL x9, ss_api, API_NONE
+    cmp x19, x9
+    b.eq 2f
+    LDR_GLOBAL x0, ss_api, API_EXC_TYPE
+    LDR_GLOBAL x1, ss_api, API_SUSPEND_MESSAGE
+    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
+    blr x16
+    mov x0, #0
+    b 1f
+2:  mov x0, sp
     bl scope_begin
     cbz x0, 1f
     LDR_GLOBAL x19, ss_api, API_NONE

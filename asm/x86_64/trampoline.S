@@ -260,13 +260,37 @@ ENDFUNC ss_do
  *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
  *
  * `with secret():` entry (the vectorcall of the block's __enter__ object;
- * arguments are ignored).  out: rax = new reference to None, or NULL.
+ * arguments are ignored).  Where the interpreter has PyFrame_GetGenerator
+ * (3.11+), it first refuses a block in a generator or coroutine frame (the
+ * frame executing the `with`: no Python frame of ours is in between): a
+ * suspension inside the block would leave the scope open while other code
+ * runs.  Elsewhere _scope.py checks that before calling this.
+ *   out: rax = new reference to None, or NULL with an exception set.
  */
 FUNC ss_scope_enter
     push %rbx
     .cfi_def_cfa_offset 16
     .cfi_offset %rbx, -16
-    mov %rsp, %rdi
+    cmpq $0, (ss_api + API_FRAME_GET_GENERATOR)(%rip)
+    je 2f
+    call *(ss_api + API_EVAL_GET_FRAME)(%rip)   /* borrowed, or NULL          */
+    test %rax, %rax
+    jz 2f
+    mov %rax, %rdi
+    call *(ss_api + API_FRAME_GET_GENERATOR)(%rip)  /* new reference, or NULL */
+    test %rax, %rax                    /* (3.14+ return None for "no generator") */
+    jz 2f
+    mov %rax, %rbx
+    mov %rax, %rdi
+    call *(ss_api + API_DECREF)(%rip)  /* only its identity is used below        */
+    cmp (ss_api + API_NONE)(%rip), %rbx
+    je 2f
+    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
+    mov (ss_api + API_SUSPEND_MESSAGE)(%rip), %rsi
+    call *(ss_api + API_ERR_SET_STRING)(%rip)
+    xor %eax, %eax
+    jmp 1f
+2:  mov %rsp, %rdi
     call scope_begin
     test %rax, %rax
     jz 1f
