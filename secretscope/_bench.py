@@ -207,7 +207,11 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
 
 
 def _fmt(ns: float) -> str:
-    return f"{ns:,.0f} ns" if ns >= 100 else f"{ns:.1f} ns"
+    return f"{ns:,.0f} ns" if abs(ns) >= 100 else f"{ns:.1f} ns"
+
+
+def _signed(ns: float) -> str:
+    return ("+" if ns >= 0 else "-") + _fmt(abs(ns))
 
 
 def run(out: TextIO, quick: bool = False) -> int:
@@ -218,7 +222,7 @@ def run(out: TextIO, quick: bool = False) -> int:
         print(title, file=out)
         width = max(len(r[0]) for r in rows)
         for name, plain, scoped in rows:
-            extra = "" if scoped is None else f"{_fmt(scoped):>12}  {scoped / plain:5.2f}x  (+{_fmt(scoped - plain)})"
+            extra = "" if scoped is None else f"{_fmt(scoped):>12}  {scoped / plain:5.2f}x  ({_signed(scoped - plain)})"
             print(f"  {name:<{width}}  {_fmt(plain):>12}{extra}", file=out)
         print(file=out)
     return 0
