@@ -37,10 +37,10 @@ _API_SLOTS = (
 # anything is installed, so that an interpreter lacking one (a future CPython that drops or
 # renames it) falls back with the name in the reason instead of failing half-way.
 # PyObject_Vectorcall and _PyStack_AsDict are optional (the assembly has replacements).
-_REQUIRED_API = ("PyObject_CallNoArgs", "PyEval_GetFrame", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
-                 "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx", "PyType_FromSpec",
-                 "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator", "PyMethod_New",
-                 "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
+_REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "Py_IncRef", "Py_DecRef",
+                 "PyEval_GetFrame", "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx",
+                 "PyType_FromSpec", "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator",
+                 "PyMethod_New", "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
                  "PyObject_GenericGetDict", "PyObject_GenericSetDict")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
