@@ -148,6 +148,34 @@ def breakdown_rows(repeat: int) -> List[Row]:
     return rows
 
 
+def busy_process_rows(repeat: int) -> List[Row]:
+    """An empty scope while another thread (native, no GIL) keeps faulting pages in: the fault
+    count changes between scopes, so they scan; the back-off skips the count for a while."""
+    import ctypes
+    import threading
+
+    from ._native import library_path
+    lib = ctypes.CDLL(str(library_path("probe", backend.arch)))  # type: ignore[union-attr]
+    fault_loop = getattr(lib, "probe_fault_loop", None)
+    if fault_loop is None:
+        return []
+    fault_loop.restype = None
+    fault_loop.argtypes = [ctypes.c_uint64, ctypes.c_void_p]
+    stop = ctypes.c_uint64(0)
+    faulter = threading.Thread(target=fault_loop, args=(1 << 62, ctypes.addressof(stop)), daemon=True)
+    env: Dict[str, Any] = {"noop": _noop, "do": do}
+    faulter.start()
+    try:
+        plain = per_call_ns("noop()", env, repeat)
+        before = backend.scan_counts()  # type: ignore[union-attr]
+        scoped = per_call_ns("do(noop)", env, repeat)
+        share = _skipped_share(before)
+    finally:
+        stop.value = 1
+        faulter.join()
+    return [(f"do(empty function) vs plain{share}", plain, scoped)]
+
+
 def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
     """' (N% skipped the scan)': the share of this thread's scopes since `before` that zeroed
     recorded pages instead of scanning the stack (stack.S)."""
@@ -187,6 +215,10 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
         ("decorated empty function vs plain", per_call_ns("noop()", env, repeat), per_call_ns("snoop()", env, repeat)),
         ("do(empty function) vs plain", per_call_ns("noop()", env, repeat), per_call_ns("do(noop)", env, repeat)),
     ]
+
+    busy = busy_process_rows(repeat) if backend.name == "native" else []
+    if busy:
+        tables["another thread taking page faults all the time (64 KiB mapped, touched, unmapped, in a loop)"] = busy
 
     forms: List[Row] = []
     work = workloads()

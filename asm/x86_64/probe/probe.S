@@ -460,6 +460,10 @@ ENDFUNC probe_call_and_spill
  * void probe_loop_zero(uint64_t n, void *buf, uint64_t bytes)
  * void probe_loop_getrusage(uint64_t n, void *rusage144, uint64_t who)
  * void probe_loop_syscall0(uint64_t n, uint64_t number)   (e.g. getppid: the floor)
+ * void probe_fault_loop(uint64_t n, volatile uint64_t *stop)
+ *      n times (or until *stop): map 64 KiB, touch its 16 pages (16 page
+ *      faults), unmap it.  Run from another thread (a ctypes.CDLL handle: no
+ *      GIL) to make the process fault while scopes run.
  * void probe_loop_read(uint64_t n, void *buf4096_aligned32)      [AVX]
  *      (reads and ORs one page as stack.S's page_is_zero does)
  * void probe_loop_regzero(uint64_t n, uint64_t avx512)            [AVX]
@@ -543,6 +547,47 @@ FUNC probe_loop_getrusage
     jmp 1b
 2:  ret
 ENDFUNC probe_loop_getrusage
+
+FUNC probe_fault_loop
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    mov %rdi, %rbx                     /* rbx = iterations left                */
+    mov %rsi, %r12                     /* r12 = stop flag                      */
+1:  test %rbx, %rbx
+    jz 3f
+    cmpq $0, (%r12)
+    jne 3f
+    xor %edi, %edi
+    mov $65536, %esi
+    mov $3, %edx                       /* PROT_READ | PROT_WRITE               */
+    mov $0x22, %r10d                   /* MAP_PRIVATE | MAP_ANONYMOUS          */
+    mov $-1, %r8
+    xor %r9d, %r9d
+    mov $9, %eax                       /* mmap                                 */
+    syscall
+    cmp $-4095, %rax
+    jae 3f
+    xor %ecx, %ecx
+2:  movb $1, (%rax, %rcx)              /* one fault a page                     */
+    add $4096, %ecx
+    cmp $65536, %ecx
+    jb 2b
+    mov %rax, %rdi
+    mov $65536, %esi
+    mov $11, %eax                      /* munmap                               */
+    syscall
+    dec %rbx
+    jmp 1b
+3:  pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC probe_fault_loop
 
 FUNC probe_loop_syscall0
     mov %rdi, %r8
