@@ -24,6 +24,13 @@ from secretscope import do
 from secretscope._probe import sentinel
 
 SCOPED = ["decorator", "do", "with"]
+# Under qemu-user the process's fault count also counts the emulator's own faults (its translator
+# keeps allocating), so the record is used far less often there: what can be shown is that the path
+# runs and erases, not how often.
+EMULATED = bool(os.environ.get("QEMU_LD_PREFIX"))
+# After repeated misses the fault check is skipped for up to 63 scopes (stack.S): tries must
+# outlast that.
+TRIES = 60
 
 
 @pytest.fixture
@@ -40,17 +47,23 @@ def _noop() -> None:
 def test_quiet_scopes_use_the_record(counts):
     # Proves the path the other tests rely on is taken at all: in a process that is not faulting,
     # most scopes skip the scan.
+    n = 400 if EMULATED else 50
+
     def body() -> Tuple[int, int]:
         for _ in range(5):
             do(_noop)
         scans0, recorded0 = counts()
-        for _ in range(50):
+        for _ in range(n):
             do(_noop)
         scans1, recorded1 = counts()
-        assert scans1 + recorded1 == scans0 + recorded0 + 50
+        assert scans1 + recorded1 == scans0 + recorded0 + n
         return scans1 - scans0, recorded1 - recorded0
     scans, recorded = in_thread(body)  # type: ignore[misc]
-    assert recorded >= 25, f"only {recorded} of 50 quiet scopes used the record ({scans} scanned)"
+    if EMULATED:
+        if recorded == 0:
+            pytest.skip(f"emulated: none of {n} scopes found the fault count still (the emulator faults)")
+        return
+    assert recorded >= n // 2, f"only {recorded} of {n} quiet scopes used the record ({scans} scanned)"
 
 
 def _write_through_record(probe, counts, runner: str, tag: int) -> Tuple[int, bool]:
@@ -72,17 +85,18 @@ def test_writes_into_recorded_pages_are_erased(probe, counts, runner, where):
     tag = 0x80 + SCOPED.index(runner) + 1 if runner != "plain" else 0x80
 
     def body() -> None:
-        used_record = False
-        for _ in range(10):  # a stray page fault elsewhere forces a scan: try again
+        for _ in range(TRIES):  # a stray page fault elsewhere forces a scan: try again
             left, recorded = _write_through_record(probe, counts, runner, tag)
             if runner == "plain":
                 assert left > 0, "negative control: the sentinel should survive a call without a scope"
                 return
             assert left == 0, f"{runner}: {left} sentinels left in recorded pages"
-            used_record = used_record or recorded
-            if used_record:
+            if recorded:
                 return
-        pytest.fail("no scope used the record in 10 tries: the path under test did not run")
+        if EMULATED:
+            pytest.skip(f"emulated: no scope used the record in {TRIES} tries (the emulator faults); "
+                        "every try's erasure was checked")
+        pytest.fail(f"no scope used the record in {TRIES} tries: the path under test did not run")
     body() if where == "main" else in_thread(body)
 
 
@@ -153,7 +167,7 @@ def test_page_faulted_in_by_another_thread_is_erased(probe, counts, scoped):
         premise_held = premise_held or quiet
         if premise_held:
             return
-    if os.environ.get("QEMU_LD_PREFIX"):
+    if EMULATED:
         # Under qemu-user, RUSAGE_THREAD counts the emulator's host thread, whose translator
         # takes faults of its own: the erasure was checked above, the premise cannot be shown.
         pytest.skip("emulated: this thread's own fault count includes the emulator's")
