@@ -20,6 +20,10 @@ from ._scope import secret
 
 Row = Tuple[str, float, Optional[float]]  # name, plain ns, scoped ns
 
+# x86-64 system call numbers and arguments the breakdown times (probe_loop_syscall)
+SYS_MINCORE, SYS_SIGALTSTACK, SYS_GETRUSAGE, SYS_GETPPID = 27, 131, 98, 110
+RUSAGE_SELF, RUSAGE_THREAD = 0, 1
+
 
 def per_call_ns(stmt: str, env: Dict[str, Any], repeat: int) -> float:
     timer = timeit.Timer(stmt, globals=env)
@@ -87,7 +91,7 @@ def breakdown_rows(repeat: int) -> List[Row]:
     from ._threads import current_thread_bounds
     probe = Probe(backend)  # type: ignore[arg-type]
     lib = probe.lib
-    if not hasattr(lib, "probe_loop_mincore"):
+    if not hasattr(lib, "probe_loop_syscall"):
         return []
     n = 2000
     vec = (ctypes.c_uint8 * 4096)()
@@ -100,6 +104,10 @@ def breakdown_rows(repeat: int) -> List[Row]:
     ctypes.c_uint32.from_address(area_addr + 24).value = 0x1F80
     xcr0 = ctypes.c_uint64.in_dll(backend.lib, "ss_xcr0").value  # type: ignore[union-attr]
     buf = (ctypes.c_uint8 * 65536)()
+
+    def syscall(number: int, *args: int) -> float:
+        """One x86-64 system call with up to three arguments, timed."""
+        return loop("probe_loop_syscall", number, *(list(args) + [0, 0, 0])[:3])
 
     def loop(fn_name: str, *args: int) -> float:
         fn = getattr(lib, fn_name)
@@ -119,11 +127,11 @@ def breakdown_rows(repeat: int) -> List[Row]:
     rows: List[Row] = [
         (f"empty scope, do(): total added to a call{skipped}", scope, None),
         ("empty scope, @secret: total added (Python wrapper included)", decorated, None),
-        ("every scope: getrusage(RUSAGE_SELF), the page-fault check", loop("probe_loop_getrusage", ctypes.addressof(buf), 0),
+        ("every scope: getrusage(RUSAGE_SELF), the page-fault check", syscall(SYS_GETRUSAGE, RUSAGE_SELF, ctypes.addressof(buf)),
          None),
         ("  for comparison: getrusage(RUSAGE_THREAD) (blind to other threads' faults)",
-         loop("probe_loop_getrusage", ctypes.addressof(buf), 1), None),
-        ("  for comparison: the cheapest system call (getppid)", loop("probe_loop_syscall0", 110), None),
+         syscall(SYS_GETRUSAGE, RUSAGE_THREAD, ctypes.addressof(buf)), None),
+        ("  for comparison: the cheapest system call (getppid)", syscall(SYS_GETPPID), None),
     ]
     if avx:
         rows.append(("every scope: XGETBV(1) + zeroing instructions (SSE/AVX/AVX-512 state)",
@@ -135,13 +143,13 @@ def breakdown_rows(repeat: int) -> List[Row]:
     rows += [
         ("per recorded page written since: zero 4 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 4096), None),
         ("after page faults, the scan: mincore, one page (fixed cost)",
-         loop("probe_loop_mincore", page_addr, 4096, ctypes.addressof(vec)), None),
+         syscall(SYS_MINCORE, page_addr, 4096, ctypes.addressof(vec)), None),
         (f"  mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
-         loop("probe_loop_mincore", low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"),
+         syscall(SYS_MINCORE, low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"),
          None),
         ("  main thread: mincore on an unmapped page (growth probe)",
-         loop("probe_loop_mincore", 4096, 4096, ctypes.addressof(vec)), None),
-        ("after a signal (or always, without rseq): sigaltstack query", loop("probe_loop_sigaltstack", ctypes.addressof(vec)),
+         syscall(SYS_MINCORE, 4096, 4096, ctypes.addressof(vec)), None),
+        ("after a signal (or always, without rseq): sigaltstack query", syscall(SYS_SIGALTSTACK, 0, ctypes.addressof(vec)),
          None),
         ("zero 64 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 65536), None),
     ]

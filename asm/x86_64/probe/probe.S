@@ -454,12 +454,12 @@ ENDFUNC probe_call_and_spill
  * each repeats one primitive of a scope's erasure n times, so that one ctypes
  * call measures n of them.                                          [ctypes]
  *
- * void probe_loop_mincore(uint64_t n, void *addr, uint64_t len, uint8_t *vec)
- * void probe_loop_sigaltstack(uint64_t n, void *out24)
+ * void probe_loop_syscall(uint64_t n, uint64_t number, a0, a1, a2)
+ *      the system call `number` with those three arguments (mincore,
+ *      sigaltstack, getrusage, getppid: what a scope's erasure calls, and the
+ *      floor)
  * void probe_loop_xrstor(uint64_t n, void *area576_aligned64, uint64_t mask)
  * void probe_loop_zero(uint64_t n, void *buf, uint64_t bytes)
- * void probe_loop_getrusage(uint64_t n, void *rusage144, uint64_t who)
- * void probe_loop_syscall0(uint64_t n, uint64_t number)   (e.g. getppid: the floor)
  * void probe_fault_loop(uint64_t n, volatile uint64_t *stop)
  *      n times (or until *stop): map 64 KiB, touch its 16 pages (16 page
  *      faults), unmap it.  Run from another thread (a ctypes.CDLL handle: no
@@ -470,38 +470,21 @@ ENDFUNC probe_call_and_spill
  *      (XGETBV(1), VZEROALL, and with avx512 VPXORD zmm16-31 and KXORW k0-7:
  *      what regs.S runs when only SSE/AVX/AVX-512 state is in use)
  */
-FUNC probe_loop_mincore
-    mov %rdi, %r8                      /* r8 = n                               */
-    mov %rsi, %r9
-    mov %rdx, %r10
-    mov %rcx, %r11
-1:  test %r8, %r8
+FUNC probe_loop_syscall
+    mov %rdi, %r9                      /* r9 = n                               */
+    mov %rsi, %r10                     /* r10 = number (no call here takes a 4th
+                                          argument, which would live in r10)   */
+    mov %rdx, %rdi                     /* a0, a1, a2 stay in rdi, rsi, rdx:    */
+    mov %rcx, %rsi                     /* syscall clobbers only rax, rcx, r11  */
+    mov %r8, %rdx
+1:  test %r9, %r9
     jz 2f
-    mov %r9, %rdi
-    mov %r10, %rsi
-    mov %r11, %rdx
-    mov $27, %eax                      /* mincore (clobbers rcx, r11: reload)  */
-    push %r11
+    mov %r10, %rax
     syscall
-    pop %r11
-    dec %r8
+    dec %r9
     jmp 1b
 2:  ret
-ENDFUNC probe_loop_mincore
-
-FUNC probe_loop_sigaltstack
-    mov %rdi, %r8
-    mov %rsi, %r9
-1:  test %r8, %r8
-    jz 2f
-    xor %edi, %edi
-    mov %r9, %rsi
-    mov $131, %eax                     /* sigaltstack(NULL, out)               */
-    syscall
-    dec %r8
-    jmp 1b
-2:  ret
-ENDFUNC probe_loop_sigaltstack
+ENDFUNC probe_loop_syscall
 
 FUNC probe_loop_xrstor
     mov %rdi, %r8
@@ -532,21 +515,6 @@ FUNC probe_loop_zero
     jmp 1b
 2:  ret
 ENDFUNC probe_loop_zero
-
-FUNC probe_loop_getrusage
-    mov %rdi, %r8
-    mov %rsi, %r9
-    mov %rdx, %r10
-1:  test %r8, %r8
-    jz 2f
-    mov %r10, %rdi
-    mov %r9, %rsi
-    mov $98, %eax                      /* getrusage(who, out)                  */
-    syscall
-    dec %r8
-    jmp 1b
-2:  ret
-ENDFUNC probe_loop_getrusage
 
 FUNC probe_fault_loop
     push %rbx
@@ -588,18 +556,6 @@ FUNC probe_fault_loop
     .cfi_def_cfa_offset 8
     ret
 ENDFUNC probe_fault_loop
-
-FUNC probe_loop_syscall0
-    mov %rdi, %r8
-    mov %rsi, %r9
-1:  test %r8, %r8
-    jz 2f
-    mov %r9, %rax
-    syscall
-    dec %r8
-    jmp 1b
-2:  ret
-ENDFUNC probe_loop_syscall0
 
 FUNC probe_loop_read
 1:  test %rdi, %rdi
