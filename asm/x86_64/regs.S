@@ -15,6 +15,7 @@
  * keep using them until they return.
  */
 .include "common.inc"
+.include "sequences.inc"
 
     .section .rodata
     .p2align 6
@@ -61,12 +62,7 @@ LOCALFUNC clear_registers
     vzeroall                      /* every bit of xmm/ymm/zmm0-15               */
     testq $FEAT_AVX512, ss_features(%rip)
     jz 3f
-    .irp r, 16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    vpxord %zmm\r, %zmm\r, %zmm\r
-    .endr
-    .irp k, 0,1,2,3,4,5,6,7
-    kxorw %k\k, %k\k, %k\k           /* zero-extends: all 64 bits of k\k      */
-    .endr
+    ZERO_AVX512_REST                   /* zmm16-31, k0-k7 (sequences.inc)      */
 3:  test $1, %r8b                 /* x87 in use?  (init state: ST0-7 zero)      */
     jz .Lcontrol
     jmp .Lx87

@@ -44,6 +44,7 @@
  *    the guarantee (docs/guarantees.md).
  */
 .include "common.inc"
+.include "sequences.inc"
 
 .equ RSEQ_CS, 8 /* struct rseq: u64 rseq_cs (signals.S) */
 
@@ -448,34 +449,8 @@ ENDFUNC scrub_stack
  *        clears them), flags.  AVX only (FEAT_ZEROCHECK).
  */
 LOCALFUNC page_is_zero
-    /* Stacks grow down: a written page is most likely written at its top.
-     * Look there first, then at the whole page. */
-    vmovdqa (PAGE_SIZE - 128)(%rdi), %ymm0
-    vmovdqa (PAGE_SIZE - 96)(%rdi), %ymm1
-    vmovdqa (PAGE_SIZE - 64)(%rdi), %ymm2
-    vmovdqa (PAGE_SIZE - 32)(%rdi), %ymm3
-    vorps %ymm1, %ymm0, %ymm0
-    vorps %ymm3, %ymm2, %ymm2
-    vorps %ymm2, %ymm0, %ymm0
-    vptest %ymm0, %ymm0
-    jnz 2f
-    vmovdqa (%rdi), %ymm0
-    vmovdqa 32(%rdi), %ymm1
-    vmovdqa 64(%rdi), %ymm2
-    vmovdqa 96(%rdi), %ymm3
-    lea 128(%rdi), %rcx
-1:  vorps (%rcx), %ymm0, %ymm0         /* four accumulators: independent ORs    */
-    vorps 32(%rcx), %ymm1, %ymm1
-    vorps 64(%rcx), %ymm2, %ymm2
-    vorps 96(%rcx), %ymm3, %ymm3
-    sub $-128, %rcx
-    test $(PAGE_SIZE - 1), %ecx
-    jnz 1b                             /* until the next page boundary          */
-    vorps %ymm1, %ymm0, %ymm0
-    vorps %ymm3, %ymm2, %ymm2
-    vorps %ymm2, %ymm0, %ymm0
-    vptest %ymm0, %ymm0
-2:  ret
+    PAGE_IS_ZERO                       /* sequences.inc                         */
+    ret
 ENDFUNC page_is_zero
 
 /*

@@ -6,6 +6,8 @@
  * Nothing here takes part in protection.
  */
 
+.include "../sequences.inc"      /* PAGE_IS_ZERO, ZERO_AVX512_REST: the backend's own */
+
 .equ FEAT_XSAVE, 1
 .equ FEAT_AVX, 2
 .equ FEAT_AVX512, 4
@@ -558,27 +560,14 @@ FUNC probe_fault_loop
 ENDFUNC probe_fault_loop
 
 FUNC probe_loop_read
-1:  test %rdi, %rdi
-    jz 3f
-    vmovdqa (%rsi), %ymm0
-    vmovdqa 32(%rsi), %ymm1
-    vmovdqa 64(%rsi), %ymm2
-    vmovdqa 96(%rsi), %ymm3
-    lea 128(%rsi), %rcx
-2:  vorps (%rcx), %ymm0, %ymm0
-    vorps 32(%rcx), %ymm1, %ymm1
-    vorps 64(%rcx), %ymm2, %ymm2
-    vorps 96(%rcx), %ymm3, %ymm3
-    sub $-128, %rcx
-    test $4095, %ecx
-    jnz 2b
-    vorps %ymm1, %ymm0, %ymm0
-    vorps %ymm3, %ymm2, %ymm2
-    vorps %ymm2, %ymm0, %ymm0
-    vptest %ymm0, %ymm0
-    dec %rdi
+    mov %rdi, %r8                      /* r8 = n                               */
+    mov %rsi, %rdi                     /* rdi = the page                       */
+1:  test %r8, %r8
+    jz 2f
+    PAGE_IS_ZERO                       /* what stack.S runs per recorded page  */
+    dec %r8
     jmp 1b
-3:  vzeroupper
+2:  vzeroupper
     ret
 ENDFUNC probe_loop_read
 
@@ -591,12 +580,7 @@ FUNC probe_loop_regzero
     vzeroall
     test %rsi, %rsi
     jz 2f
-    .irp r, 16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    vpxord %zmm\r, %zmm\r, %zmm\r
-    .endr
-    .irp k, 0,1,2,3,4,5,6,7
-    kxorw %k\k, %k\k, %k\k
-    .endr
+    ZERO_AVX512_REST                   /* what regs.S runs (sequences.inc)     */
 2:  dec %r8
     jmp 1b
 3:  ret
