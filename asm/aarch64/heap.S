@@ -150,20 +150,6 @@ heap_state:                       /* H_* above; its own cache line              
 .endm
 
 /*
- * in_scope — is the calling thread inside a scope?                [internal]
- *   out: x0 = its scope depth (0: not inside a scope, or no slot)
- *   clobbers: x0, x9-x13, flags (slot_find's).  x1-x8 are preserved.
- */
-LOCALFUNC in_scope
-    PROLOGUE 16
-    mrs x0, tpidr_el0
-    bl slot_find
-    cbz x0, 1f
-    ldr x0, [x0, #SLOT_DEPTH]
-1:  RETURN 16
-ENDFUNC in_scope
-
-/*
  * table_grow — rehash into a fresh mmap'd table of four times the live
  * count (at least TABLE_MIN entries), dropping tombstones.  Called with the
  * lock held.                                            [internal, leaf]
@@ -460,7 +446,7 @@ FUNC ss_heap_malloc
 .Lalloc_done:                           /* x0 = block, x20 = size, x21 = domain */
     mov x19, x0                         /* x19 = block                          */
     cbz x0, 2f
-    bl in_scope
+    bl ss_thread_depth                  /* x0 = depth; keeps x1-x8 (threads.S) */
     cbz x0, 2f
     mov x0, x19
     mov x1, x20
@@ -606,7 +592,7 @@ FUNC ss_heap_realloc
     CALL_WRAPPED DOM_REALLOC
     mov x23, x0                         /* x23 = new block                      */
     cbz x0, 4f
-    bl in_scope
+    bl ss_thread_depth                  /* x0 = depth; keeps x1-x8 (threads.S) */
     cbz x0, 4f
     mov x0, x23
     mov x1, x20

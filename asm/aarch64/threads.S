@@ -239,8 +239,9 @@ FUNC ss_thread_scans
 ENDFUNC ss_thread_scans
 
 /*
- * uint64_t ss_thread_depth(void)                             [ctypes]
- *   out: x0 = number of scopes active on the calling thread.
+ * uint64_t ss_thread_depth(void)                    [ctypes; heap.S calls it]
+ *   out: x0 = number of scopes active on the calling thread (0 without a slot).
+ *   clobbers: x0, x9-x13, flags (slot_find's).  x1-x8 are preserved.
  */
 FUNC ss_thread_depth
     PROLOGUE 16
