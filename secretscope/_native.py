@@ -165,6 +165,10 @@ class NativeBackend:
         lib.ss_forget_thread.argtypes = [ctypes.c_uint64]
         lib.ss_reset_after_fork.restype = None
         lib.ss_thread_depth.restype = ctypes.c_uint64
+        self._thread_scans = getattr(lib, "ss_thread_scans", None)  # stack.S's record statistics
+        if self._thread_scans is not None:
+            self._thread_scans.restype = ctypes.c_uint64
+            self._thread_scans.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
         caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
         self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
@@ -243,13 +247,10 @@ class NativeBackend:
     def scan_counts(self) -> Optional[Tuple[int, int]]:
         """(scopes that scanned the stack with mincore, scopes that used the record instead) on the
         calling thread; None where the assembly keeps no such record (stack.S explains it)."""
-        scans = getattr(self.lib, "ss_thread_scans", None)
-        if scans is None:
+        if self._thread_scans is None:
             return None
-        scans.restype = ctypes.c_uint64
-        scans.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
         recorded = ctypes.c_uint64()
-        return int(scans(ctypes.byref(recorded))), recorded.value
+        return int(self._thread_scans(ctypes.byref(recorded))), recorded.value
 
     def features(self) -> Tuple[str, ...]:
         return tuple(name for bit, name in _FEATURE_NAMES[self.arch] if self.feature_bits & bit)
