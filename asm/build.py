@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import hashlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -97,9 +97,21 @@ def build(target: Target, out_root: Path) -> Path:
     return output
 
 
+def _load_digest_module():
+    """secretscope/_loaddigest.py, loaded by path (importing the package would load the objects)."""
+    spec = importlib.util.spec_from_file_location("_secretscope_loaddigest", ROOT / "secretscope" / "_loaddigest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def manifest_text(lib_dir: Path) -> str:
-    """SHA256SUMS for the shared objects in lib_dir: the loader refuses any other bytes."""
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in sorted(lib_dir.glob("*.so"))]
+    """SHA256SUMS for the shared objects in lib_dir: each one's load digest (the segments the
+    loader maps; unchanged by strip), which the loader checks before dlopen."""
+    digest = _load_digest_module().load_digest
+    lines = ["# load digests: SHA-256 of each object's PT_LOAD segments (secretscope/_loaddigest.py)"]
+    lines += [f"{digest(p.read_bytes())}  {p.name}" for p in sorted(lib_dir.glob("*.so"))]
     return "\n".join(lines) + "\n"
 
 

@@ -12,13 +12,24 @@ Registers and the C stack used inside a scope are erased when it ends, by
 hand-written assembly for Linux on x86-64 and AArch64; elsewhere the same API
 runs the code plainly and ``protection()`` says that nothing is protected.
 """
-from ._errors import NativeLoadError, NativeUnavailableError, SecretscopeError
+import sys as _sys
+
+from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError, SecretscopeError
 from ._protection import Protection
-from ._scope import Scope, do, enabled, protection, secret
+
+try:
+    from ._scope import Scope, do, enabled, protection, secret
+except (ConfigurationError, NativeUnavailableError) as _exc:
+    # `python -m secretscope` imports this package before its __main__ runs: there, an unmet
+    # requirement or a bad setting is one line on stderr and exit status 2, not a traceback.
+    if _sys.orig_argv[1:3] in (["-m", "secretscope"], ["-m", "secretscope.__main__"]):
+        print(_exc, file=_sys.stderr)
+        raise SystemExit(2) from None
+    raise
 
 __version__ = "0.1.0"
 
 __all__ = [
     "secret", "do", "enabled", "protection", "Protection", "Scope",
-    "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "__version__",
+    "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "ConfigurationError", "__version__",
 ]

@@ -1,16 +1,21 @@
 """Chooses the backend once, at import, from the platform and the environment.
 
-SECRETSCOPE_BACKEND=fallback     force the pure-Python fallback
-SECRETSCOPE_BACKEND=native|auto  (default auto) native where supported
-SECRETSCOPE_REQUIRE_NATIVE=1     raise NativeUnavailableError instead of falling back
+SECRETSCOPE_BACKEND=auto (default)  native where supported, else the fallback (with the reason)
+SECRETSCOPE_BACKEND=native          native, or import fails (NativeUnavailableError): never a fallback
+SECRETSCOPE_BACKEND=fallback        force the pure-Python fallback
+SECRETSCOPE_REQUIRE_NATIVE=1        raise NativeUnavailableError instead of falling back
+
+Both variables fail closed: a value that is not one of those spelled out here (see _BOOLEAN) is
+a ConfigurationError, never read as "off".
 """
 from __future__ import annotations
 
 import os
+import sys
 import warnings
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Dict, Union
 
-from ._errors import NativeLoadError, NativeUnavailableError
+from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError
 from ._fallback import FallbackBackend
 from ._platform import native_unavailable_reason, platform_tag
 
@@ -19,14 +24,51 @@ if TYPE_CHECKING:
 
 Backend = Union["NativeBackend", FallbackBackend]
 
-_TRUE = {"1", "true", "yes", "on"}
+#: the spellings a boolean setting accepts (case-insensitive, surrounding blanks ignored)
+_BOOLEAN: Dict[str, bool] = {"1": True, "true": True, "yes": True, "on": True,
+                             "0": False, "false": False, "no": False, "off": False, "": False}
+_BACKENDS = ("auto", "native", "fallback")
+
+
+def env_flag(name: str) -> bool:
+    """The boolean environment setting `name` (unset: False); anything unrecognised raises."""
+    raw = os.environ.get(name, "")
+    value = _BOOLEAN.get(raw.strip().lower())
+    if value is None:
+        raise ConfigurationError(f"secretscope: {name}={raw!r} is not understood: use 1/true/yes/on or "
+                                 f"0/false/no/off (refusing to guess, so as not to run unprotected)")
+    return value
+
+
+def env_backend() -> str:
+    raw = os.environ.get("SECRETSCOPE_BACKEND", "")
+    choice = raw.strip().lower() or "auto"
+    if choice not in _BACKENDS:
+        raise ConfigurationError(f"secretscope: SECRETSCOPE_BACKEND={raw!r} is not understood: "
+                                 f"use auto, native or fallback")
+    return choice
+
+
+def _warning_stacklevel() -> int:
+    """warnings.warn stacklevel naming the first frame outside secretscope and the import system:
+    the user's `import secretscope` (or whatever first imported it).  The warnings module itself
+    does not count the import system's frames, so neither does this."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(2)  # the caller of select_backend is level 2
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<frozen importlib"):
+            level += 1
+            if not os.path.abspath(filename).startswith(package):
+                return level
+        frame = frame.f_back  # type: ignore[assignment]
+    return 1
 
 
 def select_backend() -> Backend:
-    choice = os.environ.get("SECRETSCOPE_BACKEND", "auto").strip().lower() or "auto"
-    require = os.environ.get("SECRETSCOPE_REQUIRE_NATIVE", "").strip().lower() in _TRUE
-    if choice not in {"auto", "native", "fallback"}:
-        raise ValueError(f"SECRETSCOPE_BACKEND must be auto, native or fallback, not {choice!r}")
+    choice = env_backend()
+    require = env_flag("SECRETSCOPE_REQUIRE_NATIVE") or choice == "native"
+    why_required = ("SECRETSCOPE_BACKEND=native" if choice == "native" else "SECRETSCOPE_REQUIRE_NATIVE=1")
 
     if choice == "fallback":
         reason = "the fallback backend was forced by SECRETSCOPE_BACKEND=fallback"
@@ -42,9 +84,9 @@ def select_backend() -> Backend:
             reason = f"the native backend could not be loaded: {exc}"
             if not require:
                 warnings.warn(f"secretscope: {reason}; NOTHING IS PROTECTED (fallback backend)",
-                              RuntimeWarning, stacklevel=3)
+                              RuntimeWarning, stacklevel=_warning_stacklevel())
     if require:
         raise NativeUnavailableError(
-            f"secretscope: native protection is required (SECRETSCOPE_REQUIRE_NATIVE=1) "
+            f"secretscope: native protection is required ({why_required}) "
             f"but unavailable on {platform_tag()}: {reason}")
     return FallbackBackend(reason)

@@ -10,6 +10,12 @@ class NativeUnavailableError(SecretscopeError, ImportError):
     """Native protection was required (SECRETSCOPE_REQUIRE_NATIVE=1) but cannot be had."""
 
 
+class ConfigurationError(SecretscopeError):
+    """An environment setting (SECRETSCOPE_*) has a value secretscope does not understand.
+
+    Configuration fails closed: an unknown value is an error, never read as "off"."""
+
+
 class NativeLoadError(SecretscopeError):
     """The shared object for this platform is missing, corrupt or unusable."""
 

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
+from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
+from ._loaddigest import load_digest
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
@@ -42,6 +44,13 @@ _REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "P
                  "PyType_FromSpec", "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator",
                  "PyMethod_New", "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
                  "PyObject_GenericGetDict", "PyObject_GenericSetDict")
+
+# Exported symbols the Python side binds unconditionally (asm/<arch>/exports.map).
+_REQUIRED_EXPORTS = ("ss_api", "ss_abi_version", "ss_features", "ss_init", "ss_register_thread",
+                     "ss_forget_thread", "ss_reset_after_fork", "ss_thread_depth", "ss_enabled", "ss_call",
+                     "ss_do", "ss_object_layout", "ss_object_call", "ss_object_get", "ss_object_traverse",
+                     "ss_object_clear", "ss_object_dealloc", "ss_scope_enter", "ss_scope_exit",
+                     "ss_vectorcall_compat")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
 CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
@@ -79,34 +88,59 @@ def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
 
 
 def read_manifest() -> Dict[str, str]:
-    """file name -> sha256 of every shared object as built from asm/ (asm/build.py writes it)."""
+    """file name -> load digest of every shared object as built from asm/ (asm/build.py writes it).
+
+    The digest is _loaddigest.load_digest: SHA-256 over the segments the loader maps, so stripping
+    the installed objects (as distribution packaging does) keeps them loadable."""
     manifest = LIB_DIR / "SHA256SUMS"
     try:
         lines = manifest.read_text().splitlines()
     except OSError as exc:
         raise NativeLoadError(f"{manifest} is missing: the package is incomplete ({exc})") from None
-    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+    entries: Dict[str, str] = {}
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 2:
+            raise NativeLoadError(f"{manifest} is damaged: {line[:60]!r}")
+        entries[fields[1]] = fields[0]
+    return entries
 
 
-def load_verified(path: Path, loader: type = ctypes.CDLL) -> ctypes.CDLL:
-    """dlopen `path` after checking it is the file the build produced (sha256 in SHA256SUMS).
+def load_verified(path: Path, loader: type = ctypes.CDLL, arch: Optional[str] = None) -> ctypes.CDLL:
+    """dlopen `path` after checking, on its bytes, that it is an intact object of ours.
 
-    loader=ctypes.PyDLL keeps the GIL held during foreign calls (needed when the
-    routine calls back into CPython)."""
+    First its structure (_elfcheck.validate: nothing truncated, the right machine and soname, no
+    dependencies or initialisers), so that no damaged or foreign file is ever mapped; then its load
+    digest against SHA256SUMS.  This detects corruption, not tampering (docs/guarantees.md).
+    loader=ctypes.PyDLL keeps the GIL held during foreign calls (needed when the routine calls
+    back into CPython)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise NativeLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        validate(data, arch or native_arch() or "unknown", path.name)
+    except NativeLoadError as exc:
+        raise NativeLoadError(f"{path} is not a usable secretscope object: {exc}") from None
     expected = read_manifest().get(path.name)
     if expected is None:
         raise NativeLoadError(f"{path.name} is not listed in {LIB_DIR / 'SHA256SUMS'}")
-    actual = hashlib.sha256(data).hexdigest()
+    actual = load_digest(data)
     if actual != expected:
-        raise NativeLoadError(f"{path} is corrupt: sha256 {actual[:16]}..., expected {expected[:16]}...")
+        raise NativeLoadError(f"{path} is corrupt: load digest {actual[:16]}..., expected {expected[:16]}...")
     try:
         return loader(str(path))  # type: ignore[no-any-return]
     except OSError as exc:
         raise NativeLoadError(f"cannot load {path}: {exc}") from None
+
+
+def check_exports(lib: ctypes.CDLL, path: Path) -> None:
+    """Every symbol the Python side binds must be there, before any of them is used."""
+    missing = [name for name in _REQUIRED_EXPORTS if not hasattr(lib, name)]
+    if missing:
+        raise NativeLoadError(f"{path.name} lacks the symbols {', '.join(missing)}")
 
 
 def _function_repr(self: Any) -> str:
@@ -144,6 +178,7 @@ class NativeBackend:
             raise NativeLoadError(f"this interpreter does not export the C-API functions {', '.join(missing)}")
         self.arch = arch
         self.lib = lib = load_verified(library_path())
+        check_exports(lib, library_path())
         abi = ctypes.c_uint64.in_dll(lib, "ss_abi_version").value
         if abi != ABI_VERSION:
             raise NativeLoadError(f"{library_path().name} has interface version {abi}, expected {ABI_VERSION}")
