@@ -12,6 +12,7 @@ Registers and the C stack used inside a scope are erased when it ends, by
 hand-written assembly for Linux on x86-64 and AArch64; elsewhere the same API
 runs the code plainly and ``protection()`` says that nothing is protected.
 """
+from ._inherit import inherit
 from ._errors import NativeLoadError, NativeUnavailableError, SecretscopeError
 from ._protection import Protection
 from ._scope import Scope, do, enabled, protection, secret
@@ -19,6 +20,6 @@ from ._scope import Scope, do, enabled, protection, secret
 __version__ = "0.1.0"
 
 __all__ = [
-    "secret", "do", "enabled", "protection", "Protection", "Scope",
+    "secret", "do", "enabled", "protection", "Protection", "Scope", "inherit",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "__version__",
 ]
