@@ -67,6 +67,10 @@ _local = threading.local()  # .suppress: > 0 while ThreadPoolExecutor.submit sta
 # installed wrappers: module name -> (owner class, attribute, original, wrapper)
 _installed: Dict[str, Tuple[type, str, Any, Any]] = {}
 _originals: Dict[str, Any] = {}
+# the same originals as globals, what the wrappers call (a dict lookup less per call)
+_original_start: Callable[..., Any] = _never
+_original_submit: Callable[..., Any] = _never
+_original_create_task: Callable[..., Any] = _never
 
 
 # ---- the wrappers --------------------------------------------------------------------------
@@ -74,7 +78,7 @@ _originals: Dict[str, Any] = {}
 def _thread_start(self: threading.Thread) -> None:
     if _enabled() and not getattr(_local, "suppress", 0) and not _already_started(self):
         _run_inside_scope(self)
-    return _originals[THREADING](self)  # type: ignore[no-any-return]
+    return _original_start(self)
 
 
 def _already_started(thread: threading.Thread) -> bool:
@@ -98,14 +102,14 @@ def _run_inside_scope(thread: threading.Thread) -> None:
 
 def _submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     if not _enabled():
-        return _originals[EXECUTOR](self, fn, *args, **kwargs)
+        return _original_submit(self, fn, *args, **kwargs)
     if not _runs_elsewhere(self):
         fn = functools.partial(_do, fn)
     # The pool starts its worker threads inside submit: they serve every later submitter and
     # must not run their whole life inside this scope.
     _local.suppress = getattr(_local, "suppress", 0) + 1
     try:
-        return _originals[EXECUTOR](self, fn, *args, **kwargs)
+        return _original_submit(self, fn, *args, **kwargs)
     finally:
         _local.suppress -= 1
 
@@ -118,10 +122,12 @@ def _runs_elsewhere(executor: Any) -> bool:
     return pool is not None and isinstance(executor, pool)
 
 
-def _create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
+    # create_task takes the coroutine and keywords only (name, context, eager_start ...), on
+    # every version: no *args to pack on this path, which every task creation takes
     if _enabled():
         coro = _inherited(coro)
-    return _originals[ASYNCIO](self, coro, *args, **kwargs)
+    return _original_create_task(self, coro, **kwargs)
 
 
 _decorated_code: Any = None  # code object of _suspendable.wrap_coroutine's wrapper
@@ -175,10 +181,11 @@ def _define_coroutine_wrapper() -> None:
     _InheritedCoroutine = InheritedCoroutine
 
 
-_WRAPPERS: Dict[str, Tuple[str, str, Callable[..., Any]]] = {
-    THREADING: ("Thread", "start", _thread_start),
-    EXECUTOR: ("ThreadPoolExecutor", "submit", _submit),
-    ASYNCIO: ("BaseEventLoop", "create_task", _create_task),
+# module -> (class, method, wrapper, global holding the original)
+_WRAPPERS: Dict[str, Tuple[str, str, Callable[..., Any], str]] = {
+    THREADING: ("Thread", "start", _thread_start, "_original_start"),
+    EXECUTOR: ("ThreadPoolExecutor", "submit", _submit, "_original_submit"),
+    ASYNCIO: ("BaseEventLoop", "create_task", _create_task, "_original_create_task"),
 }
 
 
@@ -188,13 +195,13 @@ def _patch(module_name: str) -> None:
     module = sys.modules.get(module_name)
     if module is None or module_name in _installed:
         return
-    class_name, attribute, wrapper = _WRAPPERS[module_name]
+    class_name, attribute, wrapper, holder = _WRAPPERS[module_name]
     owner = getattr(module, class_name)
     current = owner.__dict__[attribute]
     if current is wrapper:  # still ours from an earlier install (made inert, not removed)
         _installed[module_name] = (owner, attribute, _originals[module_name], wrapper)
         return
-    _originals[module_name] = current
+    _originals[module_name] = globals()[holder] = current
     setattr(owner, attribute, wrapper)
     _installed[module_name] = (owner, attribute, current, wrapper)
 
