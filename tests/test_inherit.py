@@ -494,3 +494,11 @@ def test_environment_variable(native, value, expected):
 
 
 # the unknown-value and fallback checks are in tests/test_fallback.py (they run on PyPy too)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14), reason="InterpreterPoolExecutor is new in 3.14")
+def test_interpreter_pool_work_is_left_alone(inheriting):
+    # its work is pickled into another interpreter: a do() wrapper could not go there
+    from concurrent.futures import InterpreterPoolExecutor  # type: ignore[attr-defined]
+    with InterpreterPoolExecutor(max_workers=1) as pool:
+        assert do(lambda: pool.submit(pow, 2, 5).result()) == 32
