@@ -129,9 +129,23 @@ async def by_eager_task(work: Work) -> Any:
     return await asyncio.create_task(_body(work))
 
 
+async def by_task_factory(work: Work) -> Any:
+    made: List[Any] = []
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task:
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    asyncio.get_running_loop().set_task_factory(factory)
+    result = await asyncio.create_task(_body(work))
+    assert len(made) == 1
+    return result
+
+
 ASYNC: Dict[str, Callable[[Work], Any]] = {
     "run_in_executor": by_run_in_executor, "to_thread": by_to_thread, "create_task": by_create_task,
     "loop.create_task": by_loop_create_task, "ensure_future": by_ensure_future, "gather": by_gather,
+    "task_factory": by_task_factory,
 }
 if sys.version_info >= (3, 11):
     ASYNC["TaskGroup"] = by_task_group
@@ -305,15 +319,25 @@ def _writer(probe) -> Any:
     return tag, write, written
 
 
+@pytest.mark.parametrize("raises", [False, True], ids=["returns", "raises"])
 @pytest.mark.parametrize("inherits", [True, False], ids=["inherited", "control"])
-def test_thread_stack_is_erased_when_run_returns(probe, inherits):
+def test_thread_stack_is_erased_when_run_returns(probe, inherits, raises, monkeypatch):
     previous = inherit(inherits)
     try:
         tag, write, written = _writer(probe)
+        reported: List[Any] = []
+        monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_type))
+
+        def work() -> None:
+            write()
+            if raises:
+                raise KeyError("from run()")
+
         # counted on the thread itself after run() returned: its stack is still in use there
-        t = _ThreadResult(write, after=lambda: probe.count(*written(), tag))
+        t = _ThreadResult(work, after=lambda: probe.count(*written(), tag))
         do(t.start)
         t.join()
+        assert reported == ([KeyError] if raises else [])
         assert t.afterwards is not None
         if inherits:
             assert t.afterwards == 0, "sentinel left on the thread's stack after run() returned"
