@@ -12,8 +12,8 @@ Registers and the C stack used inside a scope are erased when it ends, by
 hand-written assembly for Linux on x86-64 and AArch64; elsewhere the same API
 runs the code plainly and ``protection()`` says that nothing is protected.
 """
-from ._inherit import inherit
 from ._errors import NativeLoadError, NativeUnavailableError, SecretscopeError
+from ._inherit import inherit
 from ._protection import Protection
 from ._scope import Scope, do, enabled, protection, secret
 
