@@ -15,6 +15,7 @@ runs the code plainly and ``protection()`` says that nothing is protected.
 import sys as _sys
 
 from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError, SecretscopeError
+from ._inherit import inherit
 from ._protection import Protection
 
 try:
@@ -30,6 +31,6 @@ except (ConfigurationError, NativeUnavailableError) as _exc:
 __version__ = "0.1.0"
 
 __all__ = [
-    "secret", "do", "enabled", "protection", "Protection", "Scope",
+    "secret", "do", "enabled", "protection", "Protection", "Scope", "inherit",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "ConfigurationError", "__version__",
 ]

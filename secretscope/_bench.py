@@ -82,6 +82,57 @@ def heap_rows(repeat: int) -> List[Row]:
     return rows
 
 
+async def _anoop() -> None:
+    return None
+
+
+async def _run_tasks(n: int) -> None:
+    import asyncio
+    loop = asyncio.get_running_loop()
+    for task in [loop.create_task(_anoop()) for _ in range(n)]:
+        await task
+
+
+def inherit_rows(repeat: int) -> List[Row]:
+    """What the inheritance wrappers (_inherit.py) cost outside scopes: each operation with the
+    standard library's own method (inherit(False) puts it back) and with the wrapper installed."""
+    if backend.name != "native":
+        return []
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._inherit import inherit
+    batch = 100
+    pool = ThreadPoolExecutor(max_workers=1)
+    loop = asyncio.new_event_loop()
+    env: Dict[str, Any] = {"threading": threading, "noop": _noop, "pool": pool,
+                           "tasks": lambda: loop.run_until_complete(_run_tasks(batch))}
+    operations = [
+        ("Thread(target=f).start() + join()", "t = threading.Thread(target=noop); t.start(); t.join()", 1),
+        ("ThreadPoolExecutor.submit(f).result()", "pool.submit(noop).result()", 1),
+        ("loop.create_task(coroutine), run to completion, per task", "tasks()", batch),
+    ]
+    rows: List[Row] = []
+    previous = inherit(True)
+    try:
+        for name, stmt, per in operations:
+            # alternated repeat by repeat, so that drift on a busy machine hits both alike
+            timer = timeit.Timer(stmt, globals=env)
+            number = max(1, timer.autorange()[0] // 4)
+            times: Tuple[List[float], List[float]] = ([], [])
+            for _ in range(repeat):
+                for installed, into in ((False, times[0]), (True, times[1])):
+                    inherit(installed)
+                    into.append(timer.timeit(number) / number / per * 1e9)
+            rows.append((name, statistics.median(times[0]), statistics.median(times[1])))
+    finally:
+        inherit(previous)
+        pool.shutdown()
+        loop.close()
+    return rows
+
+
 def breakdown_rows(repeat: int) -> List[Row]:
     """Where an empty scope's time goes, from the primitives its erasure uses, timed one by one
     in this run (probe_loop_* repeat each primitive n times per ctypes call)."""
@@ -201,6 +252,9 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
     heap = heap_rows(repeat)  # first: it needs the process before any scope
     if heap:
         tables["heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)"] = heap
+    inherit = inherit_rows(repeat)
+    if inherit:
+        tables["inheritance wrappers, outside scopes: standard library vs wrapper installed"] = inherit
 
     if backend.name == "native":
         from ._probe import Probe

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import _cpython
+from . import _cpython, _inherit
 from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
@@ -302,4 +302,5 @@ class NativeBackend:
         missing = [note for note in (heap_note, signal_note) if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
                           heap=self.heap.available and not self.heap.bypasses, signal_stacks=self.signal_stacks,
-                          reason="; ".join(missing) or None, features=self.features())
+                          reason="; ".join(missing) or None, features=self.features(),
+                          inherit=_inherit.in_force())

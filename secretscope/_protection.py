@@ -14,6 +14,9 @@ class Protection:
     registers, stack, heap, signal_stacks: whether that guarantee of docs/guarantees.md holds.
     reason: why a guarantee does not hold (None when all do).
     features: register state found at load (e.g. "xsave", "avx", "avx512", "amx").
+    inherit: threads, thread-pool work and asyncio tasks started inside a scope inherit it
+        (False under SECRETSCOPE_INHERIT=0 / inherit(False), Go 1.26's semantics, and always
+        under the fallback, which has no scopes).
     """
 
     backend: Literal["native", "fallback"]
@@ -24,6 +27,7 @@ class Protection:
     signal_stacks: bool
     reason: Optional[str]
     features: Tuple[str, ...] = ()
+    inherit: bool = False
 
     @property
     def complete(self) -> bool:

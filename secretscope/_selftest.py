@@ -129,6 +129,8 @@ def run(out: TextIO) -> int:
         print(f"features  {' '.join(p.features)}", file=out)
     print(f"coverage  registers {yes[p.registers]}, stack {yes[p.stack]}, heap {yes[p.heap]}, "
           f"signal stacks {yes[p.signal_stacks]}", file=out)
+    print(f"inherit   {yes[p.inherit]}: threads, thread-pool work and asyncio tasks a scope starts run in "
+          f"a scope (SECRETSCOPE_INHERIT, secretscope.inherit())", file=out)
     if p.reason:
         print(f"not covered: {p.reason}", file=out)
     if p.backend != "native":

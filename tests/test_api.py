@@ -158,7 +158,8 @@ def test_enabled_is_per_thread(native):
     assert seen == {"other_before": False, "main": True, "other_during": False}
 
 
-def test_thread_started_inside_scope_does_not_inherit(native):
+def test_thread_started_inside_scope_inherits_it_unless_opted_out(native):
+    from secretscope import inherit
     result = []
 
     @secret
@@ -169,7 +170,13 @@ def test_thread_started_inside_scope_does_not_inherit(native):
         result.append(enabled())
 
     spawn()
-    assert result == [False, True]
+    assert result == [True, True]  # issue 15 (golang/go#76477); tests/test_inherit.py has the rest
+    previous = inherit(False)  # Go 1.26's semantics
+    try:
+        spawn()
+    finally:
+        inherit(previous)
+    assert result == [True, True, False, True]
 
 
 @pytest.mark.parametrize("bad", [None, 3, "text", b"bytes", object()])

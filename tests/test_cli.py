@@ -10,7 +10,7 @@ def test_selftest_passes_and_reports(native):
     r = run_python("import sys; from secretscope.__main__ import main; sys.exit(main([]))")
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    for text in ("platform  linux-", "backend   native", "coverage  registers yes, stack yes",
+    for text in ("platform  linux-", "backend   native", "coverage  registers yes, stack yes", "inherit   yes",
                  "stack 1 KiB", "stack 1 MiB, untouched gaps", "worker thread", "registers",
                  "result: every claimed protection holds"):
         assert text in out, text
@@ -34,6 +34,7 @@ def test_fallback_report_exits_zero_and_claims_nothing():
     assert r.returncode == 0
     assert "backend   fallback" in r.stdout
     assert "coverage  registers no, stack no, heap no, signal stacks no" in r.stdout
+    assert "inherit   no" in r.stdout
     assert "skipped" in r.stdout
 
 

@@ -91,3 +91,32 @@ def test_other_implementations_get_the_fallback(monkeypatch):
     from secretscope import _platform
     monkeypatch.setattr(_platform.sys.implementation, "name", "pypy")
     assert "needs CPython" in _platform.native_unavailable_reason()
+
+
+# ---- issue 15: the inheritance switch (tests/test_inherit.py has the native side) ----
+
+@pytest.mark.parametrize("backend", ["auto", "fallback"])
+def test_unknown_inherit_value_is_an_error(backend):
+    r = run_python("import secretscope", env={"SECRETSCOPE_INHERIT": "sometimes", "SECRETSCOPE_BACKEND": backend})
+    assert r.returncode != 0
+    assert "SECRETSCOPE_INHERIT must be 1" in r.stderr and "'sometimes'" in r.stderr
+
+
+def test_fallback_has_the_switch_and_nothing_to_inherit():
+    code = textwrap.dedent("""
+        import threading
+        import secretscope as s
+        seen = []
+        first = s.inherit(False)
+        second = s.inherit(True)
+        s.do(lambda: (t := threading.Thread(target=lambda: seen.append(s.enabled())), t.start(), t.join()))
+        try:
+            s.inherit("no")
+        except TypeError:
+            error = "TypeError"
+        print(s.protection().backend, s.protection().inherit, first, second, seen, error,
+              threading.Thread.start.__module__)
+    """)
+    r = run_python(code, env={"SECRETSCOPE_BACKEND": "fallback"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "fallback False True False [False] TypeError threading"

@@ -278,7 +278,8 @@ def test_async_generator(native):
 # ---- threads ----------------------------------------------------------------------------------
 
 
-def test_threads_do_not_inherit_and_secret_target_is_the_way(native):
+def test_threads_inherit_and_secret_target_is_the_way_without(native):
+    from secretscope import inherit
     seen = {}
 
     @secret
@@ -289,5 +290,9 @@ def test_threads_do_not_inherit_and_secret_target_is_the_way(native):
             t.start()
             t.join()
 
-    spawn()
+    previous = inherit(False)  # Go 1.26's semantics; inheritance: tests/test_inherit.py
+    try:
+        spawn()
+    finally:
+        inherit(previous)
     assert seen == {"plain": False, "scoped": True}
