@@ -254,15 +254,24 @@ def _signed(ns: float) -> str:
     return ("+" if ns >= 0 else "-") + _fmt(abs(ns))
 
 
+def table(title: str, rows: List[Row]) -> List[str]:
+    """A table's lines: name, plain figure, then scoped figure, ratio and difference, in columns
+    at least two spaces apart whatever the figures' widths."""
+    width = max(len(r[0]) for r in rows)
+    figures = [_fmt(v) for r in rows for v in r[1:] if v is not None]
+    column = max(len(f) for f in figures) if figures else 0
+    lines = [title]
+    for name, plain, scoped in rows:
+        extra = "" if scoped is None else f"  {_fmt(scoped):>{column}}  {scoped / plain:5.2f}x  ({_signed(scoped - plain)})"
+        lines.append(f"  {name:<{width}}  {_fmt(plain):>{column}}{extra}")
+    return lines
+
+
 def run(out: TextIO, quick: bool = False) -> int:
     print(f"machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
           f"CPython {sys.version.split()[0]}; backend {backend.name}", file=out)
     print("median per call over repeats (timeit); ratio = scoped / plain, same run\n", file=out)
     for title, rows in measure(quick).items():
-        print(title, file=out)
-        width = max(len(r[0]) for r in rows)
-        for name, plain, scoped in rows:
-            extra = "" if scoped is None else f"{_fmt(scoped):>12}  {scoped / plain:5.2f}x  ({_signed(scoped - plain)})"
-            print(f"  {name:<{width}}  {_fmt(plain):>12}{extra}", file=out)
+        print("\n".join(table(title, rows)), file=out)
         print(file=out)
     return 0
