@@ -15,10 +15,24 @@ runs the code plainly and ``protection()`` says that nothing is protected.
 from ._errors import NativeLoadError, NativeUnavailableError, SecretscopeError
 from ._protection import Protection
 from ._scope import Scope, do, enabled, protection, secret
+from ._types import SecretFunction
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source (pyproject.toml reads it; docs/api.md: versions and stability)
 
 __all__ = [
-    "secret", "do", "enabled", "protection", "Protection", "Scope",
+    "secret", "do", "enabled", "protection", "Protection", "Scope", "SecretFunction",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "__version__",
 ]
+
+
+
+def _name_public_classes() -> None:
+    """Public classes are secretscope.X wherever they are defined (reprs, tracebacks, pickles, docs)."""
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type):
+            obj.__module__ = __name__
+
+
+_name_public_classes()
+del _name_public_classes

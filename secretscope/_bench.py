@@ -13,16 +13,24 @@ import platform
 import statistics
 import sys
 import timeit
-from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple, cast
 
 from ._active import backend, do
 from ._scope import secret
+
+if TYPE_CHECKING:
+    from ._native import NativeBackend
 
 Row = Tuple[str, float, Optional[float]]  # name, plain ns, scoped ns
 
 # x86-64 system call numbers and arguments the breakdown times (probe_loop_syscall)
 SYS_MINCORE, SYS_SIGALTSTACK, SYS_GETRUSAGE, SYS_GETPPID = 27, 131, 98, 110
 RUSAGE_SELF, RUSAGE_THREAD = 0, 1
+
+
+def _native() -> NativeBackend:
+    """The backend, where only the native one gets here (the tables that time the assembly)."""
+    return cast("NativeBackend", backend)
 
 
 def per_call_ns(stmt: str, env: Dict[str, Any], repeat: int) -> float:
@@ -102,7 +110,7 @@ def breakdown_rows(repeat: int) -> List[Row]:
     area = (ctypes.c_uint8 * (576 + 64))()
     area_addr = (ctypes.addressof(area) + 63) & ~63
     ctypes.c_uint32.from_address(area_addr + 24).value = 0x1F80
-    xcr0 = ctypes.c_uint64.in_dll(backend.lib, "ss_xcr0").value  # type: ignore[union-attr]
+    xcr0 = ctypes.c_uint64.in_dll(_native().lib, "ss_xcr0").value
     buf = (ctypes.c_uint8 * 65536)()
 
     def syscall(number: int, *args: int) -> float:
@@ -118,11 +126,11 @@ def breakdown_rows(repeat: int) -> List[Row]:
 
     env: Dict[str, Any] = {"noop": _noop, "do": do, "snoop": secret(_noop)}
     plain = per_call_ns("noop()", env, repeat)
-    scans_before = backend.scan_counts() if hasattr(backend, "scan_counts") else None
+    scans_before = _native().scan_counts()
     scope = per_call_ns("do(noop)", env, repeat) - plain
     skipped = _skipped_share(scans_before)
     decorated = per_call_ns("snoop()", env, repeat) - plain
-    features = backend.feature_bits  # type: ignore[union-attr]
+    features = _native().feature_bits
     avx, avx512, zerocheck = features & 2, features & 4, features & 32
     rows: List[Row] = [
         (f"empty scope, do(): total added to a call{skipped}", scope, None),
@@ -163,7 +171,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     import threading
 
     from ._native import library_path
-    lib = ctypes.CDLL(str(library_path("probe", backend.arch)))  # type: ignore[union-attr]
+    lib = ctypes.CDLL(str(library_path("probe", _native().arch)))
     fault_loop = getattr(lib, "probe_fault_loop", None)
     if fault_loop is None:
         return []
@@ -175,7 +183,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     faulter.start()
     try:
         plain = per_call_ns("noop()", env, repeat)
-        before = backend.scan_counts()  # type: ignore[union-attr]
+        before = _native().scan_counts()
         scoped = per_call_ns("do(noop)", env, repeat)
         share = _skipped_share(before)
     finally:
@@ -187,7 +195,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
 def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
     """' (N% skipped the scan)': the share of this thread's scopes since `before` that zeroed
     recorded pages instead of scanning the stack (stack.S)."""
-    after = backend.scan_counts() if before is not None else None  # type: ignore[union-attr]
+    after = _native().scan_counts() if before is not None else None
     if before is None or after is None:
         return ""
     scans, recorded = after[0] - before[0], after[1] - before[1]
@@ -210,7 +218,7 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
             label = f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
             env.update(f=fn, g=secret(fn))
             plain = per_call_ns("f()", env, repeat)
-            before = backend.scan_counts()  # type: ignore[union-attr]
+            before = _native().scan_counts()
             scoped = per_call_ns("do(f)", env, repeat)
             seed.append((f"native helper using {label} of stack: do(f){_skipped_share(before)}", plain, scoped))
         tables["seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)"] = seed

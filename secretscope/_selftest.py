@@ -105,7 +105,7 @@ def _signal_check(probe: Probe, tag: int) -> Check:
 
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable()  # gives this thread an alternate signal stack
-    previous = signal.signal(signal.SIGUSR1, lambda *args: None)  # CPython installs it SA_ONSTACK
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # CPython installs it SA_ONSTACK
     try:
         low, size = alternate_signal_stack() or (0, 0)
 
