@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT
+from conftest import IN_CI
 from secretscope._native import ABI_VERSION, library_path
 from secretscope._platform import native_arch
 
