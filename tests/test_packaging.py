@@ -40,6 +40,10 @@ def dist(tmp_path_factory):
     if os.environ.get("SECRETSCOPE_MATRIX_ENTRY") or os.environ.get("SECRETSCOPE_ARM64_EMULATED"):
         pytest.skip("the distributions are built and checked once, by the main interpreter's run")
     missing = [m for m in BUILD_TOOLS if importlib.util.find_spec(m) is None]
+    if "setuptools" not in missing:
+        import setuptools
+        if int(setuptools.__version__.split(".")[0]) < 77:  # pyproject.toml's build requirement
+            missing.append(f"setuptools>=77 (this is {setuptools.__version__})")
     if missing:
         message = f"the lint extra is not installed (missing {', '.join(missing)}): pip install '.[lint]'"
         if IN_CI:
