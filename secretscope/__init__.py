@@ -27,10 +27,24 @@ except (ConfigurationError, NativeUnavailableError) as _exc:
         print(_exc, file=_sys.stderr)
         raise SystemExit(2) from None
     raise
+from ._types import SecretFunction
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version source (pyproject.toml reads it; docs/api.md: versions and stability)
 
 __all__ = [
-    "secret", "do", "enabled", "protection", "Protection", "Scope", "inherit",
+    "secret", "do", "enabled", "protection", "Protection", "Scope", "SecretFunction", "inherit",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "ConfigurationError", "__version__",
 ]
+
+
+
+def _name_public_classes() -> None:
+    """Public classes are secretscope.X wherever they are defined (reprs, tracebacks, pickles, docs)."""
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type):
+            obj.__module__ = __name__
+
+
+_name_public_classes()
+del _name_public_classes

@@ -13,16 +13,24 @@ import platform
 import statistics
 import sys
 import timeit
-from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple, cast
 
 from ._active import backend, do
 from ._scope import secret
+
+if TYPE_CHECKING:
+    from ._native import NativeBackend
 
 Row = Tuple[str, float, Optional[float]]  # name, plain ns, scoped ns
 
 # x86-64 system call numbers and arguments the breakdown times (probe_loop_syscall)
 SYS_MINCORE, SYS_SIGALTSTACK, SYS_GETRUSAGE, SYS_GETPPID = 27, 131, 98, 110
 RUSAGE_SELF, RUSAGE_THREAD = 0, 1
+
+
+def _native() -> NativeBackend:
+    """The backend, where only the native one gets here (the tables that time the assembly)."""
+    return cast("NativeBackend", backend)
 
 
 def per_call_ns(stmt: str, env: Dict[str, Any], repeat: int) -> float:
@@ -153,7 +161,7 @@ def breakdown_rows(repeat: int) -> List[Row]:
     area = (ctypes.c_uint8 * (576 + 64))()
     area_addr = (ctypes.addressof(area) + 63) & ~63
     ctypes.c_uint32.from_address(area_addr + 24).value = 0x1F80
-    xcr0 = ctypes.c_uint64.in_dll(backend.lib, "ss_xcr0").value  # type: ignore[union-attr]
+    xcr0 = ctypes.c_uint64.in_dll(_native().lib, "ss_xcr0").value
     buf = (ctypes.c_uint8 * 65536)()
 
     def syscall(number: int, *args: int) -> float:
@@ -169,11 +177,11 @@ def breakdown_rows(repeat: int) -> List[Row]:
 
     env: Dict[str, Any] = {"noop": _noop, "do": do, "snoop": secret(_noop)}
     plain = per_call_ns("noop()", env, repeat)
-    scans_before = backend.scan_counts() if hasattr(backend, "scan_counts") else None
+    scans_before = _native().scan_counts()
     scope = per_call_ns("do(noop)", env, repeat) - plain
     skipped = _skipped_share(scans_before)
     decorated = per_call_ns("snoop()", env, repeat) - plain
-    features = backend.feature_bits  # type: ignore[union-attr]
+    features = _native().feature_bits
     avx, avx512, zerocheck = features & 2, features & 4, features & 32
     rows: List[Row] = [
         (f"empty scope, do(): total added to a call{skipped}", scope, None),
@@ -214,7 +222,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     import threading
 
     from ._native import library_path
-    lib = ctypes.CDLL(str(library_path("probe", backend.arch)))  # type: ignore[union-attr]
+    lib = ctypes.CDLL(str(library_path("probe", _native().arch)))
     fault_loop = getattr(lib, "probe_fault_loop", None)
     if fault_loop is None:
         return []
@@ -226,7 +234,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     faulter.start()
     try:
         plain = per_call_ns("noop()", env, repeat)
-        before = backend.scan_counts()  # type: ignore[union-attr]
+        before = _native().scan_counts()
         scoped = per_call_ns("do(noop)", env, repeat)
         share = _skipped_share(before)
     finally:
@@ -238,7 +246,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
 def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
     """' (N% skipped the scan)': the share of this thread's scopes since `before` that zeroed
     recorded pages instead of scanning the stack (stack.S)."""
-    after = backend.scan_counts() if before is not None else None  # type: ignore[union-attr]
+    after = _native().scan_counts() if before is not None else None
     if before is None or after is None:
         return ""
     scans, recorded = after[0] - before[0], after[1] - before[1]
@@ -264,7 +272,7 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
             label = f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
             env.update(f=fn, g=secret(fn))
             plain = per_call_ns("f()", env, repeat)
-            before = backend.scan_counts()  # type: ignore[union-attr]
+            before = _native().scan_counts()
             scoped = per_call_ns("do(f)", env, repeat)
             seed.append((f"native helper using {label} of stack: do(f){_skipped_share(before)}", plain, scoped))
         tables["seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)"] = seed
@@ -308,15 +316,24 @@ def _signed(ns: float) -> str:
     return ("+" if ns >= 0 else "-") + _fmt(abs(ns))
 
 
+def table(title: str, rows: List[Row]) -> List[str]:
+    """A table's lines: name, plain figure, then scoped figure, ratio and difference, in columns
+    at least two spaces apart whatever the figures' widths."""
+    width = max(len(r[0]) for r in rows)
+    figures = [_fmt(v) for r in rows for v in r[1:] if v is not None]
+    column = max(len(f) for f in figures) if figures else 0
+    lines = [title]
+    for name, plain, scoped in rows:
+        extra = "" if scoped is None else f"  {_fmt(scoped):>{column}}  {scoped / plain:5.2f}x  ({_signed(scoped - plain)})"
+        lines.append(f"  {name:<{width}}  {_fmt(plain):>{column}}{extra}")
+    return lines
+
+
 def run(out: TextIO, quick: bool = False) -> int:
     print(f"machine: {platform.machine()}, {platform.processor() or platform.platform()}; "
           f"CPython {sys.version.split()[0]}; backend {backend.name}", file=out)
     print("median per call over repeats (timeit); ratio = scoped / plain, same run\n", file=out)
     for title, rows in measure(quick).items():
-        print(title, file=out)
-        width = max(len(r[0]) for r in rows)
-        for name, plain, scoped in rows:
-            extra = "" if scoped is None else f"{_fmt(scoped):>12}  {scoped / plain:5.2f}x  ({_signed(scoped - plain)})"
-            print(f"  {name:<{width}}  {_fmt(plain):>12}{extra}", file=out)
+        print("\n".join(table(title, rows)), file=out)
         print(file=out)
     return 0

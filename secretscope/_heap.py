@@ -88,7 +88,7 @@ class HeapZeroing:
     # ---- installation -------------------------------------------------------------------
     def _is_current(self, i: int) -> bool:
         cur = current_allocator(DOMAINS[i])
-        return cur.ctx == self.ours[i].ctx and cur.malloc == self.ours[i].malloc
+        return bool(cur.ctx == self.ours[i].ctx and cur.malloc == self.ours[i].malloc)
 
     def _wrap_current(self, i: int) -> None:
         """Put our wrapper on top of whatever allocator is current for domain i (unless it is ours)."""
@@ -145,7 +145,8 @@ class HeapZeroing:
 
         start.__doc__, stop.__doc__ = real_start.__doc__, real_stop.__doc__
         for module in (tracemalloc, _tracemalloc):
-            module.start, module.stop = start, stop  # type: ignore[assignment]
+            setattr(module, "start", start)  # (setattr: typeshed's _tracemalloc has no start/stop)
+            setattr(module, "stop", stop)
 
     # ---- reporting ----------------------------------------------------------------------
     def note(self) -> Optional[str]:

@@ -5,7 +5,8 @@ import ctypes
 import platform
 import sys
 import sysconfig
-from typing import Optional
+from pathlib import Path
+from typing import FrozenSet, Optional
 
 #: machine name (as platform.machine() reports it on Linux) -> shared-object architecture
 NATIVE_ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -41,4 +42,20 @@ def native_unavailable_reason() -> Optional[str]:
         return f"no native backend for the {machine() or 'unknown'} machine (supported: x86-64, AArch64)"
     if ctypes.sizeof(ctypes.c_void_p) != 8:
         return "the native backend needs a 64-bit interpreter"
+    shipped = shipped_objects()
+    if shipped is not None and f"libsecretscope-{native_arch()}.so" not in shipped:
+        return (f"this installation carries no native object for {native_arch()} (it is the py3-none-any "
+                f"wheel, for platforms without a native backend): install the Linux {native_arch()} wheel "
+                f"(pip picks it on this machine unless told otherwise) or build from source")
     return None
+
+
+def shipped_objects() -> Optional[FrozenSet[str]]:
+    """The shared objects this installation was built with (the names in _lib/SHA256SUMS; each
+    wheel lists only its own, the py3-none-any wheel none), or None when the list cannot be read:
+    then the loader reports the installation as damaged."""
+    try:
+        lines = (Path(__file__).resolve().parent / "_lib" / "SHA256SUMS").read_text().splitlines()
+    except OSError:
+        return None
+    return frozenset(line.split()[-1] for line in lines if line.strip())

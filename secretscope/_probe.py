@@ -117,7 +117,7 @@ class RegisterSpill:
     def holding(self, pattern: bytes) -> List[str]:
         """Registers holding the sentinel (any 8-byte lane; mask registers: its low 16 bits too;
         AArch64 predicates narrower than 8 bytes: as many of its bytes as they hold)."""
-        found = []
+        found: List[str] = []
         for name, data in self.registers.items():
             lanes = [data[i:i + 8] for i in range(0, len(data) - 7, 8)]
             if pattern in lanes or (name.startswith("k") and data[:2] == pattern[:2] and any(data[:2])):

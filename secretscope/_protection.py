@@ -1,6 +1,6 @@
 """The record `protection()` returns: what the active backend covers, and why not the rest."""
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the class is secretscope.Protection (its __module__),
+# and typing.get_type_hints resolves string annotations in that module, which lacks these names.
 from dataclasses import dataclass
 from typing import Literal, Optional, Tuple
 

@@ -5,18 +5,14 @@ import functools
 import inspect
 import sys
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Optional, Type, TypeVar, Union, overload
-
-if sys.version_info >= (3, 10):
-    from typing import ParamSpec
-else:  # pragma: no cover - the package requires 3.10, this keeps type checkers on older targets happy
-    from typing_extensions import ParamSpec
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, ParamSpec, Type, TypeVar, Union, overload
 
 from . import _active
 from ._active import backend
 from ._errors import SUSPEND_MESSAGE
 from ._protection import Protection
 from ._suspendable import wrap_async_generator, wrap_coroutine, wrap_generator
+from ._types import SecretFunction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,7 +26,7 @@ _SUSPENDABLE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ITERABL
 def _decorate(f: Any) -> Any:
     if isinstance(f, (staticmethod, classmethod)):
         # @secret above @staticmethod/@classmethod: protect the function, keep the binding kind.
-        return type(f)(_decorate(f.__func__))
+        return type(f)(_decorate(f.__func__))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType, reportUnknownMemberType]
     if not callable(f):
         raise TypeError(f"secret() needs a callable to decorate, not a {type(f).__name__!r} object")
     # Suspendable functions: every resumption of the body runs in its own scope.
@@ -54,7 +50,7 @@ class Scope:
 
     if TYPE_CHECKING or not getattr(backend, "enter_checks_suspension", False):
         def __enter__(self) -> None:
-            if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:
+            if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:  # pyright: ignore[reportPrivateUsage]
                 raise TypeError(SUSPEND_MESSAGE)
             _enter()
     else:
@@ -64,19 +60,20 @@ class Scope:
 
     if TYPE_CHECKING:
         def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                     tb: Optional[TracebackType]) -> bool: ...
+                     tb: Optional[TracebackType]) -> Literal[False]: ...  # never swallows an exception
     else:
         # The interpreter calls the exit object directly: with the native backend it is a
         # vectorcall object whose call enters the assembly from the block's own frame.
         __exit__ = staticmethod(backend.exit)
 
-    async def __aenter__(self) -> None:
-        raise TypeError(SUSPEND_MESSAGE)
+    if not TYPE_CHECKING:  # hidden from type checkers, so that they flag `async with secret():`
+        async def __aenter__(self) -> None:
+            raise TypeError(SUSPEND_MESSAGE)
 
-    async def __aexit__(self, *exc_info: object) -> bool:
-        return False
+        async def __aexit__(self, *exc_info: object) -> bool:
+            return False
 
-    def __call__(self, f: Callable[P, R]) -> Callable[P, R]:
+    def __call__(self, f: Callable[P, R]) -> SecretFunction[P, R]:
         return _decorate(f)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
@@ -85,14 +82,23 @@ class Scope:
 
 _enter = backend.enter
 _SCOPE = Scope()
-_NO_FUNCTION: Any = object()  # so that secret(None) is an error, not a context manager
+
+
+class _NoFunction:
+    """The default of secret()'s argument: so that secret(None) is an error, not a context manager."""
+
+    def __repr__(self) -> str:
+        return "<no function: a scope for `with`>"
+
+
+_NO_FUNCTION: Any = _NoFunction()
 
 
 @overload
-def secret(f: Callable[P, R], /) -> Callable[P, R]: ...
+def secret(f: Callable[P, R], /) -> SecretFunction[P, R]: ...
 @overload
 def secret() -> Scope: ...
-def secret(f: Any = _NO_FUNCTION, /) -> Union[Callable[P, R], Scope]:
+def secret(f: Any = _NO_FUNCTION, /) -> Union[SecretFunction[P, R], Scope]:
     """Run a function (``@secret``, ``@secret()``) or a block (``with secret():``) in a secret scope.
 
     When the scope ends, however it ends, the registers and the stack the code
@@ -106,9 +112,11 @@ def secret(f: Any = _NO_FUNCTION, /) -> Union[Callable[P, R], Scope]:
 if TYPE_CHECKING:
     def do(f: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Go's secret.Do: call f(*args, **kwargs) inside a scope and return its result."""
+        ...
 
     def enabled() -> bool:
         """True only while running inside a scope on this thread, with native protection."""
+        ...
 else:
     do = _active.do
     enabled = _active.enabled

@@ -2,11 +2,16 @@
 registers, inside and outside a scope, with the residue each leaves."""
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import platform
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, List, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO
 
 from ._active import backend, do
+from ._protection import Protection
 from ._threads import alternate_signal_stack, current_thread_bounds
 
 if TYPE_CHECKING:
@@ -100,7 +105,7 @@ def _signal_check(probe: Probe, tag: int) -> Check:
 
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable()  # gives this thread an alternate signal stack
-    previous = signal.signal(signal.SIGUSR1, lambda *args: None)  # CPython installs it SA_ONSTACK
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # CPython installs it SA_ONSTACK
     try:
         low, size = alternate_signal_stack() or (0, 0)
 
@@ -119,8 +124,10 @@ def _signal_check(probe: Probe, tag: int) -> Check:
                  after == 0, True)
 
 
-def run(out: TextIO) -> int:
-    """Print the report and return the exit status (1 if a claimed protection fails)."""
+def run(stream: TextIO, as_json: bool = False) -> int:
+    """Print the report (as_json: one JSON object, see json_report) and return the exit status
+    (1 if a claimed protection fails)."""
+    out = io.StringIO() if as_json else stream  # the text report, discarded for JSON
     p = backend.protection()
     yes = {True: "yes", False: "no"}
     print(f"platform  {p.platform}", file=out)
@@ -134,6 +141,8 @@ def run(out: TextIO) -> int:
     if p.reason:
         print(f"not covered: {p.reason}", file=out)
     if p.backend != "native":
+        if as_json:
+            return json_report(stream, p, None)
         print("\nself-test: skipped (the fallback backend claims no protection)", file=out)
         return 0
 
@@ -151,6 +160,8 @@ def run(out: TextIO) -> int:
         checks.append(_heap_check(probe, 0x16, True))
     if p.signal_stacks:
         checks.append(_signal_check(probe, 0x17))
+    if as_json:
+        return json_report(stream, p, checks)
     print("\nself-test: a known secret, without a scope / inside a scope", file=out)
     width = max(len(c.name) for c in checks)
     for c in checks:
@@ -161,3 +172,36 @@ def run(out: TextIO) -> int:
     failed = [c.name for c in checks if c.claimed and not c.clean]
     print("\nresult: " + (f"FAILED: {', '.join(failed)}" if failed else "every claimed protection holds"), file=out)
     return 1 if failed else 0
+
+
+def json_report(out: TextIO, p: Protection, checks: Optional[List[Check]]) -> int:
+    """`python -m secretscope --json`: the coverage report and every self-test check as one JSON
+    object (for provisioning scripts and monitoring); the exit status as for the text report.
+
+    {"secretscope": version, "python": {...}, "protection": {every Protection field, "complete"},
+     "selftest": {"ran": bool, "result": "ok" | "FAILED" | "skipped", "failed": [names],
+                  "checks": [{"name", "without", "with", "verdict", "claimed", "control_found",
+                              "clean", and any later Check field}]}}
+    """
+    from . import __version__
+    failed = [c.name for c in checks or () if c.claimed and not c.clean]
+    report: Dict[str, Any] = {
+        "secretscope": __version__,
+        "python": {"implementation": platform.python_implementation(), "version": platform.python_version()},
+        "protection": {**dataclasses.asdict(p), "complete": p.complete},
+        "selftest": {
+            "ran": checks is not None,
+            "result": "skipped" if checks is None else "FAILED" if failed else "ok",
+            "failed": failed,
+            "checks": [_check_fields(c) for c in checks or ()],
+        },
+    }
+    json.dump(report, out, indent=2)
+    out.write("\n")
+    return 1 if failed else 0
+
+
+def _check_fields(c: Check) -> Dict[str, Any]:
+    fields = dataclasses.asdict(c)
+    return {"name": fields.pop("name"), "without": fields.pop("unprotected"), "with": fields.pop("protected"),
+            "verdict": c.verdict, **fields}

@@ -29,7 +29,7 @@ Bounds = Tuple[int, int, int, int]  # low, high, floor, flags
 
 
 def _maps() -> list[tuple[int, int, str]]:
-    rows = []
+    rows: list[tuple[int, int, str]] = []
     with open("/proc/self/maps") as f:
         for line in f:
             parts = line.split()

@@ -8,7 +8,7 @@ import traceback
 
 import pytest
 
-from residue import KiB, stack_residue
+from residue import KiB
 from secretscope import do, enabled, secret
 from secretscope._probe import sentinel
 

@@ -137,7 +137,7 @@ def test_realloc_of_an_untracked_block_inside_a_scope_becomes_tracked(scanner):
 
     @secret
     def fill():
-        ba.extend(make_bytes(tag, 8192))  # realloc inside the scope
+        ba.extend(make_bytes(tag, 8192))  # realloc inside the scope  # noqa: F821 (the cell, deleted below)
 
     fill()
     del ba

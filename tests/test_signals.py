@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import faulthandler
 import signal
-import threading
 
 import pytest
 

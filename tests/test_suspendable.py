@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from residue import KiB
-from secretscope import do, enabled, secret
+from secretscope import enabled, secret
 
 # ---- generators -------------------------------------------------------------------------------
 
