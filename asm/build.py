@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import importlib.util
-import os
 import platform
 import shutil
 import subprocess

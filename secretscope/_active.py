@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import _inherit
+from ._inherit import configure as configure_inheritance
+from ._inherit import first_scope
 from ._backend import select_backend
 
 backend = select_backend()
@@ -12,6 +13,7 @@ enabled: Callable[[], bool] = backend.enabled
 
 # Work a scope starts inherits it (SECRETSCOPE_INHERIT, inherit()): the wrappers are installed
 # by the first scope of the process (_inherit.py).
-_inherit.configure(enabled, do, native=backend.name == "native")
-if backend.name == "native":
-    backend.registry.also_on_register(_inherit.first_scope)
+configure_inheritance(enabled, do, native=backend.name == "native")
+registry = getattr(backend, "registry", None)  # the native backend's per-thread registration
+if registry is not None:
+    registry.also_on_register(first_scope)

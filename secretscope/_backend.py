@@ -54,7 +54,7 @@ def _warning_stacklevel() -> int:
     the user's `import secretscope` (or whatever first imported it).  The warnings module itself
     does not count the import system's frames, so neither does this."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    level, frame = 1, sys._getframe(2)  # the caller of select_backend is level 2
+    level, frame = 1, sys._getframe(2)  # pyright: ignore[reportPrivateUsage]  (the caller of select_backend is level 2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith("<frozen importlib"):

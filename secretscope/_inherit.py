@@ -58,7 +58,11 @@ def _never() -> bool:
 # wrapper asks first; it is `_never` while inheritance is off, so a wrapper that could not be
 # taken out (something wrapped it since) does nothing.
 _enabled: Callable[[], bool] = _never
-_do: Callable[..., Any] = lambda f, *a, **k: f(*a, **k)
+def _call(f: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    return f(*args, **kwargs)
+
+
+_do: Callable[..., Any] = _call
 _scope_enabled: Callable[[], bool] = _never
 _native = False
 _wanted = True          # the setting (SECRETSCOPE_INHERIT, inherit())
@@ -80,7 +84,7 @@ _original_create_task: Callable[..., Any] = _never
 def _thread_start(self: threading.Thread) -> None:
     if _enabled() and not getattr(_local, "suppress", 0) and not _already_started(self):
         _run_inside_scope(self)
-    return _original_start(self)
+    _original_start(self)
 
 
 def _already_started(thread: threading.Thread) -> bool:
@@ -149,7 +153,7 @@ def _define_coroutine_wrapper() -> None:
     global _decorated_code, _InheritedCoroutine
     if _InheritedCoroutine is not None:
         return
-    from ._suspendable import _Step, wrap_coroutine
+    from ._suspendable import _Step, wrap_coroutine  # pyright: ignore[reportPrivateUsage]
 
     async def sample() -> None:
         return None
@@ -309,7 +313,7 @@ def inherit(on: bool, /) -> bool:
 
     Process-wide; takes effect for work started from now on."""
     global _wanted, _armed
-    if not isinstance(on, bool):
+    if not isinstance(on, bool):  # pyright: ignore[reportUnnecessaryIsInstance]  (untyped callers)
         raise TypeError(f"inherit() takes True or False, not {type(on).__name__!r}")
     with _lock:
         previous, _wanted = _wanted, on

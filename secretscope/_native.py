@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import struct
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from . import _cpython, _inherit
+from . import _cpython
 from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
+from ._inherit import in_force as inheritance_in_force
 from ._loaddigest import load_digest
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
@@ -303,4 +303,4 @@ class NativeBackend:
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
                           heap=self.heap.available and not self.heap.bypasses, signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
-                          inherit=_inherit.in_force())
+                          inherit=inheritance_in_force())
