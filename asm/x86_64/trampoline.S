@@ -115,6 +115,7 @@ LOCALFUNC scope_begin
     cmpq $1, SLOT_DEPTH(%rax)
     jne .Lbegin_out
     lock incq ss_heap_active(%rip)     /* first scope on this thread: heap.S    */
+    call ss_freelists_enter            /* free lists (freelists.S; keeps all regs) */
     call signals_arm                   /* rseq notices signals from now on      */
 .Lbegin_out:
     add $8, %rsp
@@ -162,6 +163,7 @@ LOCALFUNC scope_end_depth
     decq SLOT_DEPTH(%rbx)
     jnz 1f
     lock decq ss_heap_active(%rip)
+    call ss_freelists_exit             /* free lists (freelists.S; keeps all regs) */
 1:  ret
 ENDFUNC scope_end_depth
 

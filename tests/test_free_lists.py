@@ -1,0 +1,327 @@
+"""Guarantee 3, free lists: no object parked on an interpreter free list holds data a scope put there.
+
+For every data-bearing free list of the running CPython (docs/free-lists.md), a sentinel is put
+through an object of that kind -- a float whose bits are the sentinel, a one-digit int, a complex,
+a hashed tuple, a range iterator, a bytes writer (3.15), a unicode writer -- and the object is
+dropped.  Three runs each:
+
+- control, without a scope: the object is parked on its list holding the sentinel;
+- "off", inside a scope but with the free-list mechanism switched off: the same (the allocator
+  wrapper alone cannot see it: the object came from the list, not from the allocator);
+- scoped: nothing holds it -- not the object, not the list, and (for 8-byte sentinels) nowhere
+  in the process, before and after gc.collect().
+
+The 3.15 bytes-writer case of issue 12 is covered explicitly: the writer is allocated before the
+scope and would be reused inside it.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import itertools
+import struct
+import sys
+import threading
+from typing import Callable, Iterator, Tuple
+
+import pytest
+
+from secretscope import do, protection
+from secretscope._freelists import FreeLists, Unsupported, _Memory
+from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope._probe import masked_bytes
+
+_tags = itertools.count(0xA0)  # 0xa0-0xbf: free lists (tests/residue.py)
+MODES = ["control", "off", "scoped"]
+
+
+@pytest.fixture(scope="module")
+def lists(native):
+    fl = native.free_lists
+    fl.ensure()
+    if not fl.installed:
+        if native.arch == "aarch64" and fl.reason and "architecture" in fl.reason:
+            pytest.skip(fl.reason)
+        pytest.fail(f"free lists not installed: {fl.reason}")
+    return fl
+
+
+@pytest.fixture(scope="module")
+def mem():
+    m = _Memory()
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def scanner(probe, native):
+    s = MemoryScanner(probe)
+    yield s
+    s.mem.close()
+
+
+def _located(lists: FreeLists, name: str):
+    for loc in lists.located:
+        if loc.spec.name == name:
+            return loc
+    pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} has no {name} free list "
+                f"(docs/free-lists.md)")
+
+
+def _head(loc) -> int:
+    return ctypes.c_void_p.from_address(loc.head).value or 0
+
+
+@contextlib.contextmanager
+def _mechanism_off(lists: FreeLists) -> Iterator[None]:
+    """The negative control inside a scope: the trampolines skip the lists while count is 0."""
+    assert lists.inside.value == 0
+    saved = lists.count.value
+    lists.count.value = 0
+    try:
+        yield
+    finally:
+        lists.count.value = saved
+
+
+def _run(lists: FreeLists, mode: str, body: Callable[[], Tuple[int, ...]]) -> Tuple[int, ...]:
+    if mode == "control":
+        return body()
+    if mode == "off":
+        with _mechanism_off(lists):
+            return do(body)
+    return do(body)
+
+
+def _sentinel_word(tag: int) -> int:
+    """The 8-byte sentinel as an int (built from its masked form: call inside the run)."""
+    return int.from_bytes(bytes(b ^ 0xA5 for b in masked_bytes(tag)), "little")
+
+
+def _parked(mem, loc) -> list:
+    """The objects on the list now (read through /proc/self/mem: never faults)."""
+    out, node = [], _head(loc)
+    while node and len(out) <= loc.spec.maximum:
+        out.append(node)
+        node = mem.word(node + loc.link) & (1 << 64) - 1
+    return out
+
+
+def _check(mem, loc, mode, addresses, holds, scanner=None, tag=None):
+    """control/off: (most of) the objects are parked, holding the secret; scoped: none of them is
+    parked or holds it, and for an 8-byte sentinel, nothing in the process does.
+
+    Several objects are used, because the interpreter may take one of them off the list for an
+    object of its own before it is looked at."""
+    if mode == "scoped" and scanner is not None:
+        assert scanner.count_process(bytes_sentinel_masked(tag)) == 0   # first: before any read
+    parked = set(_parked(mem, loc))
+    kept = [a for a in addresses if a in parked and holds(a)]
+    if mode != "scoped":
+        assert len(kept) >= len(addresses) // 2, \
+            f"{loc.spec.name}: the control parked {len(kept)} of {len(addresses)} objects with the secret"
+        return
+    assert not parked & set(addresses), f"{loc.spec.name}: an object of the scope was parked"
+    assert not [a for a in addresses if holds(a)], f"{loc.spec.name}: an object of the scope holds the secret"
+
+
+def _many(loc, make: Callable[[], object]) -> Callable[[], Tuple[int, ...]]:
+    """A body that makes several objects of the kind (each with the secret) and drops them."""
+    def body():
+        objs = [make() for _ in range(min(loc.spec.maximum, 20))]
+        addresses = tuple(id(o) for o in objs)
+        del objs
+        return addresses
+    return body
+
+
+def _word_at(mem, offset: int, value: int, width: int = 8) -> Callable[[int], bool]:
+    mask = (1 << 8 * width) - 1
+    return lambda a: mem.word(a + offset, width) & mask == value & mask
+
+
+# ---- the lists --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+def test_floats(lists, mem, scanner, mode):
+    loc = _located(lists, "floats")
+    tag = next(_tags)
+    body = _many(loc, lambda: struct.unpack("<d", make_bytes(tag, 8))[0])   # ob_fval is the sentinel
+    addresses = _run(lists, mode, body)
+    _check(mem, loc, mode, addresses, _word_at(mem, 16, _sentinel_word(tag)), scanner, tag)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_floats_refilled_by_gc_inside_the_scope(lists, mem, scanner, mode):
+    """3.10-3.13: gc.collect() clears the float list and resets its count, re-enabling it mid-scope."""
+    loc = _located(lists, "floats")
+    tag = next(_tags)
+    inner = _many(loc, lambda: struct.unpack("<d", make_bytes(tag, 8))[0])
+
+    def body():
+        gc.collect()
+        return inner()
+    addresses = _run(lists, mode, body)
+    _check(mem, loc, mode, addresses, _word_at(mem, 16, _sentinel_word(tag)), scanner, tag)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ints(lists, mem, mode):
+    loc = _located(lists, "ints")
+    tag = next(_tags)
+    digit = 0x1EC2E7 << 8 | tag
+    body = _many(loc, lambda: (0x1EC2E7 << 8 | tag) & 0x3FFFFFFF)   # one 30-bit digit: a compact int
+    addresses = _run(lists, mode, body)
+    _check(mem, loc, mode, addresses, _word_at(mem, 24, digit, 4))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_complexes(lists, mem, scanner, mode):
+    loc = _located(lists, "complexes")
+    tag = next(_tags)
+
+    def make():
+        part = struct.unpack("<d", make_bytes(tag, 8))[0]
+        return complex(part, part)                       # cval: two copies of the sentinel
+    addresses = _run(lists, mode, _many(loc, make))
+    _check(mem, loc, mode, addresses, _word_at(mem, 16, _sentinel_word(tag)), scanner, tag)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tuple_hashes(lists, mem, mode):
+    """3.14+ caches a tuple's hash in the tuple; for (n,) it gives n back (mod 2**61 - 1)."""
+    loc = _located(lists, "tuples[0]")
+    tag = next(_tags)
+    value = (0x51EC2E7 << 8 | tag) * 3
+    expected = hash((value,))
+
+    def make():
+        t = ((0x51EC2E7 << 8 | tag) * 3,)
+        hash(t)
+        return t
+    addresses = _run(lists, mode, _many(loc, make))
+    _check(mem, loc, mode, addresses, _word_at(mem, 24, expected))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_range_iterators(lists, mem, mode):
+    loc = _located(lists, "range_iters")
+    tag = next(_tags)
+    start = 0x51EC2E7 << 8 | tag
+    addresses = _run(lists, mode, _many(loc, lambda: iter(range(0x51EC2E7 << 8 | tag, 1 << 40))))
+    _check(mem, loc, mode, addresses, _word_at(mem, 16, start))   # start, step, len: C longs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unicode_writers(lists, mem, mode):
+    """The public PyUnicodeWriter (3.14+) keeps how much was written (pos) and the text's kind."""
+    loc = _located(lists, "unicode_writers")
+    create = ctypes.pythonapi.PyUnicodeWriter_Create
+    create.restype, create.argtypes = ctypes.c_void_p, [ctypes.c_ssize_t]
+    write = ctypes.pythonapi.PyUnicodeWriter_WriteUTF8
+    write.restype, write.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ssize_t]
+    discard = ctypes.pythonapi.PyUnicodeWriter_Discard
+    discard.restype, discard.argtypes = None, [ctypes.c_void_p]
+    tag = next(_tags)
+    length = 0x1000 + tag                                # the "secret": the length of the text
+    text = b"a" * length
+
+    def body():
+        w = create(0)
+        assert w and write(w, text, length) == 0
+        discard(w)
+        return (w,)
+    addresses = _run(lists, mode, body)
+    # _PyUnicodeWriter: buffer, data, kind, maxchar, size, pos (+32); the first word is the link
+    _check(mem, loc, mode, addresses, _word_at(mem, 32, length))
+
+
+def _writer_holds(mem, address: int, masked: bytes) -> bool:
+    # struct PyBytesWriter { char small_buffer[256]; ... }: the list's link overwrites bytes 0-7
+    return bytes(b ^ 0xA5 for b in mem.read(address + 8, 24)) == masked[8:32]
+
+
+@pytest.mark.parametrize("op", ["fromhex", "to_bytes", "bytes_of_list"])
+@pytest.mark.parametrize("mode", MODES)
+def test_bytes_writer_allocated_before_the_scope(lists, mem, scanner, mode, op):
+    """Issue 12's case: the writer was parked before the scope; the scope would reuse it."""
+    loc = _located(lists, "bytes_writers")
+    tag = next(_tags)
+    masked = masked_bytes(tag) * 4                       # what the writer would hold, masked
+    bytes.fromhex("00" * 40)                             # a writer, allocated outside, now parked
+    writer = _head(loc)
+    assert writer and not _writer_holds(mem, writer, masked)
+
+    def body():
+        secret = make_bytes(tag, 32)
+        if op == "fromhex":
+            out = bytes.fromhex(secret.hex())
+        elif op == "to_bytes":
+            out = int.from_bytes(secret, "little").to_bytes(32, "little")
+        else:
+            out = bytes(list(secret))
+        del out, secret
+        return ()
+    _run(lists, mode, body)
+    if mode != "scoped":
+        assert _head(loc) == writer, "the control did not reuse the writer"
+        assert _writer_holds(mem, writer, masked), "the control's writer lost the data"
+        return
+    assert scanner.count_process(bytes_sentinel_masked(tag), list(writable_mappings())) == 0
+    assert _head(loc) == writer, "the saved list was not put back"
+    assert not _writer_holds(mem, writer, masked)
+    gc.collect()                                         # frees the writer (it never held the secret)
+    assert scanner.count_process(bytes_sentinel_masked(tag), list(writable_mappings())) == 0
+
+
+# ---- behaviour of the mechanism ----------------------------------------------------------------
+
+def test_lists_stay_disabled_while_any_thread_is_inside(lists, native):
+    loc = _located(lists, "floats")
+    inside, release = threading.Event(), threading.Event()
+
+    def worker():
+        inside.set()
+        release.wait(30)
+
+    before = _head(loc)
+    t = threading.Thread(target=do, args=(worker,))
+    t.start()
+    assert inside.wait(30)
+    try:
+        assert lists.inside.value == 1
+        assert _head(loc) == 0                           # disabled by the other thread's scope
+
+        def nested():
+            assert lists.inside.value == 2
+            return _head(loc)
+        assert do(nested) == 0
+        assert lists.inside.value == 1 and _head(loc) == 0   # ours ended, the other's has not
+    finally:
+        release.set()
+        t.join(30)
+    assert lists.inside.value == 0
+    assert _head(loc) != 0 or before == 0                # put back when the last one left
+
+
+def test_verification_failure_is_reported(native, monkeypatch):
+    import secretscope._freelists as fl_module
+
+    def broken():
+        raise Unsupported("free lists: the float free list was found 0 times in the interpreter state")
+    monkeypatch.setattr(fl_module, "locate", broken)
+    fresh = FreeLists(native.lib, heap_available=True)
+    assert fresh.note() and "float free list" in fresh.note()
+    assert not fresh.installed
+    monkeypatch.setattr(native, "free_lists", fresh)
+    p = protection()
+    assert p.heap is False and "free lists" in (p.reason or "")
+
+
+def test_protection_claims_the_lists(lists):
+    p = protection()
+    assert p.heap is True, p.reason
+    assert "floats" in lists.names
+    if sys.version_info >= (3, 15):
+        assert {"bytes_writers", "unicode_writers", "ints", "complexes"} <= set(lists.names)
