@@ -261,13 +261,38 @@ ENDFUNC ss_freelists_enter
  * Called by the trampoline when the calling thread leaves its outermost
  * scope (depth 1 -> 0), with the GIL held.  The last thread of the
  * interpreter to leave puts the saved lists back (fl_restore_all).
- *   preserves: every general-purpose register (flags clobbered).
+ * This runs after the stack was erased and before the trampoline clears the
+ * caller-saved registers, which may still hold the function's values: it
+ * zeroes them first, so that neither its frame nor the C functions it calls
+ * can store them below the erased region.
+ *   preserves: rax, rbx, rbp, r12-r15.
+ *   clobbers: rcx, rdx, rsi, rdi, r8-r11 (zeroed), flags.
  */
 LOCALFUNC ss_freelists_exit
+    xor %ecx, %ecx
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
     cmpq $0, ss_fl_count(%rip)
     jne 1f
     ret
-1:  FL_SAVE_ALL
+1:  push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    push %rax
+    push %rbx
+    .cfi_offset %rbx, -32
+    push %r12
+    .cfi_offset %r12, -40
+    push %r13
+    .cfi_offset %r13, -48
+    and $-16, %rsp
     call fl_current_is_ours
     jne .Lexit_out
     cmpq $0, ss_fl_inside(%rip)
@@ -276,7 +301,21 @@ LOCALFUNC ss_freelists_exit
     jnz .Lexit_out
     call fl_restore_all
 .Lexit_out:
-    FL_RESTORE_ALL
+    xor %ecx, %ecx                     /* what the C calls left: pointers, zeroed anyway */
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+    lea -32(%rbp), %rsp
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rax
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
     ret
 ENDFUNC ss_freelists_exit
 

@@ -1,0 +1,358 @@
+/*
+ * freelists.S (AArch64) — keep scopes off the interpreter's data-bearing free lists.
+ *
+ * CPython parks some freed objects on free lists (floats, 3.14+'s ints,
+ * complexes, tuples with their cached hash, range iterators, unicode and
+ * 3.15's bytes writers) and hands them out again without the allocator: a
+ * parked object keeps its payload, and one taken from a list inside a scope
+ * was never allocated there, so heap.S does not know it.
+ *
+ * While any thread of the main interpreter is inside a scope, every list
+ * _freelists.py located is disabled: its head is saved and set to NULL (no
+ * pop finds anything: the object is allocated, so recorded by heap.S) and its
+ * count is set to a value that refuses every push (the object is freed, so
+ * zeroed by heap.S if a scope allocated it).  When the last such thread
+ * leaves its outermost scope the saved lists are put back; they hold only
+ * objects parked before the first of those scopes began.  A list found
+ * refilled at that point (3.10-3.13's gc clears the float list and resets its
+ * count to 0, which re-enables it) holds objects parked during the scope:
+ * each is freed with the list's own free function first.
+ *
+ * All of it runs with the GIL of the main interpreter held (scope edges are
+ * Python calls), which serializes it with every user of those lists.  The
+ * routines load list heads, counts and links: pointers and counters only,
+ * never an object's payload.
+ *
+ * Cost: nothing unless _freelists.py installed entries; then one call of
+ * PyInterpreterState_Get per outermost scope edge, plus a load and two stores
+ * per list at the first entry and the last exit (26 lists on 3.15).
+ */
+.include "common.inc"
+
+.equ FL_HEAD, 0 /* address of the list's head pointer                     */
+.equ FL_COUNT, 8 /* address of the list's count                           */
+.equ FL_WIDTH, 16 /* 4 (int numfree, 3.10-3.13) or 8 (Py_ssize_t size)    */
+.equ FL_DISABLED, 24 /* count value that refuses every push                  */
+.equ FL_LINK, 32 /* offset of the next pointer inside a parked object      */
+.equ FL_FREE, 40 /* frees one parked object (PyObject_Free, ...), or 0     */
+.equ FL_SAVED_HEAD, 48 /* the list as it was at the first entry            */
+.equ FL_SAVED_COUNT, 56
+.equ FL_SIZE, 64
+.equ FL_MAX, 64
+.equ FL_FRAME, 192 /* x29/x30, x0-x18, x19-x21                              */
+
+    .bss
+    .p2align 6
+    .globl ss_fl_entries
+    .type ss_fl_entries, %object
+ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
+    .zero FL_MAX * FL_SIZE
+    .size ss_fl_entries, FL_MAX * FL_SIZE
+    .globl ss_fl_count
+    .type ss_fl_count, %object
+ss_fl_count:                      /* records in use; 0: the mechanism is off    */
+    .zero 8
+    .size ss_fl_count, 8
+    .globl ss_fl_interp
+    .type ss_fl_interp, %object
+ss_fl_interp:                     /* the interpreter whose lists these are      */
+    .zero 8
+    .size ss_fl_interp, 8
+    .globl ss_fl_get_interp
+    .type ss_fl_get_interp, %object
+ss_fl_get_interp:                 /* PyInterpreterState_Get                     */
+    .zero 8
+    .size ss_fl_get_interp, 8
+    .globl ss_fl_inside
+    .type ss_fl_inside, %object
+ss_fl_inside:                     /* its threads inside a scope now             */
+    .zero 8
+    .size ss_fl_inside, 8
+    .globl ss_fl_stats
+    .type ss_fl_stats, %object
+ss_fl_stats:                      /* [0] times the lists were disabled,
+                                     [1] lists found refilled at the last exit,
+                                     [2] objects freed from them               */
+    .zero 24
+    .size ss_fl_stats, 24
+
+    .text
+/* x9 = &sym (a local data symbol). */
+.macro ADDR reg, sym
+    adrp \reg, \sym
+    add \reg, \reg, #:lo12:\sym
+.endm
+
+/* Increment the 64-bit word at ss_fl_stats + off.  clobbers: x9, x10. */
+.macro STAT_INC off
+    ADDR x9, ss_fl_stats
+    ldr x10, [x9, #\off]
+    add x10, x10, #1
+    str x10, [x9, #\off]
+.endm
+
+/* A frame saving every general-purpose register a C call may clobber
+ * (x0-x18) and x19-x21, used here; the link register is signed (PAC). */
+.macro FL_SAVE_ALL
+    PROLOGUE FL_FRAME
+    stp x0, x1, [sp, #16]
+    stp x2, x3, [sp, #32]
+    stp x4, x5, [sp, #48]
+    stp x6, x7, [sp, #64]
+    stp x8, x9, [sp, #80]
+    stp x10, x11, [sp, #96]
+    stp x12, x13, [sp, #112]
+    stp x14, x15, [sp, #128]
+    stp x16, x17, [sp, #144]
+    stp x18, x19, [sp, #160]
+    stp x20, x21, [sp, #176]
+    .cfi_offset x19, -24
+    .cfi_offset x20, -16
+    .cfi_offset x21, -8
+.endm
+
+.macro FL_RESTORE_ALL
+    ldp x0, x1, [sp, #16]
+    ldp x2, x3, [sp, #32]
+    ldp x4, x5, [sp, #48]
+    ldp x6, x7, [sp, #64]
+    ldp x8, x9, [sp, #80]
+    ldp x10, x11, [sp, #96]
+    ldp x12, x13, [sp, #112]
+    ldp x14, x15, [sp, #128]
+    ldp x16, x17, [sp, #144]
+    ldp x18, x19, [sp, #160]
+    ldp x20, x21, [sp, #176]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+.endm
+
+/* Z set when the calling thread's interpreter is ss_fl_interp.  Inside a
+ * FL_SAVE_ALL frame; clobbers caller-saved registers (a C call). */
+.macro FL_CURRENT_IS_OURS
+    LDR_GLOBAL x16, ss_fl_get_interp
+    blr x16
+    LDR_GLOBAL x9, ss_fl_interp
+    cmp x0, x9
+.endm
+
+/*
+ * fl_restore_all                                         [internal]
+ *
+ * Puts every saved list back.  A list that is not as it was left (head not
+ * NULL, or count not the disabled value) was refilled during the scope: its
+ * objects are freed with the list's free function first (heap.S zeroes those
+ * the scope allocated).
+ *   clobbers: caller-saved registers (C calls); keeps x19-x21.
+ */
+LOCALFUNC fl_restore_all
+    PROLOGUE 48
+    stp x19, x20, [sp, #16]
+    str x21, [sp, #32]
+    .cfi_offset x19, -32
+    .cfi_offset x20, -24
+    .cfi_offset x21, -16
+    ADDR x19, ss_fl_entries
+    LDR_GLOBAL x20, ss_fl_count
+    cbz x20, .Lrestore_done
+.Lrestore_entry:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x21, [x9]                       /* x21 = current head                    */
+    ldr x9, [x19, #FL_COUNT]
+    ldr x10, [x19, #FL_WIDTH]
+    cmp x10, #4
+    b.ne 1f
+    ldrsw x11, [x9]
+    b 2f
+1:  ldr x11, [x9]
+2:  cbnz x21, .Lrestore_refilled
+    ldr x10, [x19, #FL_DISABLED]
+    cmp x11, x10
+    b.eq .Lrestore_put_back
+.Lrestore_refilled:
+    STAT_INC 8
+    ldr x10, [x19, #FL_FREE]
+    cbz x10, .Lrestore_put_back         /* (never installed without one)         */
+.Lrestore_free_one:
+    cbz x21, .Lrestore_put_back
+    mov x0, x21
+    ldr x9, [x19, #FL_LINK]
+    ldr x21, [x21, x9]                  /* next, read before the free            */
+    ldr x16, [x19, #FL_FREE]
+    blr x16
+    STAT_INC 16
+    b .Lrestore_free_one
+.Lrestore_put_back:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x10, [x19, #FL_SAVED_HEAD]
+    str x10, [x9]
+    str xzr, [x19, #FL_SAVED_HEAD]
+    ldr x9, [x19, #FL_COUNT]
+    ldr x10, [x19, #FL_SAVED_COUNT]
+    ldr x11, [x19, #FL_WIDTH]
+    cmp x11, #4
+    b.ne 3f
+    str w10, [x9]
+    b 4f
+3:  str x10, [x9]
+4:  add x19, x19, #FL_SIZE
+    subs x20, x20, #1
+    b.ne .Lrestore_entry
+.Lrestore_done:
+    ldp x19, x20, [sp, #16]
+    ldr x21, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    RETURN 48
+ENDFUNC fl_restore_all
+
+/*
+ * ss_freelists_enter                                     [internal]
+ *
+ * Called (bl) by the trampoline when the calling thread enters its outermost
+ * scope (depth 0 -> 1), with the GIL held.  If the thread runs in the
+ * interpreter whose lists are installed and no other thread of it is inside
+ * a scope, saves and disables every list.
+ *   preserves: x0-x29 (x30 is the return address); clobbers NZCV.
+ */
+LOCALFUNC ss_freelists_enter
+    FL_SAVE_ALL
+    LDR_GLOBAL x9, ss_fl_count
+    cbz x9, .Lenter_out
+    FL_CURRENT_IS_OURS
+    b.ne .Lenter_out                    /* another interpreter: not its lists    */
+    ADDR x9, ss_fl_inside
+    ldr x10, [x9]
+    add x10, x10, #1
+    str x10, [x9]
+    cmp x10, #1
+    b.ne .Lenter_out                    /* already disabled by another thread    */
+    STAT_INC 0
+    ADDR x19, ss_fl_entries
+    LDR_GLOBAL x20, ss_fl_count
+.Lenter_entry:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x10, [x9]
+    str x10, [x19, #FL_SAVED_HEAD]
+    str xzr, [x9]                       /* no pop finds anything                 */
+    ldr x9, [x19, #FL_COUNT]
+    ldr x11, [x19, #FL_DISABLED]
+    ldr x12, [x19, #FL_WIDTH]
+    cmp x12, #4
+    b.ne 1f
+    ldrsw x10, [x9]
+    str w11, [x9]                       /* every push is refused                 */
+    b 2f
+1:  ldr x10, [x9]
+    str x11, [x9]
+2:  str x10, [x19, #FL_SAVED_COUNT]
+    add x19, x19, #FL_SIZE
+    subs x20, x20, #1
+    b.ne .Lenter_entry
+.Lenter_out:
+    FL_RESTORE_ALL
+    RETURN FL_FRAME
+ENDFUNC ss_freelists_enter
+
+/*
+ * ss_freelists_exit                                      [internal]
+ *
+ * Reached when the calling thread leaves its outermost scope (depth 1 -> 0),
+ * with the GIL held: scope_end_depth, a leaf, tail-branches here (b), so
+ * this returns to its caller.  The last thread of the interpreter to leave
+ * puts the saved lists back (fl_restore_all).
+ * This runs after the stack was erased and before the trampoline clears the
+ * caller-saved registers, which may still hold the function's values: it
+ * zeroes them first, so that neither its frame nor the C functions it calls
+ * can store them below the erased region.
+ *   preserves: x0, x19-x29.  clobbers: x1-x18 (zeroed), NZCV.
+ */
+LOCALFUNC ss_freelists_exit
+    mov x1, xzr
+    mov x2, xzr
+    mov x3, xzr
+    mov x4, xzr
+    mov x5, xzr
+    mov x6, xzr
+    mov x7, xzr
+    mov x8, xzr
+    mov x9, xzr
+    mov x10, xzr
+    mov x11, xzr
+    mov x12, xzr
+    mov x13, xzr
+    mov x14, xzr
+    mov x15, xzr
+    mov x16, xzr
+    mov x17, xzr
+    mov x18, xzr
+    LDR_GLOBAL x9, ss_fl_count
+    cbnz x9, 1f
+    ret
+1:  PROLOGUE 48
+    stp x0, x19, [sp, #16]
+    stp x20, x21, [sp, #32]
+    .cfi_offset x19, -24
+    .cfi_offset x20, -16
+    .cfi_offset x21, -8
+    FL_CURRENT_IS_OURS
+    b.ne .Lexit_out
+    ADDR x9, ss_fl_inside
+    ldr x10, [x9]
+    cbz x10, .Lexit_out                 /* entered before the lists were installed */
+    subs x10, x10, #1
+    str x10, [x9]
+    b.ne .Lexit_out
+    bl fl_restore_all
+.Lexit_out:
+    ldp x0, x19, [sp, #16]
+    ldp x20, x21, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    mov x1, xzr                         /* what the C calls left: zeroed anyway  */
+    mov x2, xzr
+    mov x3, xzr
+    mov x4, xzr
+    mov x5, xzr
+    mov x6, xzr
+    mov x7, xzr
+    mov x8, xzr
+    mov x9, xzr
+    mov x10, xzr
+    mov x11, xzr
+    mov x12, xzr
+    mov x13, xzr
+    mov x14, xzr
+    mov x15, xzr
+    mov x16, xzr
+    mov x17, xzr
+    mov x18, xzr
+    RETURN 48
+ENDFUNC ss_freelists_exit
+
+/*
+ * void ss_freelists_reset(uint64_t inside)               [ctypes, GIL held]
+ *
+ * Sets the number of the interpreter's threads inside a scope (a fork child:
+ * only the forking thread survives).  If the lists were disabled and now no
+ * thread is inside, puts them back.
+ */
+FUNC ss_freelists_reset
+    PROLOGUE 32
+    str x19, [sp, #16]
+    .cfi_offset x19, -16
+    ADDR x9, ss_fl_inside
+    ldr x19, [x9]
+    str x0, [x9]
+    cbnz x0, 1f
+    cbz x19, 1f
+    bl fl_restore_all
+1:  ldr x19, [sp, #16]
+    .cfi_restore x19
+    RETURN 32
+ENDFUNC ss_freelists_reset
+
+GNU_PROPERTY_NOTES
