@@ -77,7 +77,7 @@ class _Memory:
 
     def __init__(self) -> None:
         self.fd = os.open("/proc/self/mem", os.O_RDONLY)
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = ctypes.PyDLL(None)              # keeps the GIL: no other thread runs meanwhile
         self._pread = libc.pread
         self._pread.restype = ctypes.c_ssize_t
         self._pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int64]
@@ -281,8 +281,30 @@ def _specs(version: Tuple[int, int]) -> List[Tuple[ListSpec, Callable[[], int]]]
     return out
 
 
+ATTEMPTS = 5
+
+
 def locate() -> List[Located]:
-    """Every data-bearing free list of the main interpreter, located and checked (or Unsupported)."""
+    """Every data-bearing free list of the main interpreter, located and checked (or Unsupported).
+
+    Other threads making floats (or tuples, ints...) at the same moment could move a list while it
+    is looked at: the interpreter is asked not to switch threads meanwhile (the reads hold the GIL),
+    and a failed attempt is repeated before giving up."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(max(interval, 30.0))
+    try:
+        for attempt in range(ATTEMPTS):
+            try:
+                return _locate_once()
+            except Unsupported:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _locate_once() -> List[Located]:
     version = sys.version_info[:2]
     if free_threaded():
         raise Unsupported("free lists: the free-threaded build keeps them per thread (heap is unavailable anyway)")

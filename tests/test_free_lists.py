@@ -325,3 +325,75 @@ def test_protection_claims_the_lists(lists):
     assert "floats" in lists.names
     if sys.version_info >= (3, 15):
         assert {"bytes_writers", "unicode_writers", "ints", "complexes"} <= set(lists.names)
+
+
+def test_protection_in_a_subinterpreter_says_no(lists, monkeypatch):
+    import secretscope._freelists as fl_module
+    monkeypatch.setattr(fl_module, "_interpreter_current", lambda: 1)   # "not the main interpreter"
+    note = lists.note()
+    assert note and "subinterpreter" in note
+    p = protection()
+    assert p.heap is False and "subinterpreter" in (p.reason or "")
+
+
+_CHILD = r"""
+import ctypes, os, struct, sys, threading
+from secretscope import do, protection
+from secretscope._active import backend
+fl = backend.free_lists
+assert protection().heap, protection().reason
+do(lambda: None)                                         # located and installed
+head = lambda: ctypes.c_void_p.from_address(fl.located[0].head).value or 0
+inside, release = threading.Event(), threading.Event()
+t = threading.Thread(target=do, args=(lambda: (inside.set(), release.wait(30)),))
+t.start()
+assert inside.wait(30) and fl.inside.value == 1 and head() == 0
+pid = os.fork()                                          # the thread inside its scope is gone in the child
+if pid == 0:
+    ok = fl.inside.value == 0
+    x = [i + 0.5 for i in range(10)]
+    del x
+    os._exit(0 if ok and head() else 3)                  # the float list works again
+release.set()
+t.join()
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), "parent", fl.inside.value, bool(head()))
+"""
+
+
+def test_fork_child_gets_its_lists_back(lists):
+    from conftest import run_python
+    r = run_python(_CHILD)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["child", "0", "parent", "0", "True"]
+
+
+_UNDER = r"""
+import struct, sys
+{prelude}
+from secretscope import do, protection
+from secretscope._active import backend
+from secretscope._freelists import _Memory
+p = protection()
+assert p.heap, p.reason
+mem = _Memory()
+def body():
+    xs = [struct.unpack("<d", bytes([0x5E, 0xC2, 0xE7, 0x00, 0x11, 0x22, 0x33, 0x7F]))[0] for _ in range(20)]
+    return tuple(id(x) for x in xs)
+for scoped in (False, True):
+    addresses = do(body) if scoped else body()
+    kept = sum(1 for a in addresses if mem.read(a + 16, 8) == bytes([0x5E, 0xC2, 0xE7, 0x00, 0x11, 0x22, 0x33, 0x7F]))
+    print(kept)
+"""
+
+
+@pytest.mark.parametrize("setup", ["PYTHONMALLOC=debug", "tracemalloc first"])
+def test_located_under_other_allocators(lists, setup):
+    """The lists are found and kept off with the debug allocator and under tracemalloc too."""
+    from conftest import run_python
+    env = {"PYTHONMALLOC": "debug"} if setup.startswith("PYTHONMALLOC") else {}
+    prelude = "import tracemalloc; tracemalloc.start()" if setup == "tracemalloc first" else ""
+    r = run_python(_UNDER.format(prelude=prelude), env=env)
+    assert r.returncode == 0, r.stderr
+    control, scoped = (int(n) for n in r.stdout.split())
+    assert control >= 10 and scoped == 0
