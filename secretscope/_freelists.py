@@ -38,6 +38,7 @@ from ._platform import free_threaded
 #: ss_fl_entries layout (asm/<arch>/freelists.S: FL_*): one record per disabled list
 ENTRY_FIELDS = ("head", "count", "width", "disabled", "link", "free", "saved_head", "saved_count")
 MAX_ENTRIES = 64
+ZERO_MAX = 4                  # ss_fl_zero records (FLZ_MAX)
 SCAN_BYTES = 1 << 20          # how much of the interpreter state is searched for the float anchor
 CHUNK = 1 << 16
 
@@ -284,7 +285,7 @@ def _specs(version: Tuple[int, int]) -> List[Tuple[ListSpec, Callable[[], int]]]
 ATTEMPTS = 5
 
 
-def locate() -> List[Located]:
+def locate() -> Tuple[List[Located], List[ZeroedArray]]:
     """Every data-bearing free list of the main interpreter, located and checked (or Unsupported).
 
     Other threads making floats (or tuples, ints...) at the same moment could move a list while it
@@ -304,7 +305,56 @@ def locate() -> List[Located]:
         sys.setswitchinterval(interval)
 
 
-def _locate_once() -> List[Located]:
+@dataclass
+class ZeroedArray:
+    """An array free list that cannot be disabled: dirty parked objects are zeroed at scope exits."""
+
+    name: str
+    what: str
+    array: int                # address of the array of parked objects
+    count: int                # address of its count (int)
+    dirty: int                # offset of a word non-zero while the payload is (cleared once zeroed)
+    zero_off: int             # the payload: offset and size
+    zero_bytes: int
+    limit: int                # the array's length
+
+
+#: 3.10's PyDictKeysObject (Objects/dict-common.h): dk_refcnt, dk_size, dk_lookup, dk_usable,
+#: dk_nentries (+32), dk_indices[8] (+40, one byte each for size 8), then 5 entries {hash, key, value}
+_DK_SIZE, _DK_NENTRIES, _DK_INDICES, _DK_PAYLOAD = 8, 32, 40, 8 + 5 * 24
+_DICT_MA_KEYS = 32            # PyDictObject: PyObject_HEAD, ma_used, ma_version_tag, ma_keys
+_DICT_MAXFREELIST = 80
+
+
+def _locate_dictkeys_310(mem: _Memory, near: int) -> ZeroedArray:
+    """3.10's keys_free_list (interp->dict_state): park the keys of a dict of our own and look."""
+    key = len(sys.argv) + 12345678901234                   # an int key: entries with hashes
+    hold = [{key + i: i} for i in range(_DICT_MAXFREELIST + 20)]   # empties the list, then allocates
+    before = mem.read(near, 1 << 14)
+    d = {key: 1}
+    keys = ctypes.c_void_p.from_address(id(d) + _DICT_MA_KEYS).value or 0
+    if not keys or mem.word(keys + _DK_SIZE) != 8 or mem.word(keys + _DK_NENTRIES) != 1 \
+            or mem.word(keys + _DK_INDICES + 8) != hash(key) or mem.word(keys + _DK_INDICES + 16) != id(key):
+        raise Unsupported("dict keys: the layout of a small dict's keys is not the expected one")
+    del d                                                  # parked: array[0] = keys, count 0 -> 1
+    after = mem.read(near, 1 << 14)
+    del hold
+    found = []
+    at = after.find(_le(keys))
+    while at >= 0:
+        count_at = at + 8 * _DICT_MAXFREELIST
+        if at % 8 == 0 and before[count_at:count_at + 4] == (0).to_bytes(4, "little") \
+                and after[count_at:count_at + 4] == (1).to_bytes(4, "little"):
+            found.append(at)
+        at = after.find(_le(keys), at + 1)
+    if len(found) != 1:
+        raise Unsupported(f"dict keys: the keys free list was found {len(found)} times")
+    return ZeroedArray("dictkeys", "the hashes of a small dict's keys (an int key's value mod 2**61 - 1)",
+                       near + found[0], near + found[0] + 8 * _DICT_MAXFREELIST, _DK_NENTRIES, _DK_INDICES,
+                       _DK_PAYLOAD, _DICT_MAXFREELIST)
+
+
+def _locate_once() -> Tuple[List[Located], List[ZeroedArray]]:
     version = sys.version_info[:2]
     if free_threaded():
         raise Unsupported("free lists: the free-threaded build keeps them per thread (heap is unavailable anyway)")
@@ -341,7 +391,8 @@ def _locate_once() -> List[Located]:
                 loc = Located(spec, fl, fl + 8, 8, -1, 0, symbol(spec.free))
             probe.check(loc, park)
             located.append(loc)
-        return located
+        arrays = [_locate_dictkeys_310(mem, head)] if version == (3, 10) else []
+        return located, arrays
     finally:
         mem.close()
 
@@ -352,6 +403,7 @@ class FreeLists:
     def __init__(self, lib: Any, heap_available: bool) -> None:
         self.lib = lib
         self.located: List[Located] = []
+        self.arrays: List[ZeroedArray] = []
         self.reason: Optional[str] = None
         self.installed = False
         self._tried = False
@@ -379,7 +431,7 @@ class FreeLists:
             if self._tried:
                 return
             try:
-                located = locate()
+                located, arrays = locate()
             except (Unsupported, OSError) as exc:
                 self.reason = str(exc) if str(exc).startswith("free lists") else f"free lists: {exc}"
                 self._tried = True
@@ -393,9 +445,14 @@ class FreeLists:
                 values = (loc.head, loc.count, loc.width, loc.disabled & (1 << 64) - 1, loc.link, loc.free, 0, 0)
                 for j, value in enumerate(values):
                     entries[i * len(ENTRY_FIELDS) + j] = value
+            zero = (ctypes.c_uint64 * (ZERO_MAX * 6)).in_dll(self.lib, "ss_fl_zero")
+            for i, arr in enumerate(arrays[:ZERO_MAX]):
+                for j, value in enumerate((arr.array, arr.count, arr.dirty, arr.zero_off, arr.zero_bytes, arr.limit)):
+                    zero[i * 6 + j] = value
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_interp").value = _interpreter_main()
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_get_interp").value = symbol("PyInterpreterState_Get")
-            self.located = located
+            self.located, self.arrays = located, arrays
+            ctypes.c_uint64.in_dll(self.lib, "ss_fl_zero_count").value = len(arrays)
             self.count.value = len(located)        # last: the trampolines act from here on
             self.installed = True
             self._tried = True
@@ -407,7 +464,7 @@ class FreeLists:
 
     @property
     def names(self) -> List[str]:
-        return [loc.spec.name for loc in self.located]
+        return [loc.spec.name for loc in self.located] + [arr.name for arr in self.arrays]
 
     def note(self) -> Optional[str]:
         """Why the free-list part of the heap guarantee does not hold here, or None."""

@@ -77,12 +77,13 @@ def _head(loc) -> int:
 def _mechanism_off(lists: FreeLists) -> Iterator[None]:
     """The negative control inside a scope: the trampolines skip the lists while count is 0."""
     assert lists.inside.value == 0
-    saved = lists.count.value
-    lists.count.value = 0
+    zero = ctypes.c_uint64.in_dll(lists.lib, "ss_fl_zero_count")
+    saved, saved_zero = lists.count.value, zero.value
+    lists.count.value = zero.value = 0
     try:
         yield
     finally:
-        lists.count.value = saved
+        lists.count.value, zero.value = saved, saved_zero
 
 
 def _run(lists: FreeLists, mode: str, body: Callable[[], Tuple[int, ...]]) -> Tuple[int, ...]:
@@ -235,6 +236,33 @@ def test_unicode_writers(lists, mem, mode):
     addresses = _run(lists, mode, body)
     # _PyUnicodeWriter: buffer, data, kind, maxchar, size, pos (+32); the first word is the link
     _check(mem, loc, mode, addresses, _word_at(mem, 32, length))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dict_keys_hashes_310(lists, mem, mode):
+    """3.10 parks a small dict's keys object with its entries {hash, key, value}: an int key's hash is
+    the key (mod 2**61 - 1).  That list is an array (it cannot be disabled): zeroed at scope exit."""
+    arrays = [a for a in lists.arrays if a.name == "dictkeys"]
+    if not arrays:
+        pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} parks only str-keyed dict keys, "
+                    f"without hashes (docs/free-lists.md)")
+    arr = arrays[0]
+    tag = next(_tags)
+    secret_key = (0x51EC2E7 << 8 | tag) * 7
+
+    def body():
+        dicts = [{(0x51EC2E7 << 8 | tag) * 7: i} for i in range(10)]
+        keys = tuple(ctypes.c_void_p.from_address(id(d) + 32).value for d in dicts)
+        del dicts
+        return keys
+    addresses = _run(lists, mode, body)
+    n = mem.word(arr.count, 4)
+    parked = {mem.word(arr.array + 8 * i) & (1 << 64) - 1 for i in range(max(0, min(n, arr.limit)))}
+    holding = [a for a in addresses if mem.word(a + 48) == secret_key]   # entry 0's hash
+    if mode != "scoped":
+        assert len([a for a in holding if a in parked]) >= 5, "the control parked no keys with the hash"
+    else:
+        assert not holding, "a parked keys object of the scope still holds the key's hash"
 
 
 def _writer_holds(mem, address: int, masked: bytes) -> bool:
@@ -397,3 +425,36 @@ def test_located_under_other_allocators(lists, setup):
     assert r.returncode == 0, r.stderr
     control, scoped = (int(n) for n in r.stdout.split())
     assert control >= 10 and scoped == 0
+
+
+def test_array_zeroing_routine(lists):
+    """fl_zero_arrays on a synthetic array list (every version and architecture, not only 3.10's):
+    after a scope, each parked object marked dirty has its payload zeroed and its mark cleared; an
+    object marked clean, bytes outside the payload and entries past the count are left alone."""
+    from secretscope._freelists import ZERO_MAX
+    zero_count = ctypes.c_uint64.in_dll(lists.lib, "ss_fl_zero_count")
+    table = (ctypes.c_uint64 * (ZERO_MAX * 6)).in_dll(lists.lib, "ss_fl_zero")
+    slot = zero_count.value
+    assert slot < ZERO_MAX
+    objects = [(ctypes.c_ubyte * 192)(*([0x5A] * 192)) for _ in range(4)]
+    for i, obj in enumerate(objects):
+        ctypes.c_uint64.from_buffer(obj, 16).value = 0 if i == 1 else 7    # the dirty word
+    array = (ctypes.c_void_p * 8)(*[ctypes.addressof(o) for o in objects])
+    count = ctypes.c_int32(3)                                             # objects[3] is past it
+    saved = [table[slot * 6 + j] for j in range(6)]
+    for j, value in enumerate((ctypes.addressof(array), ctypes.addressof(count), 16, 32, 128, 8)):
+        table[slot * 6 + j] = value
+    zero_count.value = slot + 1
+    try:
+        do(lambda: None)
+    finally:
+        zero_count.value = slot
+        for j in range(6):
+            table[slot * 6 + j] = saved[j]
+    for i, obj in enumerate(objects):
+        data = bytes(obj)
+        if i in (0, 2):
+            assert data[32:160] == bytes(128) and data[160:] == b"\x5a" * 32 and data[:16] == b"\x5a" * 16
+            assert ctypes.c_uint64.from_buffer(obj, 16).value == 0
+        else:
+            assert data[32:160] == b"\x5a" * 128, f"object {i} should not have been touched"

@@ -39,6 +39,18 @@
 .equ FL_SAVED_COUNT, 56
 .equ FL_SIZE, 64
 .equ FL_MAX, 64
+/* Array free lists that cannot be disabled (3.10's dict keys: push and pop
+ * share one counter): a parked object marked dirty has its payload zeroed at
+ * every outermost exit instead. */
+.equ FLZ_ARRAY, 0 /* address of the array of parked objects               */
+.equ FLZ_COUNT, 8 /* address of its count (int)                             */
+.equ FLZ_DIRTY, 16 /* offset of a word that is non-zero while the payload is
+                      (dk_nentries); set to 0 once zeroed                   */
+.equ FLZ_ZERO_OFF, 24 /* payload: offset and size, a multiple of 16        */
+.equ FLZ_ZERO_BYTES, 32
+.equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
+.equ FLZ_SIZE, 48
+.equ FLZ_MAX, 4
 .equ FL_FRAME, 192 /* x29/x30, x0-x18, x19-x21                              */
 
     .bss
@@ -48,6 +60,16 @@
 ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
     .zero FL_MAX * FL_SIZE
     .size ss_fl_entries, FL_MAX * FL_SIZE
+    .globl ss_fl_zero
+    .type ss_fl_zero, %object
+ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
+    .zero FLZ_MAX * FLZ_SIZE
+    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
+    .globl ss_fl_zero_count
+    .type ss_fl_zero_count, %object
+ss_fl_zero_count:                 /* array lists in use                         */
+    .zero 8
+    .size ss_fl_zero_count, 8
     .globl ss_fl_count
     .type ss_fl_count, %object
 ss_fl_count:                      /* records in use; 0: the mechanism is off    */
@@ -209,6 +231,51 @@ LOCALFUNC fl_restore_all
 ENDFUNC fl_restore_all
 
 /*
+ * fl_zero_arrays                                         [internal, leaf]
+ *
+ * For every array list (ss_fl_zero): each parked object whose dirty word is
+ * non-zero gets its payload zeroed (stp of the zero register: zeros only)
+ * and the word cleared.  Cost: a load per parked object, plus the zeroing of
+ * those parked since the last exit.
+ *   clobbers: x9-x15, NZCV.
+ */
+LOCALFUNC fl_zero_arrays
+    LDR_GLOBAL x9, ss_fl_zero_count
+    cbz x9, .Lzero_done
+    ADDR x10, ss_fl_zero
+.Lzero_list:
+    ldr x11, [x10, #FLZ_COUNT]
+    ldrsw x11, [x11]                    /* x11 = parked objects                  */
+    cmp x11, #0
+    b.le .Lzero_next_list
+    ldr x12, [x10, #FLZ_LIMIT]
+    cmp x11, x12
+    b.hi .Lzero_next_list               /* not a count this list can have        */
+    ldr x12, [x10, #FLZ_ARRAY]
+.Lzero_object:
+    ldr x13, [x12], #8                  /* x13 = a parked object                 */
+    cbz x13, 2f
+    ldr x14, [x10, #FLZ_DIRTY]
+    ldr x15, [x13, x14]
+    cbz x15, 2f
+    str xzr, [x13, x14]
+    ldr x14, [x10, #FLZ_ZERO_OFF]
+    add x13, x13, x14
+    ldr x15, [x10, #FLZ_ZERO_BYTES]
+1:  stp xzr, xzr, [x13], #16
+    subs x15, x15, #16
+    b.hi 1b
+2:  subs x11, x11, #1
+    b.ne .Lzero_object
+.Lzero_next_list:
+    add x10, x10, #FLZ_SIZE
+    subs x9, x9, #1
+    b.ne .Lzero_list
+.Lzero_done:
+    ret
+ENDFUNC fl_zero_arrays
+
+/*
  * ss_freelists_enter                                     [internal]
  *
  * Called (bl) by the trampoline when the calling thread enters its outermost
@@ -289,9 +356,13 @@ LOCALFUNC ss_freelists_exit
     mov x17, xzr
     mov x18, xzr
     LDR_GLOBAL x9, ss_fl_count
+    LDR_GLOBAL x10, ss_fl_zero_count
+    orr x9, x9, x10
     cbnz x9, 1f
     ret
-1:  PROLOGUE 48
+1:  mov x9, xzr
+    mov x10, xzr
+    PROLOGUE 48
     stp x0, x19, [sp, #16]
     stp x20, x21, [sp, #32]
     .cfi_offset x19, -24
@@ -299,6 +370,7 @@ LOCALFUNC ss_freelists_exit
     .cfi_offset x21, -8
     FL_CURRENT_IS_OURS
     b.ne .Lexit_out
+    bl fl_zero_arrays                   /* every thread's exit: what it parked   */
     ADDR x9, ss_fl_inside
     ldr x10, [x9]
     cbz x10, .Lexit_out                 /* entered before the lists were installed */

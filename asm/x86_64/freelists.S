@@ -39,6 +39,18 @@
 .equ FL_SAVED_COUNT, 56
 .equ FL_SIZE, 64
 .equ FL_MAX, 64
+/* Array free lists that cannot be disabled (3.10's dict keys: push and pop
+ * share one counter): a parked object marked dirty has its payload zeroed at
+ * every outermost exit instead. */
+.equ FLZ_ARRAY, 0 /* address of the array of parked objects               */
+.equ FLZ_COUNT, 8 /* address of its count (int)                             */
+.equ FLZ_DIRTY, 16 /* offset of a word that is non-zero while the payload is
+                      (dk_nentries); set to 0 once zeroed                   */
+.equ FLZ_ZERO_OFF, 24 /* payload: offset and size (dk_indices + entries)    */
+.equ FLZ_ZERO_BYTES, 32
+.equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
+.equ FLZ_SIZE, 48
+.equ FLZ_MAX, 4
 
     .bss
     .p2align 6
@@ -47,6 +59,16 @@
 ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
     .zero FL_MAX * FL_SIZE
     .size ss_fl_entries, FL_MAX * FL_SIZE
+    .globl ss_fl_zero
+    .type ss_fl_zero, @object
+ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
+    .zero FLZ_MAX * FLZ_SIZE
+    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
+    .globl ss_fl_zero_count
+    .type ss_fl_zero_count, @object
+ss_fl_zero_count:                 /* array lists in use                         */
+    .zero 8
+    .size ss_fl_zero_count, 8
     .globl ss_fl_count
     .type ss_fl_count, @object
 ss_fl_count:                      /* records in use; 0: the mechanism is off    */
@@ -211,6 +233,52 @@ LOCALFUNC fl_restore_all
 ENDFUNC fl_restore_all
 
 /*
+ * fl_zero_arrays                                         [internal, leaf]
+ *
+ * For every array list (ss_fl_zero): each parked object whose dirty word is
+ * non-zero gets its payload zeroed (rep stosb: zeros only) and the word
+ * cleared.  Cost: a load per parked object, plus the zeroing of those parked
+ * since the last exit.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r10, flags.
+ */
+LOCALFUNC fl_zero_arrays
+    mov ss_fl_zero_count(%rip), %r8
+    test %r8, %r8
+    jz .Lzero_done
+    lea ss_fl_zero(%rip), %r9
+.Lzero_list:
+    mov FLZ_COUNT(%r9), %rax
+    movslq (%rax), %rdx                /* rdx = parked objects                 */
+    test %rdx, %rdx
+    jle .Lzero_next_list
+    cmp FLZ_LIMIT(%r9), %rdx
+    ja .Lzero_next_list                /* not a count this list can have       */
+    mov FLZ_ARRAY(%r9), %rsi
+.Lzero_object:
+    mov (%rsi), %r10                   /* r10 = a parked object                */
+    test %r10, %r10
+    jz 1f
+    mov FLZ_DIRTY(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je 1f
+    movq $0, (%r10, %rax)
+    mov FLZ_ZERO_OFF(%r9), %rdi
+    add %r10, %rdi
+    mov FLZ_ZERO_BYTES(%r9), %rcx
+    xor %eax, %eax
+    rep stosb
+1:  add $8, %rsi
+    dec %rdx
+    jnz .Lzero_object
+.Lzero_next_list:
+    add $FLZ_SIZE, %r9
+    dec %r8
+    jnz .Lzero_list
+.Lzero_done:
+    ret
+ENDFUNC fl_zero_arrays
+
+/*
  * ss_freelists_enter                                     [internal]
  *
  * Called by the trampoline when the calling thread enters its outermost
@@ -277,10 +345,12 @@ LOCALFUNC ss_freelists_exit
     xor %r9d, %r9d
     xor %r10d, %r10d
     xor %r11d, %r11d
-    cmpq $0, ss_fl_count(%rip)
-    jne 1f
+    mov ss_fl_count(%rip), %rcx
+    or ss_fl_zero_count(%rip), %rcx
+    jnz 1f
     ret
-1:  push %rbp
+1:  xor %ecx, %ecx
+    push %rbp
     .cfi_def_cfa_offset 16
     .cfi_offset %rbp, -16
     mov %rsp, %rbp
@@ -295,6 +365,7 @@ LOCALFUNC ss_freelists_exit
     and $-16, %rsp
     call fl_current_is_ours
     jne .Lexit_out
+    call fl_zero_arrays                /* every thread's exit: what it parked  */
     cmpq $0, ss_fl_inside(%rip)
     je .Lexit_out                      /* entered before the lists were installed */
     decq ss_fl_inside(%rip)
