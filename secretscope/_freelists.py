@@ -16,6 +16,11 @@ zeroes it if the scope allocated it).  When the last thread leaves its scope the
 put back: they hold only objects parked before any scope began.  The cost is a few loads and
 stores per list at the first entry and the last exit, whatever the scope did.
 
+Two kinds of list cannot be disabled, because no count value refuses pushes: 3.10's dict keys (an
+array whose push and pop share one counter) and 3.12+'s dtoa Bigints (no count at all).  Their
+parked objects are zeroed instead, at every thread's outermost exit, when marked dirty (a word
+CPython resets on reuse: dk_nentries, Bigint sign/wds), and marked clean.
+
 None of the interpreters exports these lists, so this module finds them at run time: it parks a
 float of its own and looks for the pointer to it in the interpreter state, checks the counter
 next to it moving with it, then places the other lists by the version's layout (from CPython's
@@ -39,6 +44,7 @@ from ._platform import free_threaded
 ENTRY_FIELDS = ("head", "count", "width", "disabled", "link", "free", "saved_head", "saved_count")
 MAX_ENTRIES = 64
 ZERO_MAX = 4                  # ss_fl_zero records (FLZ_MAX)
+CHAINS_MAX = 4                # ss_fl_chains records (FLC_MAX)
 SCAN_BYTES = 1 << 20          # how much of the interpreter state is searched for the float anchor
 CHUNK = 1 << 16
 
@@ -285,7 +291,7 @@ def _specs(version: Tuple[int, int]) -> List[Tuple[ListSpec, Callable[[], int]]]
 ATTEMPTS = 5
 
 
-def locate() -> Tuple[List[Located], List[ZeroedArray]]:
+def locate() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]]:
     """Every data-bearing free list of the main interpreter, located and checked (or Unsupported).
 
     Other threads making floats (or tuples, ints...) at the same moment could move a list while it
@@ -354,7 +360,71 @@ def _locate_dictkeys_310(mem: _Memory, near: int) -> ZeroedArray:
                        _DK_PAYLOAD, _DICT_MAXFREELIST)
 
 
-def _locate_once() -> Tuple[List[Located], List[ZeroedArray]]:
+@dataclass
+class ZeroedChains:
+    """Linked free lists that cannot be disabled (dtoa's Bigints: no count, every free is a push):
+    dirty parked nodes are zeroed at scope exits."""
+
+    name: str
+    what: str
+    heads: int                # address of the array of list heads
+    nheads: int
+    dirty: int                # offset of an 8-byte word non-zero while the payload is (then cleared)
+    words: int                # offset of the int32 number of 4-byte data words
+    data: int                 # offset of the data
+    max_words: int            # a larger count is not trusted (the node is skipped)
+    limit: int                # nodes walked per list at most
+
+
+#: struct Bigint {struct Bigint *next; int k, maxwds, sign, wds; uint32_t x[1];} and struct
+#: _dtoa_state {Bigint *p5s[8]; Bigint *freelist[Bigint_Kmax + 1]; double preallocated[288];
+#: double *preallocated_next;} (pycore_dtoa.h 3.12-3.13, pycore_interp_structs.h 3.14+)
+_BIGINT_KMAX, _DTOA_PREALLOC = 7, 2304
+_BIGINT_K, _BIGINT_MAXWDS, _BIGINT_SIGN, _BIGINT_X = 8, 12, 16, 24
+_CHAIN_LIMIT = 4096
+
+
+def _bigint_lists_consistent(mem: _Memory, heads: int) -> int:
+    """Parked Bigints found on the lists at `heads` (each with k == its list, maxwds == 2**k), or -1."""
+    try:
+        return _count_bigints(mem, heads)
+    except Unsupported:                                   # a pointer that is not one
+        return -1
+
+
+def _count_bigints(mem: _Memory, heads: int) -> int:
+    total = 0
+    for k in range(_BIGINT_KMAX + 1):
+        node, n = mem.word(heads + 8 * k) & (1 << 64) - 1, 0
+        while node:
+            if mem.word(node + _BIGINT_K, 4) != k or mem.word(node + _BIGINT_MAXWDS, 4) != 1 << k:
+                return -1
+            n += 1
+            if n > _CHAIN_LIMIT:
+                return -1
+            node = mem.word(node) & (1 << 64) - 1
+        total += n
+    return total
+
+
+def _locate_dtoa(mem: _Memory, base: int) -> ZeroedChains:
+    """interp->dtoa (3.12+): preallocated_next points into the 2304-byte pool just before it."""
+    repr(len(sys.argv) / 3.0)                                  # Bigints parked on the lists now
+    data = mem.read(base, SCAN_BYTES)
+    words = memoryview(data)[:len(data) // 8 * 8].cast("Q")
+    found = []
+    for i in range((_DTOA_PREALLOC + 128) // 8, len(words)):
+        if -_DTOA_PREALLOC <= words[i] - (base + 8 * i) <= 0:
+            heads = base + 8 * i - _DTOA_PREALLOC - 8 * (_BIGINT_KMAX + 1)
+            if _bigint_lists_consistent(mem, heads) > 0:
+                found.append(heads)
+    if len(found) != 1:
+        raise Unsupported(f"dtoa: the Bigint free lists were found {len(found)} times in the interpreter state")
+    return ZeroedChains("dtoa_bigints", "digits of numbers converted between float and str", found[0],
+                        _BIGINT_KMAX + 1, _BIGINT_SIGN, _BIGINT_MAXWDS, _BIGINT_X, 1 << _BIGINT_KMAX, _CHAIN_LIMIT)
+
+
+def _locate_once() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]]:
     version = sys.version_info[:2]
     if free_threaded():
         raise Unsupported("free lists: the free-threaded build keeps them per thread (heap is unavailable anyway)")
@@ -392,7 +462,8 @@ def _locate_once() -> Tuple[List[Located], List[ZeroedArray]]:
             probe.check(loc, park)
             located.append(loc)
         arrays = [_locate_dictkeys_310(mem, head)] if version == (3, 10) else []
-        return located, arrays
+        chains = [_locate_dtoa(mem, base)] if version >= (3, 12) else []
+        return located, arrays, chains
     finally:
         mem.close()
 
@@ -404,6 +475,7 @@ class FreeLists:
         self.lib = lib
         self.located: List[Located] = []
         self.arrays: List[ZeroedArray] = []
+        self.chains: List[ZeroedChains] = []
         self.reason: Optional[str] = None
         self.installed = False
         self._tried = False
@@ -431,7 +503,7 @@ class FreeLists:
             if self._tried:
                 return
             try:
-                located, arrays = locate()
+                located, arrays, chains = locate()
             except (Unsupported, OSError) as exc:
                 self.reason = str(exc) if str(exc).startswith("free lists") else f"free lists: {exc}"
                 self._tried = True
@@ -449,10 +521,16 @@ class FreeLists:
             for i, arr in enumerate(arrays[:ZERO_MAX]):
                 for j, value in enumerate((arr.array, arr.count, arr.dirty, arr.zero_off, arr.zero_bytes, arr.limit)):
                     zero[i * 6 + j] = value
+            chain_table = (ctypes.c_uint64 * (CHAINS_MAX * 8)).in_dll(self.lib, "ss_fl_chains")
+            for i, ch in enumerate(chains[:CHAINS_MAX]):
+                for j, value in enumerate((ch.heads, ch.nheads, ch.dirty, ch.words, ch.data, ch.max_words,
+                                           ch.limit, 0)):
+                    chain_table[i * 8 + j] = value
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_interp").value = _interpreter_main()
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_get_interp").value = symbol("PyInterpreterState_Get")
-            self.located, self.arrays = located, arrays
+            self.located, self.arrays, self.chains = located, arrays, chains
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_zero_count").value = len(arrays)
+            ctypes.c_uint64.in_dll(self.lib, "ss_fl_chain_count").value = len(chains)
             self.count.value = len(located)        # last: the trampolines act from here on
             self.installed = True
             self._tried = True
@@ -464,7 +542,8 @@ class FreeLists:
 
     @property
     def names(self) -> List[str]:
-        return [loc.spec.name for loc in self.located] + [arr.name for arr in self.arrays]
+        return ([loc.spec.name for loc in self.located] + [arr.name for arr in self.arrays]
+                + [ch.name for ch in self.chains])
 
     def note(self) -> Optional[str]:
         """Why the free-list part of the heap guarantee does not hold here, or None."""

@@ -78,12 +78,13 @@ def _mechanism_off(lists: FreeLists) -> Iterator[None]:
     """The negative control inside a scope: the trampolines skip the lists while count is 0."""
     assert lists.inside.value == 0
     zero = ctypes.c_uint64.in_dll(lists.lib, "ss_fl_zero_count")
-    saved, saved_zero = lists.count.value, zero.value
-    lists.count.value = zero.value = 0
+    chains = ctypes.c_uint64.in_dll(lists.lib, "ss_fl_chain_count")
+    saved = lists.count.value, zero.value, chains.value
+    lists.count.value = zero.value = chains.value = 0
     try:
         yield
     finally:
-        lists.count.value, zero.value = saved, saved_zero
+        lists.count.value, zero.value, chains.value = saved
 
 
 def _run(lists: FreeLists, mode: str, body: Callable[[], Tuple[int, ...]]) -> Tuple[int, ...]:
@@ -263,6 +264,43 @@ def test_dict_keys_hashes_310(lists, mem, mode):
         assert len([a for a in holding if a in parked]) >= 5, "the control parked no keys with the hash"
     else:
         assert not holding, "a parked keys object of the scope still holds the key's hash"
+
+
+def _bigints(mem, chain) -> list:
+    out = []
+    for k in range(chain.nheads):
+        node = mem.word(chain.heads + 8 * k) & (1 << 64) - 1
+        while node and len(out) < 10000:
+            out.append(node)
+            node = mem.word(node) & (1 << 64) - 1
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dtoa_bigints(lists, mem, mode):
+    """float <-> str conversions (repr, format, float(str)) work in dtoa's Bigints, which are parked on
+    lists of their own, never freed: the digits of the number stay there (3.12+: interp->dtoa)."""
+    chains = [c for c in lists.chains if c.name == "dtoa_bigints"]
+    if not chains:
+        pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} keeps dtoa's Bigints in static "
+                    f"variables of libpython, not located (docs/free-lists.md)")
+    chain = chains[0]
+    tag = next(_tags)
+
+    def body():
+        text = format((0x51EC2E7 * 1000 + tag) / 7.0 / 2 ** 60, ".60e")   # 61 digits through a Bigint
+        del text
+        return ()
+    _run(lists, mode, body)
+    nodes = _bigints(mem, chain)
+    dirty = [n for n in nodes if mem.word(n + chain.dirty) != 0]
+    if mode == "scoped":
+        assert not dirty, f"{len(dirty)} parked Bigints still hold data after the scope"
+        return
+    digits = format((0x51EC2E7 * 1000 + tag) / 7.0 / 2 ** 60, ".60e").split("e")[0].replace(".", "")
+    wanted = digits.rstrip("0")[12:].encode()          # (bytes 0-15 of the Bigint are its header)
+    assert len(wanted) >= 16
+    assert any(wanted in mem.read(n, 600) for n in dirty), "the control left no digits in a Bigint"
 
 
 def _writer_holds(mem, address: int, masked: bytes) -> bool:

@@ -23,6 +23,12 @@
  * routines load list heads, counts and links: pointers and counters only,
  * never an object's payload.
  *
+ * Two kinds of list cannot be disabled (no count value refuses pushes):
+ * 3.10's dict keys (an array; push and pop share one counter) and 3.12+'s
+ * dtoa Bigints (no count at all).  At every thread's outermost exit, their
+ * parked objects still marked dirty get their payload zeroed and are marked
+ * clean (fl_zero_arrays, fl_zero_chains).
+ *
  * Cost: nothing unless _freelists.py installed entries; then one call of
  * PyInterpreterState_Get per outermost scope edge, plus a load and two stores
  * per list at the first entry and the last exit (26 lists on 3.15).
@@ -51,6 +57,18 @@
 .equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
 .equ FLZ_SIZE, 48
 .equ FLZ_MAX, 4
+/* Linked free lists that cannot be disabled (dtoa's Bigints: no count, every
+ * free is a push): dirty parked nodes are zeroed at every outermost exit. */
+.equ FLC_HEADS, 0 /* address of an array of list heads (next at +0 of a node) */
+.equ FLC_NHEADS, 8
+.equ FLC_DIRTY, 16 /* offset of an 8-byte word non-zero while the payload is
+                      (Bigint sign, wds); zeroed with it                    */
+.equ FLC_WORDS, 24 /* offset of the int32 count of 4-byte data words (maxwds) */
+.equ FLC_DATA, 32 /* offset of the data (x[])                              */
+.equ FLC_MAX_WORDS, 40 /* a larger count is not trusted: the node is skipped */
+.equ FLC_LIMIT, 48 /* nodes walked per list at most                         */
+.equ FLC_SIZE, 64
+.equ FLC_MAX, 4
 .equ FL_FRAME, 192 /* x29/x30, x0-x18, x19-x21                              */
 
     .bss
@@ -70,6 +88,16 @@ ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.p
 ss_fl_zero_count:                 /* array lists in use                         */
     .zero 8
     .size ss_fl_zero_count, 8
+    .globl ss_fl_chains
+    .type ss_fl_chains, %object
+ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
+    .zero FLC_MAX * FLC_SIZE
+    .size ss_fl_chains, FLC_MAX * FLC_SIZE
+    .globl ss_fl_chain_count
+    .type ss_fl_chain_count, %object
+ss_fl_chain_count:                /* linked lists in use                        */
+    .zero 8
+    .size ss_fl_chain_count, 8
     .globl ss_fl_count
     .type ss_fl_count, %object
 ss_fl_count:                      /* records in use; 0: the mechanism is off    */
@@ -276,6 +304,57 @@ LOCALFUNC fl_zero_arrays
 ENDFUNC fl_zero_arrays
 
 /*
+ * fl_zero_chains                                         [internal, leaf]
+ *
+ * For every linked list of ss_fl_chains: each parked node whose dirty word is
+ * non-zero gets that word and its data (4 * words bytes) zeroed (str of the
+ * zero register: zeros only).  At most FLC_LIMIT nodes per list.
+ *   clobbers: x9-x17, NZCV.
+ */
+LOCALFUNC fl_zero_chains
+    LDR_GLOBAL x9, ss_fl_chain_count
+    cbz x9, .Lchain_done
+    ADDR x10, ss_fl_chains
+.Lchain_list:
+    ldr x11, [x10, #FLC_HEADS]          /* x11 = &heads[i]                       */
+    ldr x12, [x10, #FLC_NHEADS]
+    cbz x12, .Lchain_next_list
+.Lchain_head:
+    ldr x13, [x11], #8                  /* x13 = a parked node                   */
+    ldr x14, [x10, #FLC_LIMIT]          /* x14 = nodes this list may still have  */
+.Lchain_node:
+    cbz x13, .Lchain_next_head
+    subs x14, x14, #1
+    b.lt .Lchain_next_head
+    ldr x15, [x10, #FLC_DIRTY]
+    ldr x16, [x13, x15]
+    cbz x16, 2f
+    str xzr, [x13, x15]
+    ldr x15, [x10, #FLC_WORDS]
+    ldrsw x16, [x13, x15]
+    ldr x15, [x10, #FLC_MAX_WORDS]
+    cmp x16, x15
+    b.hi 2f                             /* (unsigned: a negative count too)      */
+    cbz x16, 2f
+    ldr x15, [x10, #FLC_DATA]
+    add x17, x13, x15
+1:  str wzr, [x17], #4
+    subs x16, x16, #1
+    b.ne 1b
+2:  ldr x13, [x13]                      /* next                                  */
+    b .Lchain_node
+.Lchain_next_head:
+    subs x12, x12, #1
+    b.ne .Lchain_head
+.Lchain_next_list:
+    add x10, x10, #FLC_SIZE
+    subs x9, x9, #1
+    b.ne .Lchain_list
+.Lchain_done:
+    ret
+ENDFUNC fl_zero_chains
+
+/*
  * ss_freelists_enter                                     [internal]
  *
  * Called (bl) by the trampoline when the calling thread enters its outermost
@@ -358,6 +437,8 @@ LOCALFUNC ss_freelists_exit
     LDR_GLOBAL x9, ss_fl_count
     LDR_GLOBAL x10, ss_fl_zero_count
     orr x9, x9, x10
+    LDR_GLOBAL x10, ss_fl_chain_count
+    orr x9, x9, x10
     cbnz x9, 1f
     ret
 1:  mov x9, xzr
@@ -371,6 +452,7 @@ LOCALFUNC ss_freelists_exit
     FL_CURRENT_IS_OURS
     b.ne .Lexit_out
     bl fl_zero_arrays                   /* every thread's exit: what it parked   */
+    bl fl_zero_chains
     ADDR x9, ss_fl_inside
     ldr x10, [x9]
     cbz x10, .Lexit_out                 /* entered before the lists were installed */

@@ -23,6 +23,12 @@
  * routines load list heads, counts and links: pointers and counters only,
  * never an object's payload.
  *
+ * Two kinds of list cannot be disabled (no count value refuses pushes):
+ * 3.10's dict keys (an array; push and pop share one counter) and 3.12+'s
+ * dtoa Bigints (no count at all).  At every thread's outermost exit, their
+ * parked objects still marked dirty get their payload zeroed and are marked
+ * clean (fl_zero_arrays, fl_zero_chains).
+ *
  * Cost: nothing unless _freelists.py installed entries; then one call of
  * PyInterpreterState_Get per outermost scope edge, plus a load and two stores
  * per list at the first entry and the last exit (26 lists on 3.15).
@@ -51,6 +57,18 @@
 .equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
 .equ FLZ_SIZE, 48
 .equ FLZ_MAX, 4
+/* Linked free lists that cannot be disabled (dtoa's Bigints: no count, every
+ * free is a push): dirty parked nodes are zeroed at every outermost exit. */
+.equ FLC_HEADS, 0 /* address of an array of list heads (next at +0 of a node) */
+.equ FLC_NHEADS, 8
+.equ FLC_DIRTY, 16 /* offset of an 8-byte word non-zero while the payload is
+                      (Bigint sign, wds); zeroed with it                    */
+.equ FLC_WORDS, 24 /* offset of the int32 count of 4-byte data words (maxwds) */
+.equ FLC_DATA, 32 /* offset of the data (x[])                              */
+.equ FLC_MAX_WORDS, 40 /* a larger count is not trusted: the node is skipped */
+.equ FLC_LIMIT, 48 /* nodes walked per list at most                         */
+.equ FLC_SIZE, 64
+.equ FLC_MAX, 4
 
     .bss
     .p2align 6
@@ -69,6 +87,16 @@ ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.p
 ss_fl_zero_count:                 /* array lists in use                         */
     .zero 8
     .size ss_fl_zero_count, 8
+    .globl ss_fl_chains
+    .type ss_fl_chains, @object
+ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
+    .zero FLC_MAX * FLC_SIZE
+    .size ss_fl_chains, FLC_MAX * FLC_SIZE
+    .globl ss_fl_chain_count
+    .type ss_fl_chain_count, @object
+ss_fl_chain_count:                /* linked lists in use                        */
+    .zero 8
+    .size ss_fl_chain_count, 8
     .globl ss_fl_count
     .type ss_fl_count, @object
 ss_fl_count:                      /* records in use; 0: the mechanism is off    */
@@ -279,6 +307,59 @@ LOCALFUNC fl_zero_arrays
 ENDFUNC fl_zero_arrays
 
 /*
+ * fl_zero_chains                                         [internal, leaf]
+ *
+ * For every linked list of ss_fl_chains: each parked node whose dirty word is
+ * non-zero gets that word and its data (4 * words bytes) zeroed (rep stosb:
+ * zeros only).  At most FLC_LIMIT nodes per list.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, flags.
+ */
+LOCALFUNC fl_zero_chains
+    mov ss_fl_chain_count(%rip), %r8
+    test %r8, %r8
+    jz .Lchain_done
+    lea ss_fl_chains(%rip), %r9
+.Lchain_list:
+    mov FLC_HEADS(%r9), %rsi           /* rsi = &heads[i]                      */
+    mov FLC_NHEADS(%r9), %rdx
+    test %rdx, %rdx
+    jz .Lchain_next_list
+.Lchain_head:
+    mov (%rsi), %r10                   /* r10 = a parked node                  */
+    mov FLC_LIMIT(%r9), %r11           /* r11 = nodes this list may still have */
+.Lchain_node:
+    test %r10, %r10
+    jz .Lchain_next_head
+    dec %r11
+    js .Lchain_next_head
+    mov FLC_DIRTY(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je 1f
+    movq $0, (%r10, %rax)
+    mov FLC_WORDS(%r9), %rax
+    movslq (%r10, %rax), %rcx
+    cmp FLC_MAX_WORDS(%r9), %rcx
+    ja 1f                              /* (unsigned: a negative count too)     */
+    shl $2, %rcx
+    mov FLC_DATA(%r9), %rdi
+    add %r10, %rdi
+    xor %eax, %eax
+    rep stosb
+1:  mov (%r10), %r10                   /* next                                 */
+    jmp .Lchain_node
+.Lchain_next_head:
+    add $8, %rsi
+    dec %rdx
+    jnz .Lchain_head
+.Lchain_next_list:
+    add $FLC_SIZE, %r9
+    dec %r8
+    jnz .Lchain_list
+.Lchain_done:
+    ret
+ENDFUNC fl_zero_chains
+
+/*
  * ss_freelists_enter                                     [internal]
  *
  * Called by the trampoline when the calling thread enters its outermost
@@ -347,6 +428,7 @@ LOCALFUNC ss_freelists_exit
     xor %r11d, %r11d
     mov ss_fl_count(%rip), %rcx
     or ss_fl_zero_count(%rip), %rcx
+    or ss_fl_chain_count(%rip), %rcx
     jnz 1f
     ret
 1:  xor %ecx, %ecx
@@ -366,6 +448,7 @@ LOCALFUNC ss_freelists_exit
     call fl_current_is_ours
     jne .Lexit_out
     call fl_zero_arrays                /* every thread's exit: what it parked  */
+    call fl_zero_chains
     cmpq $0, ss_fl_inside(%rip)
     je .Lexit_out                      /* entered before the lists were installed */
     decq ss_fl_inside(%rip)
