@@ -289,6 +289,7 @@ def _specs(version: Tuple[int, int]) -> List[Tuple[ListSpec, Callable[[], int]]]
 
 
 ATTEMPTS = 5
+SUBINTERPRETER_NOTE = "free lists: a subinterpreter's free lists are not kept off (only the main interpreter's)"
 
 
 def locate() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]]:
@@ -303,8 +304,8 @@ def locate() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]]:
         for attempt in range(ATTEMPTS):
             try:
                 return _locate_once()
-            except Unsupported:
-                if attempt == ATTEMPTS - 1:
+            except Unsupported as exc:
+                if attempt == ATTEMPTS - 1 or str(exc) == SUBINTERPRETER_NOTE:
                     raise
         raise AssertionError("unreachable")
     finally:
@@ -435,6 +436,8 @@ def _locate_once() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]
     base = _interpreter_main()
     if not base:
         raise Unsupported("free lists: no main interpreter")
+    if _interpreter_current() != base:
+        raise Unsupported(SUBINTERPRETER_NOTE)
     pre_314 = version < (3, 14)
     mem = _Memory()
     try:
@@ -551,7 +554,7 @@ class FreeLists:
         if self.reason is not None:
             return self.reason
         if self.installed and _interpreter_current() != _interpreter_main():
-            return "free lists: a subinterpreter's free lists are not kept off (only the main interpreter's)"
+            return SUBINTERPRETER_NOTE
         return None
 
 

@@ -496,3 +496,34 @@ def test_array_zeroing_routine(lists):
             assert ctypes.c_uint64.from_buffer(obj, 16).value == 0
         else:
             assert data[32:160] == b"\x5a" * 128, f"object {i} should not have been touched"
+
+
+_SUBINTERPRETER = r"""
+try:
+    import _interpreters as interpreters
+except ImportError:
+    import _xxsubinterpreters as interpreters
+import secretscope
+assert secretscope.protection().heap
+iid = interpreters.create()
+failure = interpreters.run_string(iid, '''
+import secretscope
+p = secretscope.protection()
+print("sub", p.heap, "|", p.reason)
+secretscope.do(lambda: [i + 0.5 for i in range(100)])    # a scope there: the main lists are not touched
+''')
+print("main", secretscope.protection().heap)
+if failure is not None:
+    print("failure", failure.type.__name__, failure.msg)
+"""
+
+
+def test_a_subinterpreter_reports_its_lists_uncovered(lists):
+    """Imported in a (legacy, shared-GIL) subinterpreter, secretscope says its free lists are not kept off."""
+    from conftest import run_python
+    r = run_python(_SUBINTERPRETER)
+    if "does not support loading in subinterpreters" in r.stdout + r.stderr:
+        pytest.skip("secretscope cannot be imported in an isolated subinterpreter on this version")
+    assert r.returncode == 0, r.stderr
+    assert "sub False | free lists: a subinterpreter's free lists are not kept off" in r.stdout, r.stdout
+    assert "main True" in r.stdout
