@@ -35,7 +35,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from ._cpython import api_function, has_symbol, symbol
 from ._platform import free_threaded
@@ -101,12 +101,17 @@ class _Memory:
 
     def read(self, address: int, size: int) -> bytes:
         n = self._fill(address, min(size, SCAN_BYTES))
-        return self.buf.raw[:n]
+        out = ctypes.string_at(ctypes.addressof(self.buf), n)
+        ctypes.memset(self.buf, 0, n)          # no second copy of what was read stays behind
+        return out
 
     def word(self, address: int, width: int = 8) -> int:
-        if self._fill(address, width) != width:
+        got = self._fill(address, width)
+        value = (ctypes.c_int64 if width == 8 else ctypes.c_int32).from_buffer(self.buf).value
+        ctypes.memset(self.buf, 0, width)
+        if got != width:
             raise Unsupported(f"cannot read {width} bytes at {address:#x}")
-        return (ctypes.c_int64 if width == 8 else ctypes.c_int32).from_buffer(self.buf).value
+        return value
 
     def close(self) -> None:
         os.close(self.fd)
