@@ -243,6 +243,38 @@ def busy_process_rows(repeat: int) -> List[Row]:
     return [(f"do(empty function) vs plain{share}", plain, scoped)]
 
 
+def _floats() -> None:
+    x = [i * 0.5 for i in range(50)]
+    del x
+
+
+def free_list_rows(repeat: int) -> List[Row]:
+    """What keeping scopes off the free lists costs (freelists.S): the same scope with the lists
+    left alone (the mechanism switched off for the measurement) and kept off."""
+    import ctypes
+    fl = getattr(backend, "free_lists", None)
+    if fl is None:
+        return []
+    fl.ensure()
+    if not fl.installed:
+        return []
+    counts = [ctypes.c_uint64.in_dll(fl.lib, name) for name in ("ss_fl_count", "ss_fl_zero_count", "ss_fl_chain_count")]
+    env: Dict[str, Any] = {"do": do, "noop": _noop, "floats": _floats}
+    rows: List[Row] = []
+    for label, stmt in (("do(empty function)", "do(noop)"), ("do(50 floats made and dropped)", "do(floats)")):
+        saved = [c.value for c in counts]
+        for c in counts:
+            c.value = 0
+        try:
+            off = per_call_ns(stmt, env, repeat)
+        finally:
+            for c, value in zip(counts, saved):
+                c.value = value
+        rows.append((f"{label}: lists left alone vs kept off ({len(fl.names)} lists)", off,
+                     per_call_ns(stmt, env, repeat)))
+    return rows
+
+
 def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
     """' (N% skipped the scan)': the share of this thread's scopes since `before` that zeroed
     recorded pages instead of scanning the stack (stack.S)."""
@@ -285,6 +317,10 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
         ("decorated empty function vs plain", per_call_ns("noop()", env, repeat), per_call_ns("snoop()", env, repeat)),
         ("do(empty function) vs plain", per_call_ns("noop()", env, repeat), per_call_ns("do(noop)", env, repeat)),
     ]
+
+    free_lists = free_list_rows(repeat) if backend.name == "native" else []
+    if free_lists:
+        tables["interpreter free lists kept off during scopes (docs/free-lists.md)"] = free_lists
 
     busy = busy_process_rows(repeat) if backend.name == "native" else []
     if busy:

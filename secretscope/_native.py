@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from . import _cpython
 from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
+from ._freelists import FreeLists
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
 from ._loaddigest import load_digest
@@ -209,8 +210,13 @@ class NativeBackend:
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
+        self.free_lists = FreeLists(lib, self.heap.available)  # located at the first scope too
+
+        def on_register() -> None:
+            self.heap.ensure()
+            self.free_lists.ensure()
         self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
-                                      on_register=self.heap.ensure)
+                                      on_register=on_register)
         self._fill_api()
 
         def routine(name: str) -> int:
@@ -297,10 +303,12 @@ class NativeBackend:
         if self.heap.installed:
             self.heap.ensure()  # notices a bypass (allocators swapped underneath the wrapper)
         heap_note = self.heap.note()
+        free_list_note = self.free_lists.note() if self.heap.available else None
         signal_note = (None if self.signal_stacks else
                        "signal stacks: frames on an alternate signal stack are not erased on this architecture yet")
-        missing = [note for note in (heap_note, signal_note) if note]
+        missing = [note for note in (heap_note, free_list_note, signal_note) if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
-                          heap=self.heap.available and not self.heap.bypasses, signal_stacks=self.signal_stacks,
+                          heap=self.heap.available and not self.heap.bypasses and free_list_note is None,
+                          signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
                           inherit=inheritance_in_force())

@@ -8,7 +8,7 @@ import json
 import platform
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 from ._active import backend, do
 from ._protection import Protection
@@ -95,6 +95,35 @@ def _heap_check(probe: Probe, tag: int, claimed: bool) -> Check:
                  claimed)
 
 
+def _free_list_check(probe: Probe, tag: int, claimed: bool) -> Check:
+    """20 floats whose bits are the secret, dropped: parked on the float free list, or not."""
+    import struct
+
+    from ._freelists import _Memory
+    from ._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes
+    from ._probe import masked_bytes
+    scanner, mem = MemoryScanner(probe), _Memory()
+    try:
+        def run(scoped: bool) -> Tuple[int, int]:
+            mark = tag | 0x80 if scoped else tag
+
+            def body() -> Tuple[int, ...]:
+                floats = [struct.unpack("<d", make_bytes(mark, 8))[0] for _ in range(20)]
+                return tuple(id(x) for x in floats)
+            addresses = do(body) if scoped else body()
+            process = scanner.count_process(bytes_sentinel_masked(mark))   # before any copy below
+            word = bytes(b ^ 0xA5 for b in masked_bytes(mark))
+            kept = sum(1 for a in addresses if mem.read(a + 16, 8) == word)
+            return kept, process
+
+        (before, _), (after, process) = run(False), run(True)
+    finally:
+        scanner.mem.close()
+        mem.close()
+    return Check("free list (20 floats, parked)", f"{before} floats", f"{after + process} words", before > 0,
+                 after == 0 and process == 0, claimed)
+
+
 def _signal_check(probe: Probe, tag: int) -> Check:
     """A signal arriving with the secret in every register, on a thread with an alternate
     signal stack: its frame must not survive the scope there."""
@@ -158,6 +187,7 @@ def run(stream: TextIO, as_json: bool = False) -> int:
     ]
     if p.heap:
         checks.append(_heap_check(probe, 0x16, True))
+        checks.append(_free_list_check(probe, 0x18, True))
     if p.signal_stacks:
         checks.append(_signal_check(probe, 0x17))
     if as_json:

@@ -146,6 +146,7 @@ LOCALFUNC scope_begin
     cmp x9, #1
     b.ne .Lbegin_out
     ATOMIC_ADD ss_heap_active, 0, #1, x10, x11, w12   /* first scope on this thread: heap.S */
+    bl ss_freelists_enter               /* free lists (freelists.S; keeps x0-x29) */
 .Lbegin_out:
     .cfi_remember_state
     ldp x19, x20, [sp, #16]
@@ -186,7 +187,8 @@ ENDFUNC scope_begin
  *   in: x19 = slot.  Leaves the scope: decrements the depth, and the count
  *   of threads inside scopes (ss_heap_active) when this was the thread's
  *   outermost one.
- *   Preserves x0 (scrub_stack's result).  clobbers: x9-x12, flags.
+ *   Preserves x0 (scrub_stack's result).  clobbers: x9-x12, flags; and
+ *   x1-x18 (zeroed) on the outermost exit (ss_freelists_exit).
  */
 LOCALFUNC scope_end_depth
     ldr x9, [x19, #SLOT_DEPTH]
@@ -194,6 +196,7 @@ LOCALFUNC scope_end_depth
     str x9, [x19, #SLOT_DEPTH]
     b.ne 1f
     ATOMIC_ADD ss_heap_active, 0, #-1, x10, x11, w12
+    b ss_freelists_exit                 /* free lists: tail call (freelists.S; zeroes x1-x18) */
 1:  ret
 ENDFUNC scope_end_depth
 

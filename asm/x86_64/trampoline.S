@@ -115,6 +115,7 @@ LOCALFUNC scope_begin
     cmpq $1, SLOT_DEPTH(%rax)
     jne .Lbegin_out
     lock incq ss_heap_active(%rip)     /* first scope on this thread: heap.S    */
+    call ss_freelists_enter            /* free lists (freelists.S; keeps all regs) */
     call signals_arm                   /* rseq notices signals from now on      */
 .Lbegin_out:
     add $8, %rsp
@@ -156,12 +157,14 @@ ENDFUNC scope_begin
  * scope_end_depth                                        [internal, leaf]
  *   in: rbx = slot.  Leaves the scope: decrements the depth, and the count
  *   of threads inside scopes when this was the thread's outermost one.
- *   Preserves rax (scrub_stack's result).  clobbers: flags.
+ *   Preserves rax (scrub_stack's result).  clobbers: flags; and rcx, rdx,
+ *   rsi, rdi, r8-r11 (zeroed) on the outermost exit (ss_freelists_exit).
  */
 LOCALFUNC scope_end_depth
     decq SLOT_DEPTH(%rbx)
     jnz 1f
     lock decq ss_heap_active(%rip)
+    call ss_freelists_exit             /* free lists (freelists.S; zeroes rcx-r11) */
 1:  ret
 ENDFUNC scope_end_depth
 

@@ -1,0 +1,512 @@
+/*
+ * freelists.S (AArch64) — keep scopes off the interpreter's data-bearing free lists.
+ *
+ * CPython parks some freed objects on free lists (floats, 3.14+'s ints,
+ * complexes, tuples with their cached hash, range iterators, unicode and
+ * 3.15's bytes writers) and hands them out again without the allocator: a
+ * parked object keeps its payload, and one taken from a list inside a scope
+ * was never allocated there, so heap.S does not know it.
+ *
+ * While any thread of the main interpreter is inside a scope, every list
+ * _freelists.py located is disabled: its head is saved and set to NULL (no
+ * pop finds anything: the object is allocated, so recorded by heap.S) and its
+ * count is set to a value that refuses every push (the object is freed, so
+ * zeroed by heap.S if a scope allocated it).  When the last such thread
+ * leaves its outermost scope the saved lists are put back; they hold only
+ * objects parked before the first of those scopes began.  A list found
+ * refilled at that point (3.10-3.13's gc clears the float list and resets its
+ * count to 0, which re-enables it) holds objects parked during the scope:
+ * each is freed with the list's own free function first.
+ *
+ * All of it runs with the GIL of the main interpreter held (scope edges are
+ * Python calls), which serializes it with every user of those lists.  The
+ * routines load list heads, counts and links: pointers and counters only,
+ * never an object's payload.
+ *
+ * Two kinds of list cannot be disabled (no count value refuses pushes):
+ * 3.10's dict keys (an array; push and pop share one counter) and 3.12+'s
+ * dtoa Bigints (no count at all).  At every thread's outermost exit, their
+ * parked objects still marked dirty get their payload zeroed and are marked
+ * clean (fl_zero_arrays, fl_zero_chains).
+ *
+ * Cost: nothing unless _freelists.py installed entries; then one call of
+ * PyInterpreterState_Get per outermost scope edge, plus a load and two stores
+ * per list at the first entry and the last exit (26 lists on 3.15).
+ */
+.include "common.inc"
+
+.equ FL_HEAD, 0 /* address of the list's head pointer                     */
+.equ FL_COUNT, 8 /* address of the list's count                           */
+.equ FL_WIDTH, 16 /* 4 (int numfree, 3.10-3.13) or 8 (Py_ssize_t size)    */
+.equ FL_DISABLED, 24 /* count value that refuses every push                  */
+.equ FL_LINK, 32 /* offset of the next pointer inside a parked object      */
+.equ FL_FREE, 40 /* frees one parked object (PyObject_Free, ...), or 0     */
+.equ FL_SAVED_HEAD, 48 /* the list as it was at the first entry            */
+.equ FL_SAVED_COUNT, 56
+.equ FL_SIZE, 64
+.equ FL_MAX, 64
+/* Array free lists that cannot be disabled (3.10's dict keys: push and pop
+ * share one counter): a parked object marked dirty has its payload zeroed at
+ * every outermost exit instead. */
+.equ FLZ_ARRAY, 0 /* address of the array of parked objects               */
+.equ FLZ_COUNT, 8 /* address of its count (int)                             */
+.equ FLZ_DIRTY, 16 /* offset of a word that is non-zero while the payload is
+                      (dk_nentries); set to 0 once zeroed                   */
+.equ FLZ_ZERO_OFF, 24 /* payload: offset and size, a multiple of 16        */
+.equ FLZ_ZERO_BYTES, 32
+.equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
+.equ FLZ_SIZE, 48
+.equ FLZ_MAX, 4
+/* Linked free lists that cannot be disabled (dtoa's Bigints: no count, every
+ * free is a push): dirty parked nodes are zeroed at every outermost exit. */
+.equ FLC_HEADS, 0 /* address of an array of list heads (next at +0 of a node) */
+.equ FLC_NHEADS, 8
+.equ FLC_DIRTY, 16 /* offset of an 8-byte word non-zero while the payload is
+                      (Bigint sign, wds); zeroed with it                    */
+.equ FLC_WORDS, 24 /* offset of the int32 count of 4-byte data words (maxwds) */
+.equ FLC_DATA, 32 /* offset of the data (x[])                              */
+.equ FLC_MAX_WORDS, 40 /* a larger count is not trusted: the node is skipped */
+.equ FLC_LIMIT, 48 /* nodes walked per list at most                         */
+.equ FLC_SIZE, 64
+.equ FLC_MAX, 4
+.equ FL_FRAME, 192 /* x29/x30, x0-x18, x19-x21                              */
+
+    .bss
+    .p2align 6
+    .globl ss_fl_entries
+    .type ss_fl_entries, %object
+ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
+    .zero FL_MAX * FL_SIZE
+    .size ss_fl_entries, FL_MAX * FL_SIZE
+    .globl ss_fl_zero
+    .type ss_fl_zero, %object
+ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
+    .zero FLZ_MAX * FLZ_SIZE
+    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
+    .globl ss_fl_zero_count
+    .type ss_fl_zero_count, %object
+ss_fl_zero_count:                 /* array lists in use                         */
+    .zero 8
+    .size ss_fl_zero_count, 8
+    .globl ss_fl_chains
+    .type ss_fl_chains, %object
+ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
+    .zero FLC_MAX * FLC_SIZE
+    .size ss_fl_chains, FLC_MAX * FLC_SIZE
+    .globl ss_fl_chain_count
+    .type ss_fl_chain_count, %object
+ss_fl_chain_count:                /* linked lists in use                        */
+    .zero 8
+    .size ss_fl_chain_count, 8
+    .globl ss_fl_count
+    .type ss_fl_count, %object
+ss_fl_count:                      /* records in use; 0: the mechanism is off    */
+    .zero 8
+    .size ss_fl_count, 8
+    .globl ss_fl_interp
+    .type ss_fl_interp, %object
+ss_fl_interp:                     /* the interpreter whose lists these are      */
+    .zero 8
+    .size ss_fl_interp, 8
+    .globl ss_fl_get_interp
+    .type ss_fl_get_interp, %object
+ss_fl_get_interp:                 /* PyInterpreterState_Get                     */
+    .zero 8
+    .size ss_fl_get_interp, 8
+    .globl ss_fl_inside
+    .type ss_fl_inside, %object
+ss_fl_inside:                     /* its threads inside a scope now             */
+    .zero 8
+    .size ss_fl_inside, 8
+    .globl ss_fl_stats
+    .type ss_fl_stats, %object
+ss_fl_stats:                      /* [0] times the lists were disabled,
+                                     [1] lists found refilled at the last exit,
+                                     [2] objects freed from them               */
+    .zero 24
+    .size ss_fl_stats, 24
+
+    .text
+/* x9 = &sym (a local data symbol). */
+.macro ADDR reg, sym
+    adrp \reg, \sym
+    add \reg, \reg, #:lo12:\sym
+.endm
+
+/* Increment the 64-bit word at ss_fl_stats + off.  clobbers: x9, x10. */
+.macro STAT_INC off
+    ADDR x9, ss_fl_stats
+    ldr x10, [x9, #\off]
+    add x10, x10, #1
+    str x10, [x9, #\off]
+.endm
+
+/* A frame saving every general-purpose register a C call may clobber
+ * (x0-x18) and x19-x21, used here; the link register is signed (PAC). */
+.macro FL_SAVE_ALL
+    PROLOGUE FL_FRAME
+    stp x0, x1, [sp, #16]
+    stp x2, x3, [sp, #32]
+    stp x4, x5, [sp, #48]
+    stp x6, x7, [sp, #64]
+    stp x8, x9, [sp, #80]
+    stp x10, x11, [sp, #96]
+    stp x12, x13, [sp, #112]
+    stp x14, x15, [sp, #128]
+    stp x16, x17, [sp, #144]
+    stp x18, x19, [sp, #160]
+    stp x20, x21, [sp, #176]
+    .cfi_offset x19, -24
+    .cfi_offset x20, -16
+    .cfi_offset x21, -8
+.endm
+
+.macro FL_RESTORE_ALL
+    ldp x0, x1, [sp, #16]
+    ldp x2, x3, [sp, #32]
+    ldp x4, x5, [sp, #48]
+    ldp x6, x7, [sp, #64]
+    ldp x8, x9, [sp, #80]
+    ldp x10, x11, [sp, #96]
+    ldp x12, x13, [sp, #112]
+    ldp x14, x15, [sp, #128]
+    ldp x16, x17, [sp, #144]
+    ldp x18, x19, [sp, #160]
+    ldp x20, x21, [sp, #176]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+.endm
+
+/* Z set when the calling thread's interpreter is ss_fl_interp.  Inside a
+ * FL_SAVE_ALL frame; clobbers caller-saved registers (a C call). */
+.macro FL_CURRENT_IS_OURS
+    LDR_GLOBAL x16, ss_fl_get_interp
+    blr x16
+    LDR_GLOBAL x9, ss_fl_interp
+    cmp x0, x9
+.endm
+
+/*
+ * fl_restore_all                                         [internal]
+ *
+ * Puts every saved list back.  A list that is not as it was left (head not
+ * NULL, or count not the disabled value) was refilled during the scope: its
+ * objects are freed with the list's free function first (heap.S zeroes those
+ * the scope allocated).
+ *   clobbers: caller-saved registers (C calls); keeps x19-x21.
+ */
+LOCALFUNC fl_restore_all
+    PROLOGUE 48
+    stp x19, x20, [sp, #16]
+    str x21, [sp, #32]
+    .cfi_offset x19, -32
+    .cfi_offset x20, -24
+    .cfi_offset x21, -16
+    ADDR x19, ss_fl_entries
+    LDR_GLOBAL x20, ss_fl_count
+    cbz x20, .Lrestore_done
+.Lrestore_entry:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x21, [x9]                       /* x21 = current head                    */
+    ldr x9, [x19, #FL_COUNT]
+    ldr x10, [x19, #FL_WIDTH]
+    cmp x10, #4
+    b.ne 1f
+    ldrsw x11, [x9]
+    b 2f
+1:  ldr x11, [x9]
+2:  cbnz x21, .Lrestore_refilled
+    ldr x10, [x19, #FL_DISABLED]
+    cmp x11, x10
+    b.eq .Lrestore_put_back
+.Lrestore_refilled:
+    STAT_INC 8
+    ldr x10, [x19, #FL_FREE]
+    cbz x10, .Lrestore_put_back         /* (never installed without one)         */
+.Lrestore_free_one:
+    cbz x21, .Lrestore_put_back
+    mov x0, x21
+    ldr x9, [x19, #FL_LINK]
+    ldr x21, [x21, x9]                  /* next, read before the free            */
+    ldr x16, [x19, #FL_FREE]
+    blr x16
+    STAT_INC 16
+    b .Lrestore_free_one
+.Lrestore_put_back:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x10, [x19, #FL_SAVED_HEAD]
+    str x10, [x9]
+    str xzr, [x19, #FL_SAVED_HEAD]
+    ldr x9, [x19, #FL_COUNT]
+    ldr x10, [x19, #FL_SAVED_COUNT]
+    ldr x11, [x19, #FL_WIDTH]
+    cmp x11, #4
+    b.ne 3f
+    str w10, [x9]
+    b 4f
+3:  str x10, [x9]
+4:  add x19, x19, #FL_SIZE
+    subs x20, x20, #1
+    b.ne .Lrestore_entry
+.Lrestore_done:
+    ldp x19, x20, [sp, #16]
+    ldr x21, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    RETURN 48
+ENDFUNC fl_restore_all
+
+/*
+ * fl_zero_arrays                                         [internal, leaf]
+ *
+ * For every array list (ss_fl_zero): each parked object whose dirty word is
+ * non-zero gets its payload zeroed (stp of the zero register: zeros only)
+ * and the word cleared.  Cost: a load per parked object, plus the zeroing of
+ * those parked since the last exit.
+ *   clobbers: x9-x15, NZCV.
+ */
+LOCALFUNC fl_zero_arrays
+    LDR_GLOBAL x9, ss_fl_zero_count
+    cbz x9, .Lzero_done
+    ADDR x10, ss_fl_zero
+.Lzero_list:
+    ldr x11, [x10, #FLZ_COUNT]
+    ldrsw x11, [x11]                    /* x11 = parked objects                  */
+    cmp x11, #0
+    b.le .Lzero_next_list
+    ldr x12, [x10, #FLZ_LIMIT]
+    cmp x11, x12
+    b.hi .Lzero_next_list               /* not a count this list can have        */
+    ldr x12, [x10, #FLZ_ARRAY]
+.Lzero_object:
+    ldr x13, [x12], #8                  /* x13 = a parked object                 */
+    cbz x13, 2f
+    ldr x14, [x10, #FLZ_DIRTY]
+    ldr x15, [x13, x14]
+    cbz x15, 2f
+    str xzr, [x13, x14]
+    ldr x14, [x10, #FLZ_ZERO_OFF]
+    add x13, x13, x14
+    ldr x15, [x10, #FLZ_ZERO_BYTES]
+1:  stp xzr, xzr, [x13], #16
+    subs x15, x15, #16
+    b.hi 1b
+2:  subs x11, x11, #1
+    b.ne .Lzero_object
+.Lzero_next_list:
+    add x10, x10, #FLZ_SIZE
+    subs x9, x9, #1
+    b.ne .Lzero_list
+.Lzero_done:
+    ret
+ENDFUNC fl_zero_arrays
+
+/*
+ * fl_zero_chains                                         [internal, leaf]
+ *
+ * For every linked list of ss_fl_chains: each parked node whose dirty word is
+ * non-zero gets that word and its data (4 * words bytes) zeroed (str of the
+ * zero register: zeros only).  At most FLC_LIMIT nodes per list.
+ *   clobbers: x9-x17, NZCV.
+ */
+LOCALFUNC fl_zero_chains
+    LDR_GLOBAL x9, ss_fl_chain_count
+    cbz x9, .Lchain_done
+    ADDR x10, ss_fl_chains
+.Lchain_list:
+    ldr x11, [x10, #FLC_HEADS]          /* x11 = &heads[i]                       */
+    ldr x12, [x10, #FLC_NHEADS]
+    cbz x12, .Lchain_next_list
+.Lchain_head:
+    ldr x13, [x11], #8                  /* x13 = a parked node                   */
+    ldr x14, [x10, #FLC_LIMIT]          /* x14 = nodes this list may still have  */
+.Lchain_node:
+    cbz x13, .Lchain_next_head
+    subs x14, x14, #1
+    b.lt .Lchain_next_head
+    ldr x15, [x10, #FLC_DIRTY]
+    ldr x16, [x13, x15]
+    cbz x16, 2f
+    str xzr, [x13, x15]
+    ldr x15, [x10, #FLC_WORDS]
+    ldrsw x16, [x13, x15]
+    ldr x15, [x10, #FLC_MAX_WORDS]
+    cmp x16, x15
+    b.hi 2f                             /* (unsigned: a negative count too)      */
+    cbz x16, 2f
+    ldr x15, [x10, #FLC_DATA]
+    add x17, x13, x15
+1:  str wzr, [x17], #4
+    subs x16, x16, #1
+    b.ne 1b
+2:  ldr x13, [x13]                      /* next                                  */
+    b .Lchain_node
+.Lchain_next_head:
+    subs x12, x12, #1
+    b.ne .Lchain_head
+.Lchain_next_list:
+    add x10, x10, #FLC_SIZE
+    subs x9, x9, #1
+    b.ne .Lchain_list
+.Lchain_done:
+    ret
+ENDFUNC fl_zero_chains
+
+/*
+ * ss_freelists_enter                                     [internal]
+ *
+ * Called (bl) by the trampoline when the calling thread enters its outermost
+ * scope (depth 0 -> 1), with the GIL held.  If the thread runs in the
+ * interpreter whose lists are installed and no other thread of it is inside
+ * a scope, saves and disables every list.
+ *   preserves: x0-x29 (x30 is the return address); clobbers NZCV.
+ */
+LOCALFUNC ss_freelists_enter
+    FL_SAVE_ALL
+    LDR_GLOBAL x9, ss_fl_count
+    cbz x9, .Lenter_out
+    FL_CURRENT_IS_OURS
+    b.ne .Lenter_out                    /* another interpreter: not its lists    */
+    ADDR x9, ss_fl_inside
+    ldr x10, [x9]
+    add x10, x10, #1
+    str x10, [x9]
+    cmp x10, #1
+    b.ne .Lenter_out                    /* already disabled by another thread    */
+    STAT_INC 0
+    ADDR x19, ss_fl_entries
+    LDR_GLOBAL x20, ss_fl_count
+.Lenter_entry:
+    ldr x9, [x19, #FL_HEAD]
+    ldr x10, [x9]
+    str x10, [x19, #FL_SAVED_HEAD]
+    str xzr, [x9]                       /* no pop finds anything                 */
+    ldr x9, [x19, #FL_COUNT]
+    ldr x11, [x19, #FL_DISABLED]
+    ldr x12, [x19, #FL_WIDTH]
+    cmp x12, #4
+    b.ne 1f
+    ldrsw x10, [x9]
+    str w11, [x9]                       /* every push is refused                 */
+    b 2f
+1:  ldr x10, [x9]
+    str x11, [x9]
+2:  str x10, [x19, #FL_SAVED_COUNT]
+    add x19, x19, #FL_SIZE
+    subs x20, x20, #1
+    b.ne .Lenter_entry
+.Lenter_out:
+    FL_RESTORE_ALL
+    RETURN FL_FRAME
+ENDFUNC ss_freelists_enter
+
+/*
+ * ss_freelists_exit                                      [internal]
+ *
+ * Reached when the calling thread leaves its outermost scope (depth 1 -> 0),
+ * with the GIL held: scope_end_depth, a leaf, tail-branches here (b), so
+ * this returns to its caller.  The last thread of the interpreter to leave
+ * puts the saved lists back (fl_restore_all).
+ * This runs after the stack was erased and before the trampoline clears the
+ * caller-saved registers, which may still hold the function's values: it
+ * zeroes them first, so that neither its frame nor the C functions it calls
+ * can store them below the erased region.
+ *   preserves: x0, x19-x29.  clobbers: x1-x18 (zeroed), NZCV.
+ */
+LOCALFUNC ss_freelists_exit
+    mov x1, xzr
+    mov x2, xzr
+    mov x3, xzr
+    mov x4, xzr
+    mov x5, xzr
+    mov x6, xzr
+    mov x7, xzr
+    mov x8, xzr
+    mov x9, xzr
+    mov x10, xzr
+    mov x11, xzr
+    mov x12, xzr
+    mov x13, xzr
+    mov x14, xzr
+    mov x15, xzr
+    mov x16, xzr
+    mov x17, xzr
+    mov x18, xzr
+    LDR_GLOBAL x9, ss_fl_count
+    LDR_GLOBAL x10, ss_fl_zero_count
+    orr x9, x9, x10
+    LDR_GLOBAL x10, ss_fl_chain_count
+    orr x9, x9, x10
+    cbnz x9, 1f
+    ret
+1:  mov x9, xzr
+    mov x10, xzr
+    PROLOGUE 48
+    stp x0, x19, [sp, #16]
+    stp x20, x21, [sp, #32]
+    .cfi_offset x19, -24
+    .cfi_offset x20, -16
+    .cfi_offset x21, -8
+    FL_CURRENT_IS_OURS
+    b.ne .Lexit_out
+    bl fl_zero_arrays                   /* every thread's exit: what it parked   */
+    bl fl_zero_chains
+    ADDR x9, ss_fl_inside
+    ldr x10, [x9]
+    cbz x10, .Lexit_out                 /* entered before the lists were installed */
+    subs x10, x10, #1
+    str x10, [x9]
+    b.ne .Lexit_out
+    bl fl_restore_all
+.Lexit_out:
+    ldp x0, x19, [sp, #16]
+    ldp x20, x21, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    mov x1, xzr                         /* what the C calls left: zeroed anyway  */
+    mov x2, xzr
+    mov x3, xzr
+    mov x4, xzr
+    mov x5, xzr
+    mov x6, xzr
+    mov x7, xzr
+    mov x8, xzr
+    mov x9, xzr
+    mov x10, xzr
+    mov x11, xzr
+    mov x12, xzr
+    mov x13, xzr
+    mov x14, xzr
+    mov x15, xzr
+    mov x16, xzr
+    mov x17, xzr
+    mov x18, xzr
+    RETURN 48
+ENDFUNC ss_freelists_exit
+
+/*
+ * void ss_freelists_reset(uint64_t inside)               [ctypes, GIL held]
+ *
+ * Sets the number of the interpreter's threads inside a scope (a fork child:
+ * only the forking thread survives).  If the lists were disabled and now no
+ * thread is inside, puts them back.
+ */
+FUNC ss_freelists_reset
+    PROLOGUE 32
+    str x19, [sp, #16]
+    .cfi_offset x19, -16
+    ADDR x9, ss_fl_inside
+    ldr x19, [x9]
+    str x0, [x9]
+    cbnz x0, 1f
+    cbz x19, 1f
+    bl fl_restore_all
+1:  ldr x19, [sp, #16]
+    .cfi_restore x19
+    RETURN 32
+ENDFUNC ss_freelists_reset
+
+GNU_PROPERTY_NOTES

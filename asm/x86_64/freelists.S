@@ -1,0 +1,499 @@
+/*
+ * freelists.S — keep scopes off the interpreter's data-bearing free lists.
+ *
+ * CPython parks some freed objects on free lists (floats, 3.14+'s ints,
+ * complexes, tuples with their cached hash, range iterators, unicode and
+ * 3.15's bytes writers) and hands them out again without the allocator: a
+ * parked object keeps its payload, and one taken from a list inside a scope
+ * was never allocated there, so heap.S does not know it.
+ *
+ * While any thread of the main interpreter is inside a scope, every list
+ * _freelists.py located is disabled: its head is saved and set to NULL (no
+ * pop finds anything: the object is allocated, so recorded by heap.S) and its
+ * count is set to a value that refuses every push (the object is freed, so
+ * zeroed by heap.S if a scope allocated it).  When the last such thread
+ * leaves its outermost scope the saved lists are put back; they hold only
+ * objects parked before the first of those scopes began.  A list found
+ * refilled at that point (3.10-3.13's gc clears the float list and resets its
+ * count to 0, which re-enables it) holds objects parked during the scope:
+ * each is freed with the list's own free function first.
+ *
+ * All of it runs with the GIL of the main interpreter held (scope edges are
+ * Python calls), which serializes it with every user of those lists.  The
+ * routines load list heads, counts and links: pointers and counters only,
+ * never an object's payload.
+ *
+ * Two kinds of list cannot be disabled (no count value refuses pushes):
+ * 3.10's dict keys (an array; push and pop share one counter) and 3.12+'s
+ * dtoa Bigints (no count at all).  At every thread's outermost exit, their
+ * parked objects still marked dirty get their payload zeroed and are marked
+ * clean (fl_zero_arrays, fl_zero_chains).
+ *
+ * Cost: nothing unless _freelists.py installed entries; then one call of
+ * PyInterpreterState_Get per outermost scope edge, plus a load and two stores
+ * per list at the first entry and the last exit (26 lists on 3.15).
+ */
+.include "common.inc"
+
+.equ FL_HEAD, 0 /* address of the list's head pointer                     */
+.equ FL_COUNT, 8 /* address of the list's count                           */
+.equ FL_WIDTH, 16 /* 4 (int numfree, 3.10-3.13) or 8 (Py_ssize_t size)    */
+.equ FL_DISABLED, 24 /* count value that refuses every push                  */
+.equ FL_LINK, 32 /* offset of the next pointer inside a parked object      */
+.equ FL_FREE, 40 /* frees one parked object (PyObject_Free, ...), or 0     */
+.equ FL_SAVED_HEAD, 48 /* the list as it was at the first entry            */
+.equ FL_SAVED_COUNT, 56
+.equ FL_SIZE, 64
+.equ FL_MAX, 64
+/* Array free lists that cannot be disabled (3.10's dict keys: push and pop
+ * share one counter): a parked object marked dirty has its payload zeroed at
+ * every outermost exit instead. */
+.equ FLZ_ARRAY, 0 /* address of the array of parked objects               */
+.equ FLZ_COUNT, 8 /* address of its count (int)                             */
+.equ FLZ_DIRTY, 16 /* offset of a word that is non-zero while the payload is
+                      (dk_nentries); set to 0 once zeroed                   */
+.equ FLZ_ZERO_OFF, 24 /* payload: offset and size (dk_indices + entries)    */
+.equ FLZ_ZERO_BYTES, 32
+.equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
+.equ FLZ_SIZE, 48
+.equ FLZ_MAX, 4
+/* Linked free lists that cannot be disabled (dtoa's Bigints: no count, every
+ * free is a push): dirty parked nodes are zeroed at every outermost exit. */
+.equ FLC_HEADS, 0 /* address of an array of list heads (next at +0 of a node) */
+.equ FLC_NHEADS, 8
+.equ FLC_DIRTY, 16 /* offset of an 8-byte word non-zero while the payload is
+                      (Bigint sign, wds); zeroed with it                    */
+.equ FLC_WORDS, 24 /* offset of the int32 count of 4-byte data words (maxwds) */
+.equ FLC_DATA, 32 /* offset of the data (x[])                              */
+.equ FLC_MAX_WORDS, 40 /* a larger count is not trusted: the node is skipped */
+.equ FLC_LIMIT, 48 /* nodes walked per list at most                         */
+.equ FLC_SIZE, 64
+.equ FLC_MAX, 4
+
+    .bss
+    .p2align 6
+    .globl ss_fl_entries
+    .type ss_fl_entries, @object
+ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
+    .zero FL_MAX * FL_SIZE
+    .size ss_fl_entries, FL_MAX * FL_SIZE
+    .globl ss_fl_zero
+    .type ss_fl_zero, @object
+ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
+    .zero FLZ_MAX * FLZ_SIZE
+    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
+    .globl ss_fl_zero_count
+    .type ss_fl_zero_count, @object
+ss_fl_zero_count:                 /* array lists in use                         */
+    .zero 8
+    .size ss_fl_zero_count, 8
+    .globl ss_fl_chains
+    .type ss_fl_chains, @object
+ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
+    .zero FLC_MAX * FLC_SIZE
+    .size ss_fl_chains, FLC_MAX * FLC_SIZE
+    .globl ss_fl_chain_count
+    .type ss_fl_chain_count, @object
+ss_fl_chain_count:                /* linked lists in use                        */
+    .zero 8
+    .size ss_fl_chain_count, 8
+    .globl ss_fl_count
+    .type ss_fl_count, @object
+ss_fl_count:                      /* records in use; 0: the mechanism is off    */
+    .zero 8
+    .size ss_fl_count, 8
+    .globl ss_fl_interp
+    .type ss_fl_interp, @object
+ss_fl_interp:                     /* the interpreter whose lists these are      */
+    .zero 8
+    .size ss_fl_interp, 8
+    .globl ss_fl_get_interp
+    .type ss_fl_get_interp, @object
+ss_fl_get_interp:                 /* PyInterpreterState_Get                     */
+    .zero 8
+    .size ss_fl_get_interp, 8
+    .globl ss_fl_inside
+    .type ss_fl_inside, @object
+ss_fl_inside:                     /* its threads inside a scope now             */
+    .zero 8
+    .size ss_fl_inside, 8
+    .globl ss_fl_stats
+    .type ss_fl_stats, @object
+ss_fl_stats:                      /* [0] times the lists were disabled,
+                                     [1] lists found refilled at the last exit,
+                                     [2] objects freed from them               */
+    .zero 24
+    .size ss_fl_stats, 24
+
+    .text
+/* Save every general-purpose register a C call may clobber (and rbx, r12,
+ * r13, used here) in a frame anchored at rbp; align rsp for calls. */
+.macro FL_SAVE_ALL
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    .cfi_offset %rbx, -96
+    push %r12
+    .cfi_offset %r12, -104
+    push %r13
+    .cfi_offset %r13, -112
+    and $-16, %rsp
+.endm
+
+.macro FL_RESTORE_ALL
+    lea -96(%rbp), %rsp
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+.endm
+
+/*
+ * fl_current_is_ours                                     [internal]
+ *   out: ZF set when the calling thread's interpreter is ss_fl_interp.
+ *   clobbers: caller-saved registers (a C call).
+ */
+LOCALFUNC fl_current_is_ours
+    sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call *ss_fl_get_interp(%rip)
+    cmp ss_fl_interp(%rip), %rax
+    lea 8(%rsp), %rsp                  /* (lea keeps the flags of the cmp)     */
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC fl_current_is_ours
+
+/*
+ * fl_restore_all                                         [internal]
+ *
+ * Puts every saved list back.  A list that is not as it was left (head not
+ * NULL, or count not the disabled value) was refilled during the scope: its
+ * objects are freed with the list's free function first (heap.S zeroes those
+ * the scope allocated).
+ *   clobbers: rbx, r12, r13 and caller-saved registers (C calls).
+ *   stack: 16-byte aligned on entry + 8 (a normal call).
+ */
+LOCALFUNC fl_restore_all
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    push %r13
+    .cfi_def_cfa_offset 32
+    .cfi_offset %r13, -32
+    lea ss_fl_entries(%rip), %rbx
+    mov ss_fl_count(%rip), %r12
+    test %r12, %r12
+    jz .Lrestore_done
+.Lrestore_entry:
+    mov FL_HEAD(%rbx), %rax
+    mov (%rax), %r13                   /* r13 = current head                   */
+    mov FL_COUNT(%rbx), %rax
+    cmpq $4, FL_WIDTH(%rbx)
+    jne 1f
+    movslq (%rax), %rax
+    jmp 2f
+1:  mov (%rax), %rax
+2:  test %r13, %r13
+    jnz .Lrestore_refilled
+    cmp FL_DISABLED(%rbx), %rax
+    je .Lrestore_put_back
+.Lrestore_refilled:
+    incq (ss_fl_stats + 8)(%rip)
+    cmpq $0, FL_FREE(%rbx)
+    je .Lrestore_put_back              /* (never installed without one)        */
+.Lrestore_free_one:
+    test %r13, %r13
+    jz .Lrestore_put_back
+    mov %r13, %rdi
+    mov FL_LINK(%rbx), %rax
+    mov (%r13, %rax), %r13             /* next, read before the free           */
+    call *FL_FREE(%rbx)
+    incq (ss_fl_stats + 16)(%rip)
+    jmp .Lrestore_free_one
+.Lrestore_put_back:
+    mov FL_HEAD(%rbx), %rax
+    mov FL_SAVED_HEAD(%rbx), %rcx
+    mov %rcx, (%rax)
+    movq $0, FL_SAVED_HEAD(%rbx)
+    mov FL_COUNT(%rbx), %rax
+    mov FL_SAVED_COUNT(%rbx), %rcx
+    cmpq $4, FL_WIDTH(%rbx)
+    jne 3f
+    mov %ecx, (%rax)
+    jmp 4f
+3:  mov %rcx, (%rax)
+4:  add $FL_SIZE, %rbx
+    dec %r12
+    jnz .Lrestore_entry
+.Lrestore_done:
+    pop %r13
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC fl_restore_all
+
+/*
+ * fl_zero_arrays                                         [internal, leaf]
+ *
+ * For every array list (ss_fl_zero): each parked object whose dirty word is
+ * non-zero gets its payload zeroed (rep stosb: zeros only) and the word
+ * cleared.  Cost: a load per parked object, plus the zeroing of those parked
+ * since the last exit.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r10, flags.
+ */
+LOCALFUNC fl_zero_arrays
+    mov ss_fl_zero_count(%rip), %r8
+    test %r8, %r8
+    jz .Lzero_done
+    lea ss_fl_zero(%rip), %r9
+.Lzero_list:
+    mov FLZ_COUNT(%r9), %rax
+    movslq (%rax), %rdx                /* rdx = parked objects                 */
+    test %rdx, %rdx
+    jle .Lzero_next_list
+    cmp FLZ_LIMIT(%r9), %rdx
+    ja .Lzero_next_list                /* not a count this list can have       */
+    mov FLZ_ARRAY(%r9), %rsi
+.Lzero_object:
+    mov (%rsi), %r10                   /* r10 = a parked object                */
+    test %r10, %r10
+    jz 1f
+    mov FLZ_DIRTY(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je 1f
+    movq $0, (%r10, %rax)
+    mov FLZ_ZERO_OFF(%r9), %rdi
+    add %r10, %rdi
+    mov FLZ_ZERO_BYTES(%r9), %rcx
+    xor %eax, %eax
+    rep stosb
+1:  add $8, %rsi
+    dec %rdx
+    jnz .Lzero_object
+.Lzero_next_list:
+    add $FLZ_SIZE, %r9
+    dec %r8
+    jnz .Lzero_list
+.Lzero_done:
+    ret
+ENDFUNC fl_zero_arrays
+
+/*
+ * fl_zero_chains                                         [internal, leaf]
+ *
+ * For every linked list of ss_fl_chains: each parked node whose dirty word is
+ * non-zero gets that word and its data (4 * words bytes) zeroed (rep stosb:
+ * zeros only).  At most FLC_LIMIT nodes per list.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, flags.
+ */
+LOCALFUNC fl_zero_chains
+    mov ss_fl_chain_count(%rip), %r8
+    test %r8, %r8
+    jz .Lchain_done
+    lea ss_fl_chains(%rip), %r9
+.Lchain_list:
+    mov FLC_HEADS(%r9), %rsi           /* rsi = &heads[i]                      */
+    mov FLC_NHEADS(%r9), %rdx
+    test %rdx, %rdx
+    jz .Lchain_next_list
+.Lchain_head:
+    mov (%rsi), %r10                   /* r10 = a parked node                  */
+    mov FLC_LIMIT(%r9), %r11           /* r11 = nodes this list may still have */
+.Lchain_node:
+    test %r10, %r10
+    jz .Lchain_next_head
+    dec %r11
+    js .Lchain_next_head
+    mov FLC_DIRTY(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je 1f
+    movq $0, (%r10, %rax)
+    mov FLC_WORDS(%r9), %rax
+    movslq (%r10, %rax), %rcx
+    cmp FLC_MAX_WORDS(%r9), %rcx
+    ja 1f                              /* (unsigned: a negative count too)     */
+    shl $2, %rcx
+    mov FLC_DATA(%r9), %rdi
+    add %r10, %rdi
+    xor %eax, %eax
+    rep stosb
+1:  mov (%r10), %r10                   /* next                                 */
+    jmp .Lchain_node
+.Lchain_next_head:
+    add $8, %rsi
+    dec %rdx
+    jnz .Lchain_head
+.Lchain_next_list:
+    add $FLC_SIZE, %r9
+    dec %r8
+    jnz .Lchain_list
+.Lchain_done:
+    ret
+ENDFUNC fl_zero_chains
+
+/*
+ * ss_freelists_enter                                     [internal]
+ *
+ * Called by the trampoline when the calling thread enters its outermost
+ * scope (depth 0 -> 1), with the GIL held.  If the thread runs in the
+ * interpreter whose lists are installed and no other thread of it is inside
+ * a scope, saves and disables every list.
+ *   preserves: every general-purpose register (flags clobbered).
+ */
+LOCALFUNC ss_freelists_enter
+    cmpq $0, ss_fl_count(%rip)
+    jne 1f
+    ret
+1:  FL_SAVE_ALL
+    call fl_current_is_ours
+    jne .Lenter_out                    /* another interpreter: its lists are not ours */
+    incq ss_fl_inside(%rip)
+    cmpq $1, ss_fl_inside(%rip)
+    jne .Lenter_out                    /* already disabled by another thread   */
+    incq ss_fl_stats(%rip)
+    lea ss_fl_entries(%rip), %rbx
+    mov ss_fl_count(%rip), %r12
+.Lenter_entry:
+    mov FL_HEAD(%rbx), %rax
+    mov (%rax), %rcx
+    mov %rcx, FL_SAVED_HEAD(%rbx)
+    movq $0, (%rax)                    /* no pop finds anything                */
+    mov FL_COUNT(%rbx), %rax
+    mov FL_DISABLED(%rbx), %rdx
+    cmpq $4, FL_WIDTH(%rbx)
+    jne 2f
+    movslq (%rax), %rcx
+    mov %edx, (%rax)                   /* every push is refused                */
+    jmp 3f
+2:  mov (%rax), %rcx
+    mov %rdx, (%rax)
+3:  mov %rcx, FL_SAVED_COUNT(%rbx)
+    add $FL_SIZE, %rbx
+    dec %r12
+    jnz .Lenter_entry
+.Lenter_out:
+    FL_RESTORE_ALL
+    ret
+ENDFUNC ss_freelists_enter
+
+/*
+ * ss_freelists_exit                                      [internal]
+ *
+ * Called by the trampoline when the calling thread leaves its outermost
+ * scope (depth 1 -> 0), with the GIL held.  The last thread of the
+ * interpreter to leave puts the saved lists back (fl_restore_all).
+ * This runs after the stack was erased and before the trampoline clears the
+ * caller-saved registers, which may still hold the function's values: it
+ * zeroes them first, so that neither its frame nor the C functions it calls
+ * can store them below the erased region.
+ *   preserves: rax, rbx, rbp, r12-r15.
+ *   clobbers: rcx, rdx, rsi, rdi, r8-r11 (zeroed), flags.
+ */
+LOCALFUNC ss_freelists_exit
+    xor %ecx, %ecx
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+    mov ss_fl_count(%rip), %rcx
+    or ss_fl_zero_count(%rip), %rcx
+    or ss_fl_chain_count(%rip), %rcx
+    jnz 1f
+    ret
+1:  xor %ecx, %ecx
+    push %rbp
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbp, -16
+    mov %rsp, %rbp
+    .cfi_def_cfa_register %rbp
+    push %rax
+    push %rbx
+    .cfi_offset %rbx, -32
+    push %r12
+    .cfi_offset %r12, -40
+    push %r13
+    .cfi_offset %r13, -48
+    and $-16, %rsp
+    call fl_current_is_ours
+    jne .Lexit_out
+    call fl_zero_arrays                /* every thread's exit: what it parked  */
+    call fl_zero_chains
+    cmpq $0, ss_fl_inside(%rip)
+    je .Lexit_out                      /* entered before the lists were installed */
+    decq ss_fl_inside(%rip)
+    jnz .Lexit_out
+    call fl_restore_all
+.Lexit_out:
+    xor %ecx, %ecx                     /* what the C calls left: pointers, zeroed anyway */
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+    lea -32(%rbp), %rsp
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rax
+    pop %rbp
+    .cfi_def_cfa %rsp, 8
+    ret
+ENDFUNC ss_freelists_exit
+
+/*
+ * void ss_freelists_reset(uint64_t inside)               [ctypes, GIL held]
+ *
+ * Sets the number of the interpreter's threads inside a scope (a fork child:
+ * only the forking thread survives).  If the lists were disabled and now no
+ * thread is inside, puts them back.
+ */
+FUNC ss_freelists_reset
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    mov ss_fl_inside(%rip), %rbx
+    mov %rdi, ss_fl_inside(%rip)
+    test %rdi, %rdi
+    jnz 1f
+    test %rbx, %rbx
+    jz 1f
+    call fl_restore_all
+1:  pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_freelists_reset
+
+GNU_PROPERTY_NOTES
