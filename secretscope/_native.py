@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
+from ._call_results import install_call_hooks
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
 from ._platform import native_arch, platform_tag
@@ -193,8 +194,11 @@ class NativeBackend:
         self.function_type.__getattr__ = _function_getattr  # type: ignore[attr-defined]
         self._object_call = routine("ss_object_call")
         self.do: Callable[..., Any] = _cpython.MethodDef(
-            "do", routine("ss_do"), call_flags,
+            "do", routine("ss_do_checked"), call_flags,
             "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
+        self.do_step: Callable[..., Any] = _cpython.MethodDef(  # _suspendable.py's steps (decorated.S)
+            "do", routine("ss_do_step"), call_flags, "One step of a decorated generator, in a scope.").bind()
+        install_call_hooks(lib)  # decorated calls and do end through _call_results.py (decorated.S)
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
             "enabled", routine("ss_enabled"), _cpython.METH_NOARGS,
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
