@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from . import _cpython
 from ._call_results import install_call_hooks
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
+from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
@@ -200,8 +201,10 @@ class NativeBackend:
             "do", routine("ss_do_step"), call_flags, "One step of a decorated generator, in a scope.").bind()
         install_call_hooks(lib)  # decorated calls and do end through _call_results.py (decorated.S)
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
-            "enabled", routine("ss_enabled"), _cpython.METH_NOARGS,
+            "enabled", routine("ss_enabled_exact"), _cpython.METH_NOARGS,  # per greenlet (greenlets.S)
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
+        self.greenlets = GreenletScopes(lib)  # parks a switching greenlet's scopes (_greenlets.py)
+        self.registry.on_registered.append(self.greenlets.thread_registered)
         # `with secret():` edges are vectorcall objects: the interpreter's call site jumps
         # straight into the assembly, so no CPython C frame sits between the block's frame
         # and the erasure (a builtin would leave its helper's frame, with stale slots, there).

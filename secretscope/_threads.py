@@ -136,6 +136,7 @@ class StackRegistry:
                  reset_after_fork: Callable[[], None], on_register: Callable[[], None] = lambda: None) -> None:
         self._register, self.forget, self._reset = register, forget, reset_after_fork
         self._on_register = on_register
+        self.on_registered: list[Callable[[], None]] = []  # run on the thread once it is registered
         self._local = threading.local()
         self.generation = 0
         if hasattr(os, "register_at_fork"):
@@ -153,6 +154,8 @@ class StackRegistry:
         if not tp:
             raise RuntimeError("secretscope: too many threads hold scope state (4096)")
         self._local.guard = _SlotGuard(tp, self.generation, self)
+        for callback in self.on_registered:
+            callback()
 
     def registered_here(self) -> Optional[int]:
         guard = getattr(self._local, "guard", None)
