@@ -12,7 +12,9 @@ which calls back here, outside the scope:
   frames the scope ran, and with them their locals (the key the function derived).  Those frames
   are cleared (`frame.clear()`): the traceback keeps every entry, so it prints as before, file,
   line and function of each frame, but the locals are gone, and freed (the heap wrapper zeroes
-  them).  The steps of decorated generators and coroutines get the same (ss_do_step).
+  them).  The steps of decorated generators and coroutines get the same (ss_do_step), and so do the
+  frames a `with secret():` block called, as the exception leaves the block (ss_scope_exit_checked:
+  `clear_block_frames`; the block's own frame is still running and is left alone).
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ _GENERATOR_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGenerat
 _CLEAR_CLOSES_SUSPENDED = sys.version_info < (3, 13)
 
 # ss_call_hooks (asm/<arch>/decorated.S: HOOK_*), in this order
-_HOOK_SLOTS = ("gen_type", "coro_type", "asyncgen_type", "drive", "clear", "err_fetch", "err_restore")
+_HOOK_SLOTS = ("gen_type", "coro_type", "asyncgen_type", "drive", "clear", "err_fetch", "err_restore",
+               "clear_block")
 
 
 def drive(result: Any) -> Any:
@@ -51,14 +54,18 @@ def _owned_by_live_generator(frame: types.FrameType) -> bool:
     return False
 
 
-def _scope_frames(tb: Optional[types.TracebackType], caller: Optional[types.FrameType]) -> List[types.FrameType]:
+def _scope_frames(tb: Optional[types.TracebackType], caller: Optional[types.FrameType],
+                  block: bool = False) -> List[types.FrameType]:
     """The frames the scope ran that this traceback holds.
 
     Entries are added in front as an exception leaves frames, so the scope's frames are the
     traceback's first entries: the first one's frame was called by the scope's caller, each next
     one's by the one before (or is the same frame, re-raising).  A finished generator frame may have
     forgotten its caller (f_back None) and still belongs.  The first entry that does not fit is where
-    an exception raised before the scope (and re-raised in it) keeps its older traceback: not ours."""
+    an exception raised before the scope (and re-raised in it) keeps its older traceback: not ours.
+    For a `with` block (block=True) the first entry is the block's own frame, the caller: skipped."""
+    if block and tb is not None and tb.tb_frame is caller:
+        tb = tb.tb_next
     frames: List[types.FrameType] = []
     expected = caller
     while tb is not None:
@@ -83,25 +90,41 @@ def _clear(frame: types.FrameType) -> None:
         pass
 
 
+def _clear_exception(value: Any, tb: Any, caller: Optional[types.FrameType], block: bool) -> None:
+    seen: Set[int] = set()
+    pending: List[Any] = [(value, tb)]
+    while pending:
+        exc, trace = pending.pop()
+        if isinstance(trace, types.TracebackType):
+            for frame in _scope_frames(trace, caller, block):
+                _clear(frame)
+        if isinstance(exc, BaseException):  # and what it chains: raised inside the scope too, or not ours
+            for chained in (exc.__cause__, exc.__context__):
+                if chained is not None and id(chained) not in seen:
+                    seen.add(id(chained))
+                    pending.append((chained, chained.__traceback__))
+
+
+def _caller() -> Optional[types.FrameType]:
+    try:
+        return sys._getframe(2)  # the frame that called the scope (above the hook's own)
+    except ValueError:
+        return None
+
+
 def clear_scope_frames(value: Any, tb: types.TracebackType) -> None:
     """Called by error_hook as an exception (value, its traceback tb) leaves a scope."""
     try:
-        try:
-            caller: Optional[types.FrameType] = sys._getframe(1)  # the scope's caller
-        except ValueError:
-            caller = None
-        seen: Set[int] = set()
-        pending: List[Any] = [(value, tb)]
-        while pending:
-            exc, trace = pending.pop()
-            for frame in _scope_frames(trace, caller):
-                _clear(frame)
-            if isinstance(exc, BaseException):  # and what it chains: raised inside the scope too, or not ours
-                for chained in (exc.__cause__, exc.__context__):
-                    if chained is not None and id(chained) not in seen:
-                        seen.add(id(chained))
-                        pending.append((chained, chained.__traceback__))
+        _clear_exception(value, tb, _caller(), block=False)
     except BaseException:  # never disturb the exception that is leaving the scope
+        pass
+
+
+def clear_block_frames(value: Any, tb: Any) -> None:
+    """Called by ss_scope_exit_checked as an exception leaves a `with secret():` block."""
+    try:
+        _clear_exception(value, tb, _caller(), block=True)
+    except BaseException:
         pass
 
 
@@ -112,10 +135,9 @@ def install_call_hooks(lib: Any) -> None:
         "gen_type": id(types.GeneratorType), "coro_type": id(types.CoroutineType),
         "asyncgen_type": id(types.AsyncGeneratorType),
         "err_fetch": _cpython.symbol("PyErr_Fetch"), "err_restore": _cpython.symbol("PyErr_Restore"),
-        "drive": id(drive), "clear": id(clear_scope_frames),  # module globals: alive for the process
+        # module globals: alive for the process
+        "drive": id(drive), "clear": id(clear_scope_frames), "clear_block": id(clear_block_frames),
     }
-    for name in _HOOK_SLOTS:  # the callbacks last: a hook is used only once it is non-zero
-        if name not in ("drive", "clear"):
-            hooks[_HOOK_SLOTS.index(name)] = values[name]
-    hooks[_HOOK_SLOTS.index("drive")] = values["drive"]
-    hooks[_HOOK_SLOTS.index("clear")] = values["clear"]
+    callbacks = ("drive", "clear", "clear_block")
+    for name in (*[n for n in _HOOK_SLOTS if n not in callbacks], *callbacks):  # a hook is used once non-zero
+        hooks[_HOOK_SLOTS.index(name)] = values[name]

@@ -210,7 +210,8 @@ class NativeBackend:
         # and the erasure (a builtin would leave its helper's frame, with stale slots, there).
         edge = _cpython.vectorcall_type("secretscope.ScopeEdge", "Entry or exit of a `with secret():` block.")
         self.enter: Callable[[], None] = _cpython.vectorcall_object(edge, routine("ss_scope_enter"))  # type: ignore[assignment]
-        self.exit: Callable[..., bool] = _cpython.vectorcall_object(edge, routine("ss_scope_exit"))  # type: ignore[assignment]
+        self.exit: Callable[..., bool] = _cpython.vectorcall_object(  # type: ignore[assignment]
+            edge, routine("ss_scope_exit_checked"))  # ss_scope_exit, then the frames the block called are cleared
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _fill_api(self) -> None:

@@ -177,3 +177,23 @@ def test_decorated_generators_and_coroutines(native, scoped):
     assert alive == [not scoped, not scoped]
     assert bool(locals_named(gen_exc, "gen_key")) is not scoped
     assert bool(locals_named(coro_exc, "coro_key")) is not scoped
+
+
+@pytest.mark.parametrize("scoped", [False, True], ids=["control", "with-block"])
+def test_frames_a_with_block_called_are_cleared(native, scoped):
+    refs: list = []
+    block_local = Key("the block's own frame is still running: kept")
+
+    def run_block():
+        if scoped:
+            with secret():
+                raise_with_key(refs)
+        else:
+            raise_with_key(refs)
+
+    exc = call_and_catch(run_block)
+    assert (refs[0]() is None) == scoped
+    assert bool(locals_named(exc, "key")) is not scoped
+    assert block_local.label.startswith("the block")
+    names = [s.name for s in traceback.extract_tb(exc.__traceback__)]
+    assert names[-2:] == ["run_block", "raise_with_key"]  # every entry is still there

@@ -33,7 +33,8 @@ ss_object_layout:
 .equ HOOK_CLEAR, 32         /* clear(value, tb): clears the scope's frames  */
 .equ HOOK_ERR_FETCH, 40     /* PyErr_Fetch                                  */
 .equ HOOK_ERR_RESTORE, 48   /* PyErr_Restore                                */
-.equ HOOK_SIZE, 56
+.equ HOOK_CLEAR_BLOCK, 56   /* clear_block(exc, tb): frames a block called  */
+.equ HOOK_SIZE, 64
     .globl ss_call_hooks
     .type ss_call_hooks, %object
 ss_call_hooks:
@@ -97,6 +98,55 @@ FUNC ss_do_step
     bl error_hook
     RETURN 16
 ENDFUNC ss_do_step
+
+/*
+ * PyObject *ss_scope_exit_checked(PyObject *callable, PyObject *const *args,
+ *                                 size_t nargsf, PyObject *kwnames)
+ *                                                              [vectorcall]
+ * `with secret():` exit: ss_scope_exit (the scope ends there), then, when an
+ * exception leaves the block (args = exc_type, exc, tb; tb not None) and the
+ * exit succeeded, HOOK_CLEAR_BLOCK(exc, tb) clears the frames the block
+ * called.  The exception is being handled by the interpreter (not set), so
+ * the call needs no fetch/restore.
+ *   out: x0 = ss_scope_exit's result, or NULL if the hook raised (its
+ *        exception is then set; the hook catches everything, so it does not).
+ */
+FUNC ss_scope_exit_checked
+    PROLOGUE 32
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -16
+    .cfi_offset x20, -8
+    mov x19, x1                         /* x19 = args (the caller's)            */
+    and x20, x2, #0x7fffffffffffffff    /* x20 = nargs                          */
+    bl ss_scope_exit                    /* keeps x19, x20 (callee-saved)        */
+    cbz x0, 1f
+    cmp x20, #3
+    b.lo 1f
+    LDR_GLOBAL x9, ss_call_hooks, HOOK_CLEAR_BLOCK
+    cbz x9, 1f
+    ldr x10, [x19, #16]                 /* tb                                   */
+    LDR_GLOBAL x11, ss_api, API_NONE
+    cmp x10, x11
+    b.eq 1f
+    mov x20, x0                         /* x20 = the exit's result              */
+    mov x0, x9
+    add x1, x19, #8                     /* (exc, tb)                            */
+    mov x2, #2
+    mov x3, xzr
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL
+    blr x16
+    cbz x0, 2f
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mov x0, x20
+    b 1f
+2:  mov x0, x20                         /* the hook raised: report that         */
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mov x0, xzr
+1:  ldp x19, x20, [sp, #16]
+    RETURN 32
+ENDFUNC ss_scope_exit_checked
 
 /*
  * result_hooks — a decorated call's result, after its scope.   [internal]

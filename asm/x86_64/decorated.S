@@ -33,7 +33,8 @@ ss_object_layout:
 .equ HOOK_CLEAR, 32         /* clear(value, tb): clears the scope's frames  */
 .equ HOOK_ERR_FETCH, 40     /* PyErr_Fetch                                  */
 .equ HOOK_ERR_RESTORE, 48   /* PyErr_Restore                                */
-.equ HOOK_SIZE, 56
+.equ HOOK_CLEAR_BLOCK, 56   /* clear_block(exc, tb): frames a block called  */
+.equ HOOK_SIZE, 64
     .globl ss_call_hooks
     .type ss_call_hooks, @object
 ss_call_hooks:
@@ -107,6 +108,64 @@ FUNC ss_do_step
     .cfi_def_cfa_offset 8
     ret
 ENDFUNC ss_do_step
+
+/*
+ * PyObject *ss_scope_exit_checked(PyObject *callable, PyObject *const *args,
+ *                                 size_t nargsf, PyObject *kwnames)
+ *                                                              [vectorcall]
+ * `with secret():` exit: ss_scope_exit (the scope ends there), then, when an
+ * exception leaves the block (args = exc_type, exc, tb; tb not None) and the
+ * exit succeeded, HOOK_CLEAR_BLOCK(exc, tb) clears the frames the block
+ * called.  The exception is being handled by the interpreter (not set), so
+ * the call needs no fetch/restore.
+ *   out: rax = ss_scope_exit's result, or NULL if the hook raised (its
+ *        exception is then set; the hook catches everything, so it does not).
+ */
+FUNC ss_scope_exit_checked
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    sub $8, %rsp                       /* 16-byte alignment for calls          */
+    .cfi_def_cfa_offset 32
+    mov %rsi, %rbx                     /* rbx = args (the caller's)            */
+    mov %rdx, %r12
+    btr $63, %r12                      /* r12 = nargs                          */
+    call ss_scope_exit                 /* keeps rbx, r12 (callee-saved)         */
+    test %rax, %rax
+    jz 1f
+    cmp $3, %r12
+    jb 1f
+    cmpq $0, (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip)
+    je 1f
+    mov 16(%rbx), %rcx                 /* tb                                   */
+    cmp (ss_api + API_NONE)(%rip), %rcx
+    je 1f
+    mov %rax, %r12                     /* r12 = the exit's result               */
+    mov (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip), %rdi
+    lea 8(%rbx), %rsi                  /* (exc, tb)                            */
+    mov $2, %edx
+    xor %ecx, %ecx
+    call *(ss_api + API_VECTORCALL)(%rip)
+    test %rax, %rax
+    jz 2f
+    mov %rax, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+    mov %r12, %rax
+    jmp 1f
+2:  mov %r12, %rdi                     /* the hook raised: report that          */
+    call *(ss_api + API_DECREF)(%rip)
+    xor %eax, %eax
+1:  add $8, %rsp
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_scope_exit_checked
 
 /*
  * result_hooks — a decorated call's result, after its scope.   [internal]
