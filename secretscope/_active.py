@@ -9,6 +9,8 @@ from ._backend import select_backend
 
 backend = select_backend()
 do: Callable[..., Any] = backend.do
+# One step of a decorated generator/coroutine (_suspendable.py): its result is handed on as it is.
+do_step: Callable[..., Any] = getattr(backend, "do_step", backend.do)
 enabled: Callable[[], bool] = backend.enabled
 
 # Work a scope starts inherits it (SECRETSCOPE_INHERIT, inherit()): the wrappers are installed

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Dict, Union
 
 from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError
 from ._fallback import FallbackBackend
+from ._interpreter_check import subinterpreter_reason
 from ._platform import native_unavailable_reason, platform_tag
+from ._subinterpreter_backend import SubinterpreterBackend
 
 if TYPE_CHECKING:
     from ._native import NativeBackend
 
-Backend = Union["NativeBackend", FallbackBackend]
+Backend = Union["NativeBackend", FallbackBackend, SubinterpreterBackend]
 
 #: the spellings a boolean setting accepts (case-insensitive, surrounding blanks ignored)
 _BOOLEAN: Dict[str, bool] = {"1": True, "true": True, "yes": True, "on": True,
@@ -75,6 +77,13 @@ def select_backend() -> Backend:
     else:
         reason = native_unavailable_reason() or ""
     if not reason:
+        # Only the main interpreter may own the native state (issue 13; _interpreter_check.py).
+        in_subinterpreter = subinterpreter_reason()
+        if in_subinterpreter:
+            if require:
+                raise NativeUnavailableError(f"secretscope: native protection is required "
+                                             f"(SECRETSCOPE_REQUIRE_NATIVE=1) but {in_subinterpreter}")
+            return SubinterpreterBackend(in_subinterpreter)
         try:
             # Imported only here: the native modules bind CPython's C-API through ctypes at
             # import, which other implementations (PyPy: no ctypes.pythonapi) do not have.

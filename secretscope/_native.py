@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
+from ._call_results import install_call_hooks
 from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._freelists import FreeLists
+from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
 from ._loaddigest import load_digest
@@ -234,17 +236,23 @@ class NativeBackend:
         self.function_type.__getattr__ = _function_getattr  # type: ignore[attr-defined]
         self._object_call = routine("ss_object_call")
         self.do: Callable[..., Any] = _cpython.MethodDef(
-            "do", routine("ss_do"), call_flags,
+            "do", routine("ss_do_checked"), call_flags,
             "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
+        self.do_step: Callable[..., Any] = _cpython.MethodDef(  # _suspendable.py's steps (decorated.S)
+            "do", routine("ss_do_step"), call_flags, "One step of a decorated generator, in a scope.").bind()
+        install_call_hooks(lib)  # decorated calls and do end through _call_results.py (decorated.S)
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
-            "enabled", routine("ss_enabled"), _cpython.METH_NOARGS,
+            "enabled", routine("ss_enabled_exact"), _cpython.METH_NOARGS,  # per greenlet (greenlets.S)
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
+        self.greenlets = GreenletScopes(lib)  # parks a switching greenlet's scopes (_greenlets.py)
+        self.registry.on_registered.append(self.greenlets.thread_registered)
         # `with secret():` edges are vectorcall objects: the interpreter's call site jumps
         # straight into the assembly, so no CPython C frame sits between the block's frame
         # and the erasure (a builtin would leave its helper's frame, with stale slots, there).
         edge = _cpython.vectorcall_type("secretscope.ScopeEdge", "Entry or exit of a `with secret():` block.")
         self.enter: Callable[[], None] = _cpython.vectorcall_object(edge, routine("ss_scope_enter"))  # type: ignore[assignment]
-        self.exit: Callable[..., bool] = _cpython.vectorcall_object(edge, routine("ss_scope_exit"))  # type: ignore[assignment]
+        self.exit: Callable[..., bool] = _cpython.vectorcall_object(  # type: ignore[assignment]
+            edge, routine("ss_scope_exit_checked"))  # ss_scope_exit, then the frames the block called are cleared
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _fill_api(self) -> None:

@@ -1,7 +1,6 @@
 """Which platform this is, and whether the native backend can run on it."""
 from __future__ import annotations
 
-import ctypes
 import platform
 import sys
 import sysconfig
@@ -40,7 +39,7 @@ def native_unavailable_reason() -> Optional[str]:
         return f"no native backend for {sys.platform} (supported: Linux on x86-64 and AArch64)"
     if native_arch() is None:
         return f"no native backend for the {machine() or 'unknown'} machine (supported: x86-64, AArch64)"
-    if ctypes.sizeof(ctypes.c_void_p) != 8:
+    if sys.maxsize < 2**63 - 1:  # not ctypes: it may not import here (3.12's isolated subinterpreters)
         return "the native backend needs a 64-bit interpreter"
     shipped = shipped_objects()
     if shipped is not None and f"libsecretscope-{native_arch()}.so" not in shipped:

@@ -29,12 +29,17 @@ def _decorate(f: Any) -> Any:
         return type(f)(_decorate(f.__func__))  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType, reportUnknownMemberType]
     if not callable(f):
         raise TypeError(f"secret() needs a callable to decorate, not a {type(f).__name__!r} object")
-    # Suspendable functions: every resumption of the body runs in its own scope.
-    if inspect.isasyncgenfunction(f):
+    # Suspendable functions: every resumption of the body runs in its own scope.  A callable
+    # instance is one if its class's __call__ is (so that the result is recognised as such).
+    # Whatever is not recognised here and still returns a generator, coroutine or async generator
+    # (a function returning a generator expression, a coroutine function behind a plain wrapper)
+    # is driven the same way when the call returns it (decorated.S, _call_results.py).
+    kind = f if inspect.isroutine(f) or isinstance(f, (type, functools.partial)) else type(f).__call__
+    if inspect.isasyncgenfunction(kind):
         return wrap_async_generator(f)
-    if inspect.iscoroutinefunction(f):
+    if inspect.iscoroutinefunction(kind):
         return wrap_coroutine(f)
-    if inspect.isgeneratorfunction(f):
+    if inspect.isgeneratorfunction(kind):
         return wrap_generator(f)
     # Native: an object whose call enters the scope directly and binds like a function
     # (asm/<arch>/decorated.S); fallback: a plain wrapper function.

@@ -10,9 +10,11 @@ are driven the same way through ``_Step``, an awaitable whose every step is a sc
 from __future__ import annotations
 
 import functools
+import inspect
+import types
 from typing import Any, AsyncGenerator, Callable, Coroutine, Generator, Optional
 
-from ._active import do
+from ._active import do_step as do  # each step: a scope; an exception leaving it has its frames cleared
 
 
 class _Step:
@@ -44,8 +46,7 @@ class _Step:
         do(self._it.close)
 
 
-def wrap_generator(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
-    @functools.wraps(f)
+def _generator_steps(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
     def secret_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         gen = f(*args, **kwargs)
         step: Callable[..., Any] = gen.send
@@ -67,16 +68,14 @@ def wrap_generator(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., 
     return secret_generator
 
 
-def wrap_coroutine(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
-    @functools.wraps(f)
+def _coroutine_steps(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
     async def secret_coroutine(*args: Any, **kwargs: Any) -> Any:
         return await _Step(f(*args, **kwargs))
 
     return secret_coroutine
 
 
-def wrap_async_generator(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., AsyncGenerator[Any, Any]]:
-    @functools.wraps(f)
+def _async_generator_steps(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., AsyncGenerator[Any, Any]]:
     async def secret_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         agen = f(*args, **kwargs)
         step: Optional[Any] = agen.asend(None)
@@ -96,3 +95,50 @@ def wrap_async_generator(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable
                 step = agen.asend(value)
 
     return secret_async_generator
+
+
+def _code_flags(f: Any) -> int:
+    while isinstance(f, functools.partial):
+        f = f.func
+    f = getattr(f, "__func__", f)  # methods
+    return int(getattr(getattr(f, "__code__", None), "co_flags", 0))
+
+
+def wrap_generator(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
+    steps = _generator_steps(f)
+    if _code_flags(f) & inspect.CO_ITERABLE_COROUTINE:  # @types.coroutine: the wrapper stays awaitable
+        steps = types.coroutine(steps)
+    return functools.wraps(f)(steps)
+
+
+def wrap_coroutine(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    return functools.wraps(f)(_coroutine_steps(f))
+
+
+def wrap_async_generator(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., AsyncGenerator[Any, Any]]:
+    return functools.wraps(f)(_async_generator_steps(f))
+
+
+# The code of the drivers above: a result that already is one of them is driven already.
+_DRIVER_CODES = frozenset(make(lambda: None).__code__
+                          for make in (_generator_steps, _coroutine_steps, _async_generator_steps))
+
+
+def driven(obj: Any) -> Any:
+    """A generator, coroutine or async generator object, made to run each step inside a scope.
+
+    For the object a plain function returned (_call_results.py): its body has not run yet, and
+    would run wherever it is consumed.  The replacement is of the same kind and forwards every
+    send/throw/close to it; anything else is returned as it is."""
+    if isinstance(obj, types.GeneratorType):
+        if obj.gi_code in _DRIVER_CODES:
+            return obj
+        steps = _generator_steps(lambda: obj)
+        if obj.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:  # @types.coroutine: stays awaitable
+            steps = types.coroutine(steps)
+        return steps()
+    if isinstance(obj, types.CoroutineType):
+        return obj if obj.cr_code in _DRIVER_CODES else _coroutine_steps(lambda: obj)()
+    if isinstance(obj, types.AsyncGeneratorType):
+        return obj if obj.ag_code in _DRIVER_CODES else _async_generator_steps(lambda: obj)()
+    return obj

@@ -7,12 +7,17 @@ the thread's Python state is cleared the slot is released, so a later thread
 whose control block lands at the same address never inherits stale bounds.
 
 Where the bounds come from:
-  - the process's initial thread: its `[stack]` mapping in /proc/self/maps.
-    That mapping grows down on demand, so the backend re-probes its low end;
-    `floor` is the lowest address it may ever reach (the end of the mapping
-    below it, or top - RLIMIT_STACK).
-  - every other thread: pthread_getattr_np (glibc and musl), which reports the
-    exact usable stack, excluding the guard area.
+  - every thread: pthread_getattr_np (glibc and musl), which reports the exact
+    usable stack, excluding the guard area;
+  - but the thread running on the process's initial stack -- the `[stack]`
+    mapping in /proc/self/maps -- gets that mapping instead.  It grows down on
+    demand, so the backend re-probes its low end; `floor` is the lowest address
+    it may ever reach (the end of the mapping below it, or top - RLIMIT_STACK).
+
+Which thread that is is decided by the stack itself, not by the thread id: in
+a child forked from a worker thread the only thread has tid == pid, yet it
+runs on the worker's mmap'd stack, and the `[stack]` mapping is the dead
+initial thread's.
 """
 from __future__ import annotations
 
@@ -74,10 +79,25 @@ def pthread_bounds() -> Bounds:
     return low, low + size.value, low, 0
 
 
+def _initial_stack() -> Optional[Tuple[int, int]]:
+    """(low, high) of the `[stack]` mapping, or None when there is none."""
+    for lo, hi, name in _maps():
+        if name == "[stack]":
+            return lo, hi
+    return None
+
+
 def current_thread_bounds() -> Bounds:
+    bounds = pthread_bounds()
+    # Only a thread whose tid is the pid can be on the initial stack (the process's first
+    # thread, or the forking thread in a fork child); the check reads /proc/self/maps, so it
+    # is made for that one only.  The initial thread's pthread range overlaps [stack] (glibc
+    # ends it where [stack] ends, musl at the auxiliary vector inside it); a worker's does not.
     if threading.get_native_id() == os.getpid():
-        return main_thread_bounds()
-    return pthread_bounds()
+        initial = _initial_stack()
+        if initial is not None and bounds[0] < initial[1] and initial[0] < bounds[1]:
+            return main_thread_bounds()
+    return bounds
 
 
 class _StackT(ctypes.Structure):
@@ -116,6 +136,7 @@ class StackRegistry:
                  reset_after_fork: Callable[[], None], on_register: Callable[[], None] = lambda: None) -> None:
         self._register, self.forget, self._reset = register, forget, reset_after_fork
         self._on_register = on_register
+        self.on_registered: list[Callable[[], None]] = []  # run on the thread once it is registered
         self._local = threading.local()
         self.generation = 0
         if hasattr(os, "register_at_fork"):
@@ -143,6 +164,8 @@ class StackRegistry:
         if not tp:
             raise RuntimeError("secretscope: too many threads hold scope state (4096)")
         self._local.guard = _SlotGuard(tp, self.generation, self)
+        for callback in self.on_registered:
+            callback()
 
     def registered_here(self) -> Optional[int]:
         guard = getattr(self._local, "guard", None)

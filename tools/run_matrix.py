@@ -181,6 +181,33 @@ def ensure_pytest(python: str) -> None:
         raise Unavailable(f"pip install pytest failed: {(r.stdout + r.stderr).strip().splitlines()[-3:]}")
 
 
+# greenlet and gevent: test extras (pyproject.toml) for tests/test_greenlets.py, binary wheels only.
+TEST_EXTRAS = ("greenlet", "gevent")
+
+
+def install_test_extras(entry: Entry, python: str) -> Tuple[Tuple[str, ...], bool]:
+    """(extra PYTHONPATH entries, whether the extras are importable) for one interpreter.
+
+    pyenv interpreters get them with their own pip; Debian's amd64 sysroots a --target folder
+    filled by this pip for their version.  Elsewhere (PyPy, qemu) they are left out: the tests skip."""
+    probe = ["-c", "import " + ", ".join(TEST_EXTRAS)]
+    if entry.kind in ("pyenv", "free-threaded"):
+        if run([python, *probe]).returncode != 0:
+            log(f"installing {', '.join(TEST_EXTRAS)} into {python}")
+            run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *TEST_EXTRAS], timeout=900)
+        return (), run([python, *probe]).returncode == 0
+    if entry.kind == "debian" and entry.arch == "amd64":
+        target = ROOT / ".cache" / "test-extras" / f"cpython-{entry.version}"
+        if run([python, *probe], env=clean_env((str(target),))).returncode != 0:
+            log(f"installing {', '.join(TEST_EXTRAS)} for {entry.name} into {target}")
+            run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade",
+                 "--target", target, "--python-version", entry.version, "--implementation", "cp",
+                 "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+                 *TEST_EXTRAS], timeout=900)
+        return (str(target),), run([python, *probe], env=clean_env((str(target),))).returncode == 0
+    return (), False
+
+
 def free_threaded_python() -> str:
     """A free-threaded CPython, wherever this machine has one."""
     candidates = []
@@ -358,7 +385,10 @@ def run_entry(entry: Entry, workdir: Path, pytest_args: List[str], pypy: Optiona
     log(f"{entry.name}: preparing ({entry.describe()})")
     try:
         python, extra_path = prepare(entry)
-        env = clean_env(extra_path)
+        extras_path, have_extras = install_test_extras(entry, python)
+        env = clean_env((*extra_path, *extras_path))
+        if have_extras:
+            env["SECRETSCOPE_TEST_GREENLET"] = "1"  # tests/test_greenlets.py: required, not skipped
         if entry.kind == "pypy":
             env["PYTHONNOUSERSITE"] = "1"
         info = interpreter_info(python, env)

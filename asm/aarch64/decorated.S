@@ -23,6 +23,24 @@ ss_object_layout:
     .zero 32
     .size ss_object_layout, . - ss_object_layout
 
+/* ss_call_hooks: what a scope's result goes through once the scope has ended
+ * (issue 13), filled by secretscope/_call_results.py; all zero = no hooks.
+ * The callbacks are borrowed references that Python keeps alive. */
+.equ HOOK_GEN_TYPE, 0       /* &PyGen_Type                                  */
+.equ HOOK_CORO_TYPE, 8      /* &PyCoro_Type                                 */
+.equ HOOK_ASYNCGEN_TYPE, 16 /* &PyAsyncGen_Type                             */
+.equ HOOK_DRIVE, 24         /* drive(obj) -> obj driven in scopes           */
+.equ HOOK_CLEAR, 32         /* clear(value, tb): clears the scope's frames  */
+.equ HOOK_ERR_FETCH, 40     /* PyErr_Fetch                                  */
+.equ HOOK_ERR_RESTORE, 48   /* PyErr_Restore                                */
+.equ HOOK_CLEAR_BLOCK, 56   /* clear_block(exc, tb): frames a block called  */
+.equ HOOK_SIZE, 64
+    .globl ss_call_hooks
+    .type ss_call_hooks, %object
+ss_call_hooks:
+    .zero HOOK_SIZE
+    .size ss_call_hooks, . - ss_call_hooks
+
     .section .rodata
 msg_cleared:
     .asciz "secretscope: this decorated function was cleared (its object is being destroyed)"
@@ -32,19 +50,195 @@ msg_cleared:
  * PyObject *ss_object_call(PyObject *self, PyObject *const *args,
  *                          size_t nargsf, PyObject *kwnames)    [vectorcall]
  *   out: f(*args, **kw) run inside a scope (see ss_call), or NULL with an
- *        exception.  Branches into ss_call's scope with self replaced by f.
+ *        exception; then, outside the scope, result_hooks: a generator,
+ *        coroutine or async generator result is replaced by one whose every
+ *        step runs in a scope, and an exception has the scope's frames
+ *        cleared.  Calls into ss_call's scope with self replaced by f.
  */
 FUNC ss_object_call
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_F
     ldr x0, [x0, x9]                    /* x0 = the wrapped callable            */
-    cbz x0, 1f
-    b scope_call                        /* past ss_call's landing pad           */
-1:  LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
+    cbnz x0, .Lobject_scope
+    LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     adrp x1, msg_cleared
     add x1, x1, #:lo12:msg_cleared
     LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
     br x16                              /* returns 0 = NULL: raise              */
+.Lobject_scope:
+    PROLOGUE 16
+    bl scope_call                       /* past ss_call's landing pad           */
+    bl result_hooks
+    RETURN 16
 ENDFUNC ss_object_call
+
+/*
+ * PyObject *ss_do_checked(PyObject *self, PyObject *const *args,
+ *                         size_t nargsf, PyObject *kwnames)
+ *                                                   [METH_FASTCALL|KEYWORDS]
+ * secretscope.do: ss_do, then result_hooks (as for a decorated call).
+ */
+FUNC ss_do_checked
+    PROLOGUE 16
+    bl ss_do
+    bl result_hooks
+    RETURN 16
+ENDFUNC ss_do_checked
+
+/*
+ * PyObject *ss_do_step(PyObject *self, PyObject *const *args,
+ *                      size_t nargsf, PyObject *kwnames)
+ *                                                   [METH_FASTCALL|KEYWORDS]
+ * One step of a decorated generator or coroutine (_suspendable.py): ss_do,
+ * then error_hook only.  The step's result is a value the generator yielded,
+ * which is handed on as it is, whatever it is.
+ */
+FUNC ss_do_step
+    PROLOGUE 16
+    bl ss_do
+    bl error_hook
+    RETURN 16
+ENDFUNC ss_do_step
+
+/*
+ * PyObject *ss_scope_exit_checked(PyObject *callable, PyObject *const *args,
+ *                                 size_t nargsf, PyObject *kwnames)
+ *                                                              [vectorcall]
+ * `with secret():` exit: ss_scope_exit (the scope ends there), then, when an
+ * exception leaves the block (args = exc_type, exc, tb; tb not None) and the
+ * exit succeeded, HOOK_CLEAR_BLOCK(exc, tb) clears the frames the block
+ * called.  The exception is being handled by the interpreter (not set), so
+ * the call needs no fetch/restore.
+ *   out: x0 = ss_scope_exit's result, or NULL if the hook raised (its
+ *        exception is then set; the hook catches everything, so it does not).
+ */
+FUNC ss_scope_exit_checked
+    PROLOGUE 32
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -16
+    .cfi_offset x20, -8
+    mov x19, x1                         /* x19 = args (the caller's)            */
+    and x20, x2, #0x7fffffffffffffff    /* x20 = nargs                          */
+    bl ss_scope_exit                    /* keeps x19, x20 (callee-saved)        */
+    cbz x0, 1f
+    cmp x20, #3
+    b.lo 1f
+    LDR_GLOBAL x9, ss_call_hooks, HOOK_CLEAR_BLOCK
+    cbz x9, 1f
+    ldr x10, [x19, #16]                 /* tb                                   */
+    LDR_GLOBAL x11, ss_api, API_NONE
+    cmp x10, x11
+    b.eq 1f
+    mov x20, x0                         /* x20 = the exit's result              */
+    mov x0, x9
+    add x1, x19, #8                     /* (exc, tb)                            */
+    mov x2, #2
+    mov x3, xzr
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL
+    blr x16
+    cbz x0, 2f
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mov x0, x20
+    b 1f
+2:  mov x0, x20                         /* the hook raised: report that         */
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+    mov x0, xzr
+1:  ldp x19, x20, [sp, #16]
+    RETURN 32
+ENDFUNC ss_scope_exit_checked
+
+/*
+ * result_hooks — a decorated call's result, after its scope.   [internal]
+ *   in:  x0 = the result (new reference), or NULL with an exception set
+ *   out: x0 = the result, or what HOOK_DRIVE returned for a generator,
+ *        coroutine or async generator (the original's reference is
+ *        released), or NULL with an exception (error_hook has run).
+ *   clobbers: caller-saved registers (AAPCS64).  Runs outside the scope.
+ */
+LOCALFUNC result_hooks
+    cbz x0, error_hook                  /* tail call                            */
+    LDR_GLOBAL x9, ss_call_hooks, HOOK_DRIVE
+    cbz x9, .Lresult_plain
+    LDR_GLOBAL x10, ss_object_layout, LAYOUT_TYPE
+    ldr x10, [x0, x10]                  /* x10 = Py_TYPE(result)                */
+    LDR_GLOBAL x11, ss_call_hooks, HOOK_GEN_TYPE
+    cmp x10, x11
+    b.eq .Ldrive
+    LDR_GLOBAL x11, ss_call_hooks, HOOK_CORO_TYPE
+    cmp x10, x11
+    b.eq .Ldrive
+    LDR_GLOBAL x11, ss_call_hooks, HOOK_ASYNCGEN_TYPE
+    cmp x10, x11
+    b.eq .Ldrive
+.Lresult_plain:
+    ret
+.Ldrive:
+    PROLOGUE 32                         /* 16: args[0] = result, 24: driven     */
+    str x0, [sp, #16]
+    mov x0, x9                          /* drive(result)                        */
+    add x1, sp, #16
+    mov x2, #1
+    mov x3, xzr
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL
+    blr x16                             /* new reference, or NULL               */
+    str x0, [sp, #24]
+    ldr x0, [sp, #16]
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* the driver holds its own reference   */
+    ldr x0, [sp, #24]
+    RETURN 32
+ENDFUNC result_hooks
+
+/*
+ * error_hook — an exception leaving a scope.                   [internal]
+ *   in:  x0 = the scope's result; only NULL (an exception is set) is acted
+ *        on: if it has a traceback, HOOK_CLEAR(value, tb) clears the locals
+ *        of the scope's finished frames (the traceback keeps every entry).
+ *        The exception is fetched around that call and restored unchanged
+ *        (anything HOOK_CLEAR raised is discarded with it).
+ *   out: x0 = the input.
+ *   clobbers: caller-saved registers (AAPCS64).  Runs outside the scope.
+ */
+LOCALFUNC error_hook
+    cbz x0, .Lerror_set
+    ret
+.Lerror_set:
+    LDR_GLOBAL x9, ss_call_hooks, HOOK_CLEAR
+    cbnz x9, .Lerror_clear
+    ret
+.Lerror_clear:
+    PROLOGUE 64                         /* 16 type, 24 value, 32 tb, 40 args[2] */
+    add x0, sp, #16
+    add x1, sp, #24
+    add x2, sp, #32
+    LDR_GLOBAL x16, ss_call_hooks, HOOK_ERR_FETCH
+    blr x16
+    ldr x1, [sp, #32]
+    cbz x1, .Lerror_restore             /* no traceback: nothing to clear       */
+    str x1, [sp, #48]                   /* args = (value or None, tb)           */
+    ldr x0, [sp, #24]
+    cbnz x0, 1f
+    LDR_GLOBAL x0, ss_api, API_NONE
+1:  str x0, [sp, #40]
+    LDR_GLOBAL x0, ss_call_hooks, HOOK_CLEAR
+    add x1, sp, #40
+    mov x2, #2
+    mov x3, xzr
+    LDR_GLOBAL x16, ss_api, API_VECTORCALL
+    blr x16
+    cbz x0, .Lerror_restore             /* it raised: Restore replaces that     */
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16
+.Lerror_restore:
+    ldr x0, [sp, #16]
+    ldr x1, [sp, #24]
+    ldr x2, [sp, #32]
+    LDR_GLOBAL x16, ss_call_hooks, HOOK_ERR_RESTORE
+    blr x16                             /* steals the three references          */
+    mov x0, xzr
+    RETURN 64
+ENDFUNC error_hook
 
 /*
  * PyObject *ss_object_get(PyObject *self, PyObject *obj, PyObject *type)

@@ -23,6 +23,24 @@ ss_object_layout:
     .zero 32
     .size ss_object_layout, . - ss_object_layout
 
+/* ss_call_hooks: what a scope's result goes through once the scope has ended
+ * (issue 13), filled by secretscope/_call_results.py; all zero = no hooks.
+ * The callbacks are borrowed references that Python keeps alive. */
+.equ HOOK_GEN_TYPE, 0       /* &PyGen_Type                                  */
+.equ HOOK_CORO_TYPE, 8      /* &PyCoro_Type                                 */
+.equ HOOK_ASYNCGEN_TYPE, 16 /* &PyAsyncGen_Type                             */
+.equ HOOK_DRIVE, 24         /* drive(obj) -> obj driven in scopes           */
+.equ HOOK_CLEAR, 32         /* clear(value, tb): clears the scope's frames  */
+.equ HOOK_ERR_FETCH, 40     /* PyErr_Fetch                                  */
+.equ HOOK_ERR_RESTORE, 48   /* PyErr_Restore                                */
+.equ HOOK_CLEAR_BLOCK, 56   /* clear_block(exc, tb): frames a block called  */
+.equ HOOK_SIZE, 64
+    .globl ss_call_hooks
+    .type ss_call_hooks, @object
+ss_call_hooks:
+    .zero HOOK_SIZE
+    .size ss_call_hooks, . - ss_call_hooks
+
     .section .rodata
 msg_cleared:
     .asciz "secretscope: this decorated function was cleared (its object is being destroyed)"
@@ -32,18 +50,214 @@ msg_cleared:
  * PyObject *ss_object_call(PyObject *self, PyObject *const *args,
  *                          size_t nargsf, PyObject *kwnames)    [vectorcall]
  *   out: f(*args, **kw) run inside a scope (see ss_call), or NULL with an
- *        exception.  Tail-jumps into ss_call's scope with self replaced by f.
+ *        exception; then, outside the scope, result_hooks: a generator,
+ *        coroutine or async generator result is replaced by one whose every
+ *        step runs in a scope, and an exception has the scope's frames
+ *        cleared.  Calls into ss_call's scope with self replaced by f.
  */
 FUNC ss_object_call
     mov (ss_object_layout + LAYOUT_F)(%rip), %rax
     mov (%rdi, %rax), %rdi             /* rdi = the wrapped callable            */
     test %rdi, %rdi
     jz 1f
-    jmp scope_call                     /* past ss_call's landing pad            */
+    sub $8, %rsp                       /* 16-byte alignment for the call        */
+    .cfi_def_cfa_offset 16
+    call scope_call                    /* past ss_call's landing pad            */
+    mov %rax, %rdi
+    call result_hooks
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
 1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
     lea msg_cleared(%rip), %rsi
     jmp *(ss_api + API_ERR_SET_STRING)(%rip)   /* returns 0 = NULL: raise    */
 ENDFUNC ss_object_call
+
+/*
+ * PyObject *ss_do_checked(PyObject *self, PyObject *const *args,
+ *                         size_t nargsf, PyObject *kwnames)
+ *                                                   [METH_FASTCALL|KEYWORDS]
+ * secretscope.do: ss_do, then result_hooks (as for a decorated call).
+ */
+FUNC ss_do_checked
+    sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call ss_do
+    mov %rax, %rdi
+    call result_hooks
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_do_checked
+
+/*
+ * PyObject *ss_do_step(PyObject *self, PyObject *const *args,
+ *                      size_t nargsf, PyObject *kwnames)
+ *                                                   [METH_FASTCALL|KEYWORDS]
+ * One step of a decorated generator or coroutine (_suspendable.py): ss_do,
+ * then error_hook only.  The step's result is a value the generator yielded,
+ * which is handed on as it is, whatever it is.
+ */
+FUNC ss_do_step
+    sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call ss_do
+    mov %rax, %rdi
+    call error_hook
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_do_step
+
+/*
+ * PyObject *ss_scope_exit_checked(PyObject *callable, PyObject *const *args,
+ *                                 size_t nargsf, PyObject *kwnames)
+ *                                                              [vectorcall]
+ * `with secret():` exit: ss_scope_exit (the scope ends there), then, when an
+ * exception leaves the block (args = exc_type, exc, tb; tb not None) and the
+ * exit succeeded, HOOK_CLEAR_BLOCK(exc, tb) clears the frames the block
+ * called.  The exception is being handled by the interpreter (not set), so
+ * the call needs no fetch/restore.
+ *   out: rax = ss_scope_exit's result, or NULL if the hook raised (its
+ *        exception is then set; the hook catches everything, so it does not).
+ */
+FUNC ss_scope_exit_checked
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    sub $8, %rsp                       /* 16-byte alignment for calls          */
+    .cfi_def_cfa_offset 32
+    mov %rsi, %rbx                     /* rbx = args (the caller's)            */
+    mov %rdx, %r12
+    btr $63, %r12                      /* r12 = nargs                          */
+    call ss_scope_exit                 /* keeps rbx, r12 (callee-saved)         */
+    test %rax, %rax
+    jz 1f
+    cmp $3, %r12
+    jb 1f
+    cmpq $0, (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip)
+    je 1f
+    mov 16(%rbx), %rcx                 /* tb                                   */
+    cmp (ss_api + API_NONE)(%rip), %rcx
+    je 1f
+    mov %rax, %r12                     /* r12 = the exit's result               */
+    mov (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip), %rdi
+    lea 8(%rbx), %rsi                  /* (exc, tb)                            */
+    mov $2, %edx
+    xor %ecx, %ecx
+    call *(ss_api + API_VECTORCALL)(%rip)
+    test %rax, %rax
+    jz 2f
+    mov %rax, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+    mov %r12, %rax
+    jmp 1f
+2:  mov %r12, %rdi                     /* the hook raised: report that          */
+    call *(ss_api + API_DECREF)(%rip)
+    xor %eax, %eax
+1:  add $8, %rsp
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_scope_exit_checked
+
+/*
+ * result_hooks — a decorated call's result, after its scope.   [internal]
+ *   in:  rdi = the result (new reference), or NULL with an exception set
+ *   out: rax = the result, or what HOOK_DRIVE returned for a generator,
+ *        coroutine or async generator (the original's reference is
+ *        released), or NULL with an exception (error_hook has run).
+ *   clobbers: caller-saved registers (standard ABI).  Runs outside the scope.
+ */
+LOCALFUNC result_hooks
+    test %rdi, %rdi
+    jz error_hook                      /* tail call                             */
+    mov %rdi, %rax
+    cmpq $0, (ss_call_hooks + HOOK_DRIVE)(%rip)
+    je 9f
+    mov (ss_object_layout + LAYOUT_TYPE)(%rip), %rcx
+    mov (%rdi, %rcx), %rcx             /* rcx = Py_TYPE(result)                 */
+    cmp (ss_call_hooks + HOOK_GEN_TYPE)(%rip), %rcx
+    je .Ldrive
+    cmp (ss_call_hooks + HOOK_CORO_TYPE)(%rip), %rcx
+    je .Ldrive
+    cmp (ss_call_hooks + HOOK_ASYNCGEN_TYPE)(%rip), %rcx
+    je .Ldrive
+9:  ret
+.Ldrive:
+    push %rdi                          /* args[0] = the result; 16-aligned      */
+    .cfi_def_cfa_offset 16
+    sub $16, %rsp                      /* 8(%rsp) = the driver's result         */
+    .cfi_def_cfa_offset 32
+    mov (ss_call_hooks + HOOK_DRIVE)(%rip), %rdi
+    lea 16(%rsp), %rsi
+    mov $1, %edx
+    xor %ecx, %ecx
+    call *(ss_api + API_VECTORCALL)(%rip)   /* drive(result): new ref or NULL  */
+    mov %rax, 8(%rsp)
+    mov 16(%rsp), %rdi
+    call *(ss_api + API_DECREF)(%rip)  /* the driver holds its own reference    */
+    mov 8(%rsp), %rax
+    add $24, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC result_hooks
+
+/*
+ * error_hook — an exception leaving a scope.                   [internal]
+ *   in:  rdi = the scope's result; only NULL (an exception is set) is acted
+ *        on: if it has a traceback, HOOK_CLEAR(value, tb) clears the locals
+ *        of the scope's finished frames (the traceback keeps every entry).
+ *        The exception is fetched around that call and restored unchanged
+ *        (anything HOOK_CLEAR raised is discarded with it).
+ *   out: rax = rdi.
+ *   clobbers: caller-saved registers (standard ABI).  Runs outside the scope.
+ */
+LOCALFUNC error_hook
+    mov %rdi, %rax
+    test %rdi, %rdi
+    jnz 9f
+    cmpq $0, (ss_call_hooks + HOOK_CLEAR)(%rip)
+    je 9f
+    sub $40, %rsp                      /* 0: type, 8: value, 16: tb, 24: args   */
+    .cfi_def_cfa_offset 48
+    mov %rsp, %rdi
+    lea 8(%rsp), %rsi
+    lea 16(%rsp), %rdx
+    call *(ss_call_hooks + HOOK_ERR_FETCH)(%rip)
+    mov 16(%rsp), %rax
+    test %rax, %rax
+    jz 2f                              /* no traceback: nothing to clear        */
+    mov %rax, 32(%rsp)                 /* args = (value or None, tb)            */
+    mov 8(%rsp), %rax
+    test %rax, %rax
+    jnz 1f
+    mov (ss_api + API_NONE)(%rip), %rax
+1:  mov %rax, 24(%rsp)
+    mov (ss_call_hooks + HOOK_CLEAR)(%rip), %rdi
+    lea 24(%rsp), %rsi
+    mov $2, %edx
+    xor %ecx, %ecx
+    call *(ss_api + API_VECTORCALL)(%rip)
+    test %rax, %rax
+    jz 2f                              /* it raised: Restore replaces that      */
+    mov %rax, %rdi
+    call *(ss_api + API_DECREF)(%rip)
+2:  mov (%rsp), %rdi
+    mov 8(%rsp), %rsi
+    mov 16(%rsp), %rdx
+    call *(ss_call_hooks + HOOK_ERR_RESTORE)(%rip)  /* steals the three refs */
+    xor %eax, %eax
+    add $40, %rsp
+    .cfi_def_cfa_offset 8
+9:  ret
+ENDFUNC error_hook
 
 /*
  * PyObject *ss_object_get(PyObject *self, PyObject *obj, PyObject *type)
