@@ -20,13 +20,14 @@
  *     x29+16 ..+96   x19-x28, the caller's values
  *     x29+0  ..+16   x29, x30 (x30 signed with PAC)
  *     sp+CTL ..+16   the caller's FPCR, 8 bytes of padding
- *     sp+0   ..+VEC_BYTES  mincore vector
  *     below sp       the scope's function ran here: all of it is erased
+ * (the mincore vector is the thread's own, SLOT_VECTOR: off the stack, so a
+ * nesting level costs 112 bytes here)
  */
 .include "common.inc"
 
-.equ CTL, VEC_BYTES                  /* saved FPCR                               */
-.equ FRAME, (VEC_BYTES + 16)         /* keeps sp 16-byte aligned                  */
+.equ CTL, 0                          /* saved FPCR                               */
+.equ FRAME, 16                       /* keeps sp 16-byte aligned                  */
 .equ SAVE, 96                        /* frame record + x19-x28                    */
 
 /* Clear every caller-saved general-purpose register but x0 (the result), and
@@ -55,7 +56,7 @@
 
 /* The frame shared by ss_call and ss_scope_exit: frame record, the ten
  * callee-saved registers (all of them, so that the 96 bytes hold only the
- * caller's values), then FRAME bytes (mincore vector, saved FPCR). */
+ * caller's values), then FRAME bytes (saved FPCR). */
 .macro SCOPE_PROLOGUE
     PROLOGUE SAVE
     stp x19, x20, [sp, #16]
@@ -235,10 +236,10 @@ scope_call:                             /* decorated.S enters here with f       
     add x0, sp, #CTL
     bl clear_registers                  /* 1. registers                         */
     mov x0, x19
-    mov x1, sp
+    SLOT_VECTOR x19, x1, x9             /* the thread's mincore vector          */
     bl scrub_stack                      /* 2. the stack below this frame        */
     mov x25, x0                         /* x25 = scrub result                   */
-    mov x0, sp                          /* the mincore vector is free again     */
+    SLOT_VECTOR x19, x0, x9             /* the vector is free again: a stack_t  */
     bl scrub_altstack                   /* 3. signal frames on the altstack     */
     mov x0, x25
     bl scope_end_depth
@@ -350,11 +351,7 @@ ENDFUNC ss_scope_enter
  */
 FUNC ss_scope_exit
     SCOPE_PROLOGUE
-    mov x9, sp
-    add x10, sp, #FRAME
-1:  stp xzr, xzr, [x9], #16             /* our frame: no stale data kept        */
-    cmp x9, x10
-    b.lo 1b
+    stp xzr, xzr, [sp]                  /* our frame: no stale data kept        */
     mrs x0, tpidr_el0
     bl slot_find
     cbz x0, .Lexit_unbalanced
@@ -368,10 +365,10 @@ FUNC ss_scope_exit
 2:  add x0, sp, #CTL
     bl clear_registers
     mov x0, x19
-    mov x1, sp
+    SLOT_VECTOR x19, x1, x9
     bl scrub_stack
     mov x25, x0
-    mov x0, sp
+    SLOT_VECTOR x19, x0, x9
     bl scrub_altstack
     mov x0, x25
     bl scope_end_depth

@@ -16,8 +16,10 @@
  */
 .include "common.inc"
 
-.equ CTL, VEC_BYTES /* fnstcw at +0, stmxcsr at +4            */
-.equ FRAME, (VEC_BYTES + 8) /* keeps rsp 16-byte aligned (5 pushes)   */
+.equ CTL, 0 /* fnstcw at +0, stmxcsr at +4                      */
+.equ FRAME, 8 /* keeps rsp 16-byte aligned (5 pushes); the mincore
+                 vector is the thread's own (SLOT_VECTOR), not here:
+                 each nesting level costs 64 bytes of this frame     */
 
 /* Clear every caller-saved general-purpose register but rax (the result).
  * The final xor also leaves RFLAGS in a fixed, data-independent state. */
@@ -33,7 +35,7 @@
 .endm
 
 /* The frame shared by ss_call and ss_scope_exit: rbp, then five callee-saved
- * registers, then FRAME bytes (mincore vector, saved control words). */
+ * registers, then FRAME bytes (saved control words). */
 .macro SCOPE_PROLOGUE
     push %rbp
     .cfi_def_cfa_offset 16
@@ -201,10 +203,10 @@ scope_call:                            /* decorated.S enters here with f        
     lea CTL(%rsp), %rdi
     call clear_registers               /* 1. registers                         */
     mov %rbx, %rdi
-    mov %rsp, %rsi
+    SLOT_VECTOR %rbx, %rsi, %rcx             /* the thread's mincore vector          */
     call scrub_stack                   /* 2. the stack below this frame        */
     mov %rax, %r13                     /* r13 = scrub result (args are done)   */
-    mov %rsp, %rdi
+    SLOT_VECTOR %rbx, %rdi, %rcx             /* (free again: scratch for a stack_t)  */
     mov %rbx, %rsi
     call scrub_altstack                /* 3. signal frames on the altstack     */
     mov %r13, %rax
@@ -316,10 +318,7 @@ ENDFUNC ss_scope_enter
  */
 FUNC ss_scope_exit
     SCOPE_PROLOGUE
-    mov %rsp, %rdi
-    mov $(FRAME / 8), %ecx
-    xor %eax, %eax
-    rep stosq                          /* our frame: no stale data kept        */
+    movq $0, CTL(%rsp)                 /* our frame: no stale data kept        */
     mov %fs:0, %rdi
     call slot_find
     test %rax, %rax
@@ -332,10 +331,10 @@ FUNC ss_scope_exit
     lea CTL(%rsp), %rdi
     call clear_registers
     mov %rbx, %rdi
-    mov %rsp, %rsi
+    SLOT_VECTOR %rbx, %rsi, %rcx
     call scrub_stack
     mov %rax, %r13
-    mov %rsp, %rdi
+    SLOT_VECTOR %rbx, %rdi, %rcx
     mov %rbx, %rsi
     call scrub_altstack
     mov %r13, %rax
