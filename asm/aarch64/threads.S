@@ -114,6 +114,7 @@ LOCALFUNC slot_claim
     str xzr, [x12, #SLOT_N_SCANS]
     str xzr, [x12, #SLOT_N_RECORDED]
     str xzr, [x12, #SLOT_DEEP_SKIP]     /* and SLOT_DEEP_STREAK                 */
+    str xzr, [x12, #SLOT_BLOCK]         /* (a dead thread's blocks are leaked)  */
     mov x0, x12
     ret
 4:  clrex

@@ -108,6 +108,7 @@ LOCALFUNC slot_claim
     movq $0, SLOT_N_SCANS(%rdx)
     movq $0, SLOT_N_RECORDED(%rdx)
     movq $0, SLOT_DEEP_SKIP(%rdx)      /* and SLOT_DEEP_STREAK                 */
+    movq $0, SLOT_BLOCK(%rdx)          /* (a dead thread's blocks are leaked)  */
     mov %rdx, %rax
     ret
 ENDFUNC slot_claim
