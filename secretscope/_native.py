@@ -229,7 +229,7 @@ class NativeBackend:
         vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
                       else ctypes.cast(self.lib.ss_vectorcall_compat, ctypes.c_void_p).value)
         self._register_cb = self.registry.register  # kept alive: the table holds a borrowed pointer
-        values_frame_get_generator = _cpython.has_symbol("PyFrame_GetGenerator")
+        frames_311 = _cpython.has_symbol("PyFrame_GetGenerator")  # the 3.11+ frame API
         values = {
             "vectorcall": vectorcall,
             "call_noargs": _cpython.symbol("PyObject_CallNoArgs"),
@@ -254,12 +254,12 @@ class NativeBackend:
             "suspend_message": ctypes.addressof(self._suspend_message),
             "generic_alloc": _cpython.symbol("PyType_GenericAlloc"),
             # 3.10: a Python __enter__ (_scope.py) calls ss_scope_enter; the block's frame is its caller
-            "frame_get_back": 0 if values_frame_get_generator else _cpython.symbol("PyFrame_GetBack"),
+            "frame_get_back": 0 if frames_311 else _cpython.symbol("PyFrame_GetBack"),
             "with_message": ctypes.addressof(self._with_message),
             # 3.11+: ss_scope_enter checks that a `with` statement calls it (block.S)
-            "frame_get_lasti": _cpython.symbol("PyFrame_GetLasti") if values_frame_get_generator else 0,
+            "frame_get_lasti": _cpython.symbol("PyFrame_GetLasti") if frames_311 else 0,
             "frame_get_code": _cpython.symbol("PyFrame_GetCode"),
-            "code_get_code": _cpython.symbol("PyCode_GetCode") if values_frame_get_generator else 0,
+            "code_get_code": _cpython.symbol("PyCode_GetCode") if frames_311 else 0,
             "with_opcodes": _cpython.with_opcodes(),
         }
         self.enter_checks_suspension = bool(values["frame_get_generator"])
