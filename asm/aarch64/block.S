@@ -418,7 +418,8 @@ FUNC ss_scope_exit
     ldr x1, [x0, x9]                    /* x1 = the Scope (or 0 once cleared)    */
 .Lexit_entry:                           /* x0 = via, x1 = the Scope              */
     PROLOGUE 32
-    str x19, [sp, #16]
+    stp x19, xzr, [sp, #16]             /* (all 32 bytes written: this frame sits
+                                           above the erased region, no stale slot) */
     .cfi_offset x19, -16
     mov x19, x1
     bl block_check
@@ -515,6 +516,7 @@ FUNC ss_exit_dealloc
     .cfi_offset x20, -24
     str x21, [sp, #32]
     .cfi_offset x21, -16
+    str xzr, [sp, #40]                  /* no stale slot above block_close's erasure */
     mov x19, x0                         /* x19 = the exit object                 */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_F
     ldr x20, [x19, x9]                  /* x20 = its Scope, or 0                 */
