@@ -220,6 +220,10 @@ class NativeBackend:
             "secretscope.ScopeExit", "The exit of one `with secret():` block.", routine)
         block_types = (ctypes.c_void_p * 2).in_dll(lib, "ss_block_types")
         block_types[0], block_types[1] = id(self.scope_type), id(self._exit_type)
+        # secret() with no argument: a builtin that allocates the Scope (no type call)
+        self.new_scope: Callable[[], Any] = _cpython.MethodDef(
+            "new_scope", routine("ss_scope_new"), _cpython.METH_NOARGS,
+            "new_scope()\n--\n\nA new secret() scope.").bind()
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _fill_api(self) -> None:

@@ -112,6 +112,7 @@ else:
 
 
 _NO_FUNCTION: Any = object()  # so that secret(None) is an error, not a context manager
+_new_scope: Callable[[], Scope] = getattr(backend, "new_scope", Scope)
 
 
 @overload
@@ -125,7 +126,7 @@ def secret(f: Any = _NO_FUNCTION, /) -> Union[Callable[P, R], Scope]:
     used are erased (see ``protection()`` for what this interpreter covers).
     """
     if f is _NO_FUNCTION:
-        return Scope()
+        return _new_scope()
     return _decorate(f)  # type: ignore[no-any-return]
 
 

@@ -442,6 +442,19 @@ FUNC ss_scope_exit
 ENDFUNC ss_scope_exit
 
 /*
+ * PyObject *ss_scope_new(PyObject *self, PyObject *unused)   [METH_NOARGS]
+ * What secret() returns: a new, idle Scope (PyType_GenericAlloc: zeroed, so
+ * SCOPE_STATE is idle; GC-tracked), without the type call's tp_new/tp_init.
+ *   out: x0 = new reference, or NULL with an exception (no memory).
+ */
+FUNC ss_scope_new
+    LDR_GLOBAL x0, ss_block_types, TYPE_SCOPE
+    mov x1, #0
+    LDR_GLOBAL x16, ss_api, API_GENERIC_ALLOC
+    br x16
+ENDFUNC ss_scope_new
+
+/*
  * PyObject *ss_exit_get(PyObject *edge, PyObject *obj, PyObject *type)
  *                                                            [tp_descr_get]
  * Scope.__exit__ looked up: through a Scope, a new exit object for it (the
