@@ -84,6 +84,7 @@ def data_pointer(name: str) -> int:
 # typeslots.h, structmember.h, object.h: stable across the supported CPython versions
 Py_tp_call, Py_tp_clear, Py_tp_dealloc, Py_tp_descr_get, Py_tp_doc = 50, 51, 52, 54, 56
 Py_tp_traverse, Py_tp_members, Py_tp_getset = 71, 72, 73
+Py_tp_new = 65
 T_PYSSIZET, READONLY = 19, 1
 Py_TPFLAGS_HAVE_VECTORCALL = 1 << 11
 Py_TPFLAGS_DEFAULT = 1 << 18  # Py_TPFLAGS_HAVE_VERSION_TAG
@@ -122,25 +123,30 @@ _generic_alloc.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
 _HEADER = object.__basicsize__  # PyObject header (larger on free-threaded builds)
 
 
-def vectorcall_type(name: str, doc: str = "") -> type:
+def vectorcall_type(name: str, doc: str = "", descr_get: int = 0, method_descriptor: bool = False) -> type:
     """A heap type whose instances are called through a vectorcall pointer stored in them.
 
     Calling an instance goes from the interpreter's call site straight into the
-    routine (no C frame of CPython in between); the instances have no __get__,
-    so as class attributes they do not bind.
+    routine (no C frame of CPython in between).  Without `descr_get` the
+    instances have no __get__, so as class attributes they do not bind; with
+    it (the address of a tp_descr_get routine) they bind through it, and
+    `method_descriptor` lets the interpreter call them with the instance
+    prepended instead of binding (Py_TPFLAGS_METHOD_DESCRIPTOR).
     """
     members = (_PyMemberDef * 2)(
         _PyMemberDef(b"__vectorcalloffset__", T_PYSSIZET, _HEADER, READONLY, None), _PyMemberDef())
     doc_buf = ctypes.create_string_buffer(doc.encode())  # the type keeps a pointer to it
-    slots = (_PyTypeSlot * 4)(
+    slots = (_PyTypeSlot * 5)(
         _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
         _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
         _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
+        _PyTypeSlot(Py_tp_descr_get, descr_get) if descr_get else _PyTypeSlot(),
         _PyTypeSlot())
     spec_name = name.encode()
     spec = _PyTypeSpec(spec_name, _HEADER + 8, 0,
                        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE
-                       | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                       | Py_TPFLAGS_DISALLOW_INSTANTIATION
+                       | (Py_TPFLAGS_METHOD_DESCRIPTOR if method_descriptor else 0),
                        ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
     _KEEP.extend((members, slots, spec, spec_name, doc_buf))
     return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
@@ -215,5 +221,68 @@ def wrap_callable(kind: type, call_address: int, f: object) -> Any:
 
 
 def object_layout() -> List[int]:
-    """ss_object_layout's values: offsets of f, __dict__, the weak list and ob_type."""
-    return [OBJECT_F, OBJECT_DICT, OBJECT_WEAKLIST, OBJECT_TYPE]
+    """ss_object_layout's values (LAYOUT_* in common.inc): offsets of f, __dict__, the weak
+    list, ob_type, a Scope's own fields and the vectorcall pointer."""
+    return [OBJECT_F, OBJECT_DICT, OBJECT_WEAKLIST, OBJECT_TYPE, SCOPE_FIELDS, OBJECT_VECTORCALL]
+
+
+# ---- `with secret():` blocks (asm/<arch>/block.S) -------------------------------------------
+
+#: a Scope's fields (SCOPE_* in common.inc) follow the decorated-function layout; the exit
+#: objects use that layout itself (vectorcall pointer, the Scope in place of f)
+SCOPE_FIELDS = OBJECT_WEAKLIST + 8
+SCOPE_FIELDS_SIZE = 48
+
+
+def _gc_type(name: str, doc: str, basicsize: int, flags: int, slots: List[Any]) -> type:
+    doc_buf = ctypes.create_string_buffer(doc.encode())
+    table = (_PyTypeSlot * (len(slots) + 2))(*slots, _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)), _PyTypeSlot())
+    spec_name = name.encode()
+    spec = _PyTypeSpec(spec_name, basicsize, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags,
+                       ctypes.cast(table, ctypes.POINTER(_PyTypeSlot)))
+    _KEEP.extend((table, spec, spec_name, doc_buf))
+    return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
+
+
+def scope_type(name: str, doc: str, routines: Callable[[str], int]) -> type:
+    """The type of what `secret()` returns: instantiable, one object per block; the caller adds
+    __enter__/__exit__ (edge objects) and the Python methods.  While open it references the
+    thread's enclosing block (in f's place), which the garbage collector sees."""
+    return _gc_type(name, doc, SCOPE_FIELDS + SCOPE_FIELDS_SIZE, 0, [
+        _PyTypeSlot(Py_tp_new, symbol("PyType_GenericNew")),
+        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+        _PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
+        _PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
+    ])
+
+
+def scope_exit_type(name: str, doc: str, routines: Callable[[str], int]) -> type:
+    """The type of the objects `Scope.__exit__` binds to (ss_exit_get): called through their
+    vectorcall pointer (ss_scope_exit), they hold a reference to their Scope.  No tp_clear: they
+    are in no reference cycle (a Scope never references them)."""
+    members = (_PyMemberDef * 2)(
+        _PyMemberDef(b"__vectorcalloffset__", T_PYSSIZET, OBJECT_VECTORCALL, READONLY, None), _PyMemberDef())
+    _KEEP.append(members)
+    return _gc_type(name, doc, OBJECT_WEAKLIST + 8,
+                    Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION, [
+                        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+                        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+                        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+                        _PyTypeSlot(Py_tp_dealloc, routines("ss_exit_dealloc")),
+                    ])
+
+
+def with_opcodes() -> int:
+    """API_WITH_OPCODES (asm/<arch>/common.inc): what the instruction of a frame whose `with`
+    statement is calling __enter__ looks like in its code (co_code, as PyCode_GetCode returns it),
+    for this interpreter: 3.11-3.13 execute BEFORE_WITH; 3.14+ CALL 0 right after
+    LOAD_SPECIAL 0 (__enter__).  (3.10 checks SETUP_WITH in Python: _scope.py.)  0 where the
+    interpreter has neither form: then every enter is refused, never silently accepted."""
+    import dis
+    opmap = dis.opmap
+    sval = bytes.__basicsize__ - 1  # PyBytesObject: the header, ob_size, ob_shash, then ob_sval
+    if "BEFORE_WITH" in opmap:
+        return opmap["BEFORE_WITH"] | sval << 32
+    if "LOAD_SPECIAL" in opmap and "CALL" in opmap:
+        return opmap["CALL"] | opmap["LOAD_SPECIAL"] << 8 | 0 << 16 | sval << 32
+    return 0

@@ -28,3 +28,12 @@ SUSPEND_MESSAGE = (
     "tasks, the consumer) runs on this thread. Decorate the generator or coroutine function with "
     "@secret instead (every resumption then runs inside its own scope), or move the block into a "
     "plain function.")
+
+# Why a `with secret():` block refuses an __enter__ that no `with` statement prepared (raised as
+# TypeError by the assembly's ss_scope_enter, asm/<arch>/block.S).
+WITH_MESSAGE = (
+    "secretscope: a secret() block must be entered by a `with` statement in the code it protects; "
+    "contextlib.ExitStack and other helpers that call __enter__ for you are refused: they can carry "
+    "the scope across yield/await or to another thread, and their frames keep the block's data "
+    "outside the erased region. Write `with secret():` around the code itself, or decorate a "
+    "function with @secret (or call it with secretscope.do) and call that from the helper.")

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from . import _cpython
 from ._call_results import install_call_hooks
 from ._elfcheck import validate
-from ._errors import SUSPEND_MESSAGE, NativeLoadError
+from ._errors import SUSPEND_MESSAGE, WITH_MESSAGE, NativeLoadError
 from ._freelists import FreeLists
 from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
@@ -20,7 +20,7 @@ from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 LIB_DIR = Path(__file__).resolve().parent / "_lib"
 
 # ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
@@ -35,6 +35,8 @@ _API_SLOTS = (
     "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
     "method_new", "gc_untrack", "clear_weakrefs", "gc_del",
     "eval_get_frame", "frame_get_generator", "suspend_message",
+    "generic_alloc", "frame_get_back", "with_message",
+    "frame_get_lasti", "frame_get_code", "code_get_code", "with_opcodes",
 )
 
 
@@ -46,7 +48,8 @@ _REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "P
                  "PyEval_GetFrame", "PyObject_VectorcallDict", "PyVectorcall_Call", "PyCFunction_NewEx",
                  "PyType_FromSpec", "PyType_GenericAlloc", "PyMem_GetAllocator", "PyMem_SetAllocator",
                  "PyMethod_New", "PyObject_GC_UnTrack", "PyObject_ClearWeakRefs", "PyObject_GC_Del",
-                 "PyObject_GenericGetDict", "PyObject_GenericSetDict")
+                 "PyObject_GenericGetDict", "PyObject_GenericSetDict", "PyType_GenericNew", "PyFrame_GetBack",
+                 "PyFrame_GetCode")
 
 # Exported symbols the Python side binds unconditionally (asm/<arch>/exports.map).
 _REQUIRED_EXPORTS = ("ss_api", "ss_abi_version", "ss_features", "ss_init", "ss_register_thread",
@@ -226,7 +229,7 @@ class NativeBackend:
 
         call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
         # What @secret returns: an object whose call enters ss_object_call (decorated.S).
-        layout = (ctypes.c_uint64 * 4).in_dll(lib, "ss_object_layout")
+        layout = (ctypes.c_uint64 * 6).in_dll(lib, "ss_object_layout")
         for index, offset in enumerate(_cpython.object_layout()):
             layout[index] = offset
         self.function_type = _cpython.secret_function_type(
@@ -246,21 +249,39 @@ class NativeBackend:
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
         self.greenlets = GreenletScopes(lib)  # parks a switching greenlet's scopes (_greenlets.py)
         self.registry.on_registered.append(self.greenlets.thread_registered)
-        # `with secret():` edges are vectorcall objects: the interpreter's call site jumps
-        # straight into the assembly, so no CPython C frame sits between the block's frame
-        # and the erasure (a builtin would leave its helper's frame, with stale slots, there).
-        edge = _cpython.vectorcall_type("secretscope.ScopeEdge", "Entry or exit of a `with secret():` block.")
-        self.enter: Callable[[], None] = _cpython.vectorcall_object(edge, routine("ss_scope_enter"))  # type: ignore[assignment]
-        self.exit: Callable[..., bool] = _cpython.vectorcall_object(  # type: ignore[assignment]
-            edge, routine("ss_scope_exit_checked"))  # ss_scope_exit, then the frames the block called are cleared
+        # `with secret():` (block.S): one Scope object per block; its __enter__ and __exit__ are
+        # vectorcall objects.  __exit__ binds to a fresh exit object whose call goes from the
+        # block's frame straight into the assembly, so no CPython C frame sits between the
+        # block's frame and the erasure (a builtin would leave its helper's frame, with stale
+        # slots, there); the `with` looks it up before calling __enter__, which arms it.
+        enter_edge = _cpython.vectorcall_type("secretscope.ScopeEnter", "Entry of a `with secret():` block.",
+                                              descr_get=routine("ss_object_get"), method_descriptor=True)
+        exit_edge = _cpython.vectorcall_type("secretscope.ScopeExitEdge", "Exit of a `with secret():` block.",
+                                             descr_get=routine("ss_exit_get"))
+        self.enter: Callable[[Any], None] = _cpython.vectorcall_object(enter_edge, routine("ss_scope_enter"))  # type: ignore[assignment]
+        self.exit: Callable[..., bool] = _cpython.vectorcall_object(exit_edge, routine("ss_scope_exit_unbound"))  # type: ignore[assignment]
+        self.scope_type: Optional[type] = _cpython.scope_type(
+            "secretscope.Scope", "What secret() returns: a `with` block's scope, or a decorator.", routine)
+        self.scope_type.__enter__ = self.enter  # type: ignore[attr-defined]
+        self.scope_type.__exit__ = self.exit  # type: ignore[attr-defined]
+        self._exit_type = _cpython.scope_exit_type(
+            "secretscope.ScopeExit", "The exit of one `with secret():` block.", routine)
+        block_types = (ctypes.c_void_p * 2).in_dll(lib, "ss_block_types")
+        block_types[0], block_types[1] = id(self.scope_type), id(self._exit_type)
+        # secret() with no argument: a builtin that allocates the Scope (no type call)
+        self.new_scope: Callable[[], Any] = _cpython.MethodDef(
+            "new_scope", routine("ss_scope_new"), _cpython.METH_NOARGS,
+            "new_scope()\n--\n\nA new secret() scope.").bind()
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _fill_api(self) -> None:
         api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
         self._suspend_message = ctypes.create_string_buffer(SUSPEND_MESSAGE.encode())  # kept alive
+        self._with_message = ctypes.create_string_buffer(WITH_MESSAGE.encode())
         vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
                       else ctypes.cast(self.lib.ss_vectorcall_compat, ctypes.c_void_p).value)
         self._register_cb = self.registry.register  # kept alive: the table holds a borrowed pointer
+        frames_311 = _cpython.has_symbol("PyFrame_GetGenerator")  # the 3.11+ frame API
         values = {
             "vectorcall": vectorcall,
             "call_noargs": _cpython.symbol("PyObject_CallNoArgs"),
@@ -283,6 +304,15 @@ class NativeBackend:
             "frame_get_generator": (_cpython.symbol("PyFrame_GetGenerator")
                                     if _cpython.has_symbol("PyFrame_GetGenerator") else 0),
             "suspend_message": ctypes.addressof(self._suspend_message),
+            "generic_alloc": _cpython.symbol("PyType_GenericAlloc"),
+            # 3.10: a Python __enter__ (_scope.py) calls ss_scope_enter; the block's frame is its caller
+            "frame_get_back": 0 if frames_311 else _cpython.symbol("PyFrame_GetBack"),
+            "with_message": ctypes.addressof(self._with_message),
+            # 3.11+: ss_scope_enter checks that a `with` statement calls it (block.S)
+            "frame_get_lasti": _cpython.symbol("PyFrame_GetLasti") if frames_311 else 0,
+            "frame_get_code": _cpython.symbol("PyFrame_GetCode"),
+            "code_get_code": _cpython.symbol("PyCode_GetCode") if frames_311 else 0,
+            "with_opcodes": _cpython.with_opcodes(),
         }
         self.enter_checks_suspension = bool(values["frame_get_generator"])
         for index, name in enumerate(_API_SLOTS):

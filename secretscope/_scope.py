@@ -1,6 +1,7 @@
 """The public scope API: `secret` (decorator and context manager), `do`, `enabled`, `protection`."""
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 import sys
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, ParamSpec, T
 
 from . import _active
 from ._active import backend
-from ._errors import SUSPEND_MESSAGE
+from ._errors import SUSPEND_MESSAGE, WITH_MESSAGE
 from ._protection import Protection
 from ._suspendable import wrap_async_generator, wrap_coroutine, wrap_generator
 from ._types import SecretFunction
@@ -48,28 +49,10 @@ def _decorate(f: Any) -> Any:
     return wrapper
 
 
-class Scope:
-    """What `secret()` returns: a context manager (`with secret():`) and a decorator (`@secret()`)."""
+class _ScopeMethods:
+    """The Python half of `Scope` (both backends): the decorator form and the refusals."""
 
     __slots__ = ()
-
-    if TYPE_CHECKING or not getattr(backend, "enter_checks_suspension", False):
-        def __enter__(self) -> None:
-            if sys._getframe(1).f_code.co_flags & _SUSPENDABLE:  # pyright: ignore[reportPrivateUsage]
-                raise TypeError(SUSPEND_MESSAGE)
-            _enter()
-    else:
-        # 3.11+ native: the entry object refuses generator/coroutine frames itself, and the
-        # interpreter calls it directly (no Python frame: ~190 ns less per block).
-        __enter__ = staticmethod(backend.enter)
-
-    if TYPE_CHECKING:
-        def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                     tb: Optional[TracebackType]) -> Literal[False]: ...  # never swallows an exception
-    else:
-        # The interpreter calls the exit object directly: with the native backend it is a
-        # vectorcall object whose call enters the assembly from the block's own frame.
-        __exit__ = staticmethod(backend.exit)
 
     if not TYPE_CHECKING:  # hidden from type checkers, so that they flag `async with secret():`
         async def __aenter__(self) -> None:
@@ -85,8 +68,51 @@ class Scope:
         return "secretscope.secret()"
 
 
-_enter = backend.enter
-_SCOPE = Scope()
+def _check_suspension(frame: Any) -> None:
+    if frame.f_code.co_flags & _SUSPENDABLE:
+        raise TypeError(SUSPEND_MESSAGE)
+
+
+_native_scope: Optional[type] = getattr(backend, "scope_type", None)
+_backend_enter: Callable[[], None] = backend.enter  # type: ignore[assignment]
+
+if TYPE_CHECKING or _native_scope is None:
+    class Scope(_ScopeMethods):
+        """What `secret()` returns: a context manager (`with secret():`) and a decorator (`@secret()`).
+
+        One per block: with the native backend its __enter__/__exit__ pair up (asm/<arch>/block.S);
+        under the fallback they do nothing but refuse a block in a generator or coroutine."""
+
+        __slots__ = ()
+
+        def __enter__(self) -> None:
+            _check_suspension(sys._getframe(1))  # pyright: ignore[reportPrivateUsage]
+            _backend_enter()  # nothing under the fallback; a subinterpreter's backend refuses
+
+        def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                     tb: Optional[TracebackType]) -> Literal[False]:
+            return False  # never swallows an exception
+else:
+    # The native type (_cpython.scope_type): __enter__/__exit__ are the assembly's edge objects
+    # (_native.py); the Python methods are added here.
+    Scope = _native_scope
+    for _name in ("__aenter__", "__aexit__", "__call__", "__repr__"):
+        setattr(Scope, _name, _ScopeMethods.__dict__[_name])
+    if not getattr(backend, "enter_checks_suspension", False):
+        # 3.10: no PyFrame_GetGenerator, so a Python __enter__ checks the block's frame first
+        # (ss_scope_enter then takes the frame that opens the block from this one's caller).
+        # And it checks that a `with` statement calls it (3.11+: block.S's called_by_with).
+        _native_enter = backend.enter
+        _SETUP_WITH = dis.opmap.get("SETUP_WITH", -1)
+
+        def __enter__(self: Any) -> None:
+            frame = sys._getframe(1)
+            _check_suspension(frame)
+            if frame.f_code.co_code[frame.f_lasti] != _SETUP_WITH:
+                raise TypeError(WITH_MESSAGE)
+            _native_enter(self)
+
+        Scope.__enter__ = __enter__  # type: ignore[attr-defined]
 
 
 class _NoFunction:
@@ -97,6 +123,7 @@ class _NoFunction:
 
 
 _NO_FUNCTION: Any = _NoFunction()
+_new_scope: Callable[[], Scope] = getattr(backend, "new_scope", Scope)
 
 
 @overload
@@ -110,7 +137,7 @@ def secret(f: Any = _NO_FUNCTION, /) -> Union[SecretFunction[P, R], Scope]:
     used are erased (see ``protection()`` for what this interpreter covers).
     """
     if f is _NO_FUNCTION:
-        return _SCOPE
+        return _new_scope()
     return _decorate(f)  # type: ignore[no-any-return]
 
 

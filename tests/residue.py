@@ -13,10 +13,11 @@ from secretscope._threads import current_thread_bounds
 # Sentinel tags (the id byte of the 8-byte pattern), one range per test family, so that what one
 # test leaves behind on purpose (controls, the broken-protection self-test) never matches another's:
 #   0x0a-0x0d exceptions   0x11-0x18 and 0x91-0x98 the CLI self-test   0x20-0x57 stack residue
-#   0x50-0x59 signals   0x5a registers   0x60-0x6f threads   0x70-0x7f generators/coroutines
+#   0x50-0x59 signals   0x5a registers   0x5c-0x5d blocks closed uncalled (test_block_pairing)
+#   0x60-0x6f threads   0x70-0x7f generators/coroutines
 #   0x80-0x8f scans skipped by the fault count (test_scan_skipping)   0xa0-0xb5 inherited work
 #   (test_inherit)   free lists (test_free_lists): 0x00-0x09, 0x0e-0x10, 0x19-0x1f, 0x90, 0x99-0x9f, 0xb6-0xbf
-#   (0x18/0x98: its self-test line)   0xc0-0xff heap
+#   (0x18/0x98: its self-test line)   0xc0-0xff heap (0xf8-0xf9: test_block_pairing)
 KiB = 1024
 MiB = 1024 * KiB
 

@@ -188,7 +188,11 @@ def test_decorating_a_non_callable_is_a_clear_error(bad):
 def test_scope_repr_and_reuse():
     s = secret()
     assert repr(s) == "secretscope.secret()"
-    assert secret() is s  # stateless: safe to share across threads and nesting
+    assert secret() is not s  # one per block: its exit pairs with its own enter
+    for _ in range(2):  # reusable one block after another
+        with s:
+            assert enabled() is (protection().backend == "native")
+    assert not enabled()
 
 
 def test_protection_fields(native):

@@ -20,7 +20,7 @@
     .globl ss_object_layout
     .type ss_object_layout, %object
 ss_object_layout:
-    .zero 32
+    .zero LAYOUT_SIZE
     .size ss_object_layout, . - ss_object_layout
 
 /* ss_call_hooks: what a scope's result goes through once the scope has ended

@@ -32,7 +32,7 @@
 /*
  * scrub_altstack                                         [internal, leaf]
  *   in:  x0 = 24 bytes of scratch memory (a stack_t: ss_sp at 0, ss_flags at
- *        8, ss_size at 16), above the erased region
+ *        8, ss_size at 16): the slot's vector (SLOT_VECTOR)
  *   out: the alternate stack is all zero if a frame was written on it
  *   clobbers: x0-x4, x8-x11, flags.  x9/x10 held OR-ed contents of the
  *        alternate stack only while checking, and are zero on return.  Uses

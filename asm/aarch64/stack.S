@@ -93,8 +93,8 @@
  * scrub_stack                                            [internal, leaf]
  *
  *   in:  x0 = this thread's slot
- *        x1 = mincore vector: VEC_BYTES bytes in the caller's frame (above
- *             the region being erased)
+ *        x1 = mincore vector: VEC_BYTES bytes off the stack (the slot's,
+ *             SLOT_VECTOR)
  *        the region erased is [SLOT_LOW, sp): everything below the caller's
  *        stack pointer (this routine is a leaf and pushes nothing)
  *   out: x0 = 0, or -errno if mincore failed (nothing sane can be done:

@@ -26,6 +26,17 @@ ss_slots:
     .zero SLOT_COUNT * SLOT_SIZE
     .size ss_slots, . - ss_slots
 
+/* ss_vectors: one mincore vector per slot, same index (SLOT_VECTOR in
+ * common.inc); 8 MiB of address space, of which only the pages of slots in
+ * use are ever touched. */
+    .p2align 12
+    .globl ss_vectors
+    .hidden ss_vectors
+    .type ss_vectors, %object
+ss_vectors:
+    .zero SLOT_COUNT * VEC_BYTES
+    .size ss_vectors, . - ss_vectors
+
     .text
 
 /* x\dst = first probe index for thread pointer x\tp (Fibonacci hashing). */
@@ -103,6 +114,7 @@ LOCALFUNC slot_claim
     str xzr, [x12, #SLOT_N_SCANS]
     str xzr, [x12, #SLOT_N_RECORDED]
     str xzr, [x12, #SLOT_DEEP_SKIP]     /* and SLOT_DEEP_STREAK                 */
+    str xzr, [x12, #SLOT_BLOCK]         /* (a dead thread's blocks are leaked)  */
     mov x0, x12
     ret
 4:  clrex

@@ -1,6 +1,7 @@
 /*
- * trampoline.S — the entry points CPython calls: a scope around a call
- * (ss_call, ss_do) and around a block (ss_scope_enter, ss_scope_exit).
+ * trampoline.S — the entry points CPython calls for a scope around a call
+ * (ss_call, ss_do), and the scope's beginning and end that blocks share
+ * (scope_begin, scope_end_depth; the blocks themselves are in block.S).
  *
  * ss_call and ss_do are the ml_meth of PyMethodDefs that _native.py places
  * in ctypes memory and turns into builtins with PyCFunction_NewEx; the block
@@ -20,82 +21,11 @@
  *     x29+16 ..+96   x19-x28, the caller's values
  *     x29+0  ..+16   x29, x30 (x30 signed with PAC)
  *     sp+CTL ..+16   the caller's FPCR, 8 bytes of padding
- *     sp+0   ..+VEC_BYTES  mincore vector
  *     below sp       the scope's function ran here: all of it is erased
+ * (the mincore vector is the thread's own, SLOT_VECTOR: off the stack, so a
+ * nesting level costs 112 bytes here)
  */
 .include "common.inc"
-
-.equ CTL, VEC_BYTES                  /* saved FPCR                               */
-.equ FRAME, (VEC_BYTES + 16)         /* keeps sp 16-byte aligned                  */
-.equ SAVE, 96                        /* frame record + x19-x28                    */
-
-/* Clear every caller-saved general-purpose register but x0 (the result), and
- * leave NZCV in a fixed, data-independent state. */
-.macro CLEAR_GPRS_BUT_X0
-    mov x1, #0
-    mov x2, #0
-    mov x3, #0
-    mov x4, #0
-    mov x5, #0
-    mov x6, #0
-    mov x7, #0
-    mov x8, #0
-    mov x9, #0
-    mov x10, #0
-    mov x11, #0
-    mov x12, #0
-    mov x13, #0
-    mov x14, #0
-    mov x15, #0
-    mov x16, #0
-    mov x17, #0
-    mov x18, #0
-    msr nzcv, xzr
-.endm
-
-/* The frame shared by ss_call and ss_scope_exit: frame record, the ten
- * callee-saved registers (all of them, so that the 96 bytes hold only the
- * caller's values), then FRAME bytes (mincore vector, saved FPCR). */
-.macro SCOPE_PROLOGUE
-    PROLOGUE SAVE
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -80
-    .cfi_offset x20, -72
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -64
-    .cfi_offset x22, -56
-    stp x23, x24, [sp, #48]
-    .cfi_offset x23, -48
-    .cfi_offset x24, -40
-    stp x25, x26, [sp, #64]
-    .cfi_offset x25, -32
-    .cfi_offset x26, -24
-    stp x27, x28, [sp, #80]
-    .cfi_offset x27, -16
-    .cfi_offset x28, -8
-    sub sp, sp, #FRAME
-.endm
-
-.macro SCOPE_EPILOGUE
-    .cfi_remember_state
-    ldp x19, x20, [x29, #16]
-    ldp x21, x22, [x29, #32]
-    ldp x23, x24, [x29, #48]
-    ldp x25, x26, [x29, #64]
-    ldp x27, x28, [x29, #80]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    .cfi_restore x23
-    .cfi_restore x24
-    .cfi_restore x25
-    .cfi_restore x26
-    .cfi_restore x27
-    .cfi_restore x28
-    RETURN SAVE
-    .cfi_restore_state
-.endm
 
     .section .rodata
 msg_unregistered:
@@ -106,8 +36,6 @@ msg_scrub_failed:
     .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
 msg_do_noargs:
     .asciz "do() missing required argument: 'f'"
-msg_unbalanced:
-    .asciz "secretscope: scope exit without a matching enter on this thread"
 
     .text
 /*
@@ -238,10 +166,10 @@ scope_call:                             /* decorated.S enters here with f       
     add x0, sp, #CTL
     bl clear_registers                  /* 1. registers                         */
     mov x0, x19
-    mov x1, sp
+    SLOT_VECTOR x19, x1, x9             /* the thread's mincore vector          */
     bl scrub_stack                      /* 2. the stack below this frame        */
     mov x25, x0                         /* x25 = scrub result                   */
-    mov x0, sp                          /* the mincore vector is free again     */
+    SLOT_VECTOR x19, x0, x9             /* the vector is free again: a stack_t  */
     bl scrub_altstack                   /* 3. signal frames on the altstack     */
     mov x0, x25
     bl scope_end_depth
@@ -288,116 +216,6 @@ FUNC ss_do
     mov x0, #0
     RETURN 16
 ENDFUNC ss_do
-
-/*
- * PyObject *ss_scope_enter(PyObject *callable, PyObject *const *args,
- *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
- *
- * `with secret():` entry (the vectorcall of the block's __enter__ object;
- * arguments are ignored).  Where the interpreter has PyFrame_GetGenerator
- * (3.11+), it first refuses a block in a generator or coroutine frame (the
- * frame executing the `with`: no Python frame of ours is in between): a
- * suspension inside the block would leave the scope open while other code
- * runs.  Elsewhere _scope.py checks that before calling this.
- *   out: x0 = new reference to None, or NULL with an exception set.
- *   (x19, saved, holds the generator's address, then None.)
- */
-FUNC ss_scope_enter
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
-    cbz x16, 2f
-    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
-    blr x16                             /* borrowed, or NULL                    */
-    cbz x0, 2f
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
-    blr x16                             /* new reference, or NULL               */
-    cbz x0, 2f                          /* (3.14+ return None for "no generator") */
-    mov x19, x0
-    LDR_GLOBAL x16, ss_api, API_DECREF
-    blr x16                             /* only its identity is used below      */
-    LDR_GLOBAL x9, ss_api, API_NONE
-    cmp x19, x9
-    b.eq 2f
-    LDR_GLOBAL x0, ss_api, API_EXC_TYPE
-    LDR_GLOBAL x1, ss_api, API_SUSPEND_MESSAGE
-    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
-    blr x16
-    mov x0, #0
-    b 1f
-2:  mov x0, sp
-    bl scope_begin
-    cbz x0, 1f
-    LDR_GLOBAL x19, ss_api, API_NONE
-    mov x0, x19
-    LDR_GLOBAL x16, ss_api, API_INCREF
-    blr x16
-    mov x0, x19
-1:  ldr x19, [sp, #16]
-    .cfi_restore x19
-    RETURN 32
-ENDFUNC ss_scope_enter
-
-/*
- * PyObject *ss_scope_exit(PyObject *callable, PyObject *const *args,
- *                         size_t nargsf, PyObject *kwnames)     [vectorcall]
- *
- * `with secret():` exit, called by the interpreter straight from the block's
- * frame (the arguments, exc_type/exc/tb, are ignored).
- * Erases registers and everything below this frame; what the block's calls
- * wrote there is gone.  Its own frame is zeroed before use, so no stale
- * bytes survive in parts of it that mincore does not write (the save area
- * above it is entirely overwritten with the caller's registers).
- *   out: x0 = new reference to False (never suppresses), or NULL.
- */
-FUNC ss_scope_exit
-    SCOPE_PROLOGUE
-    mov x9, sp
-    add x10, sp, #FRAME
-1:  stp xzr, xzr, [x9], #16             /* our frame: no stale data kept        */
-    cmp x9, x10
-    b.lo 1b
-    mrs x0, tpidr_el0
-    bl slot_find
-    cbz x0, .Lexit_unbalanced
-    ldr x9, [x0, #SLOT_DEPTH]
-    cbz x9, .Lexit_unbalanced
-    mov x19, x0                         /* x19 = slot                           */
-    LDR_GLOBAL x9, ss_features
-    tbz x9, #FEAT_FP_BIT, 2f
-    mrs x9, fpcr
-    str x9, [sp, #CTL]
-2:  add x0, sp, #CTL
-    bl clear_registers
-    mov x0, x19
-    mov x1, sp
-    bl scrub_stack
-    mov x25, x0
-    mov x0, sp
-    bl scrub_altstack
-    mov x0, x25
-    bl scope_end_depth
-    cbnz x0, .Lexit_scrub_failed
-    mov x0, #0
-    LDR_GLOBAL x16, ss_api, API_BOOL_FROM_LONG
-    blr x16
-.Lexit_return:
-    CLEAR_GPRS_BUT_X0
-    SCOPE_EPILOGUE
-.Lexit_unbalanced:
-    adrp x1, msg_unbalanced
-    add x1, x1, #:lo12:msg_unbalanced
-    b 3f
-.Lexit_scrub_failed:
-    adrp x1, msg_scrub_failed
-    add x1, x1, #:lo12:msg_scrub_failed
-3:  LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
-    LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
-    blr x16
-    mov x0, #0
-    b .Lexit_return
-ENDFUNC ss_scope_exit
 
 /*
  * PyObject *ss_vectorcall_compat(PyObject *callable, PyObject *const *args,

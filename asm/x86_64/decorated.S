@@ -20,7 +20,7 @@
     .globl ss_object_layout
     .type ss_object_layout, @object
 ss_object_layout:
-    .zero 32
+    .zero LAYOUT_SIZE
     .size ss_object_layout, . - ss_object_layout
 
 /* ss_call_hooks: what a scope's result goes through once the scope has ended
@@ -128,7 +128,9 @@ FUNC ss_scope_exit_checked
     push %r12
     .cfi_def_cfa_offset 24
     .cfi_offset %r12, -24
-    sub $8, %rsp                       /* 16-byte alignment for calls          */
+    pushq $0                           /* alignment for calls, and written: this
+                                          frame sits above the erased region, so
+                                          no slot of it may keep stale bytes   */
     .cfi_def_cfa_offset 32
     mov %rsi, %rbx                     /* rbx = args (the caller's)            */
     mov %rdx, %r12

@@ -120,7 +120,7 @@ ENDFUNC signals_arm
 
 /*
  * scrub_altstack                                         [internal, leaf]
- *   in:  rdi = 24 bytes of scratch memory (a stack_t), above the erased region
+ *   in:  rdi = 24 bytes of scratch memory (a stack_t): the slot's vector
  *        rsi = this thread's slot, depth not yet decremented
  *   out: the alternate stack is all zero if a frame was written on it; the
  *        outermost scope leaves rseq_cs NULL if it still held our descriptor

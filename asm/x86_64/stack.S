@@ -88,8 +88,8 @@
  * scrub_stack                                            [internal, leaf]
  *
  *   in:  rdi = this thread's slot
- *        rsi = mincore vector: VEC_BYTES bytes in the caller's frame (above
- *              the region being erased)
+ *        rsi = mincore vector: VEC_BYTES bytes off the stack (the slot's,
+ *              SLOT_VECTOR)
  *        the region erased is [SLOT_LOW, rsp): everything below this
  *        routine's return address
  *   out: rax = 0, or -errno if mincore failed (nothing sane can be done:

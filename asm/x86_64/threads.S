@@ -24,6 +24,17 @@ ss_slots:
     .zero SLOT_COUNT * SLOT_SIZE
     .size ss_slots, . - ss_slots
 
+/* ss_vectors: one mincore vector per slot, same index (SLOT_VECTOR in
+ * common.inc); 8 MiB of address space, of which only the pages of slots in
+ * use are ever touched. */
+    .p2align 12
+    .globl ss_vectors
+    .hidden ss_vectors
+    .type ss_vectors, @object
+ss_vectors:
+    .zero SLOT_COUNT * VEC_BYTES
+    .size ss_vectors, . - ss_vectors
+
     .text
 
 /*
@@ -97,6 +108,7 @@ LOCALFUNC slot_claim
     movq $0, SLOT_N_SCANS(%rdx)
     movq $0, SLOT_N_RECORDED(%rdx)
     movq $0, SLOT_DEEP_SKIP(%rdx)      /* and SLOT_DEEP_STREAK                 */
+    movq $0, SLOT_BLOCK(%rdx)          /* (a dead thread's blocks are leaked)  */
     mov %rdx, %rax
     ret
 ENDFUNC slot_claim

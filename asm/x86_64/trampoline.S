@@ -1,6 +1,7 @@
 /*
- * trampoline.S — the entry points CPython calls: a scope around a call
- * (ss_call, ss_do) and around a block (ss_scope_enter, ss_scope_exit).
+ * trampoline.S — the entry points CPython calls for a scope around a call
+ * (ss_call, ss_do), and the scope's beginning and end that blocks share
+ * (scope_begin, scope_end_depth; the blocks themselves are in block.S).
  *
  * ss_call and ss_do are the ml_meth of PyMethodDefs that _native.py places
  * in ctypes memory and turns into builtins with PyCFunction_NewEx; the block
@@ -16,57 +17,6 @@
  */
 .include "common.inc"
 
-.equ CTL, VEC_BYTES /* fnstcw at +0, stmxcsr at +4            */
-.equ FRAME, (VEC_BYTES + 8) /* keeps rsp 16-byte aligned (5 pushes)   */
-
-/* Clear every caller-saved general-purpose register but rax (the result).
- * The final xor also leaves RFLAGS in a fixed, data-independent state. */
-.macro CLEAR_GPRS_BUT_RAX
-    xor %ecx, %ecx
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
-    xor %r8d, %r8d
-    xor %r9d, %r9d
-    xor %r10d, %r10d
-    xor %r11d, %r11d
-.endm
-
-/* The frame shared by ss_call and ss_scope_exit: rbp, then five callee-saved
- * registers, then FRAME bytes (mincore vector, saved control words). */
-.macro SCOPE_PROLOGUE
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
-    push %rbx
-    .cfi_offset %rbx, -24
-    push %r12
-    .cfi_offset %r12, -32
-    push %r13
-    .cfi_offset %r13, -40
-    push %r14
-    .cfi_offset %r14, -48
-    push %r15
-    .cfi_offset %r15, -56
-    sub $FRAME, %rsp
-.endm
-
-.macro SCOPE_EPILOGUE
-    .cfi_remember_state
-    lea -40(%rbp), %rsp
-    pop %r15
-    pop %r14
-    pop %r13
-    pop %r12
-    pop %rbx
-    pop %rbp
-    .cfi_def_cfa %rsp, 8
-    ret
-    .cfi_restore_state
-.endm
-
     .section .rodata
 msg_unregistered:
     .asciz "secretscope: the stack of this thread could not be registered"
@@ -76,8 +26,6 @@ msg_scrub_failed:
     .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
 msg_do_noargs:
     .asciz "do() missing required argument: 'f'"
-msg_unbalanced:
-    .asciz "secretscope: scope exit without a matching enter on this thread"
 
     .text
 /*
@@ -204,10 +152,10 @@ scope_call:                            /* decorated.S enters here with f        
     lea CTL(%rsp), %rdi
     call clear_registers               /* 1. registers                         */
     mov %rbx, %rdi
-    mov %rsp, %rsi
+    SLOT_VECTOR %rbx, %rsi, %rcx             /* the thread's mincore vector          */
     call scrub_stack                   /* 2. the stack below this frame        */
     mov %rax, %r13                     /* r13 = scrub result (args are done)   */
-    mov %rsp, %rdi
+    SLOT_VECTOR %rbx, %rdi, %rcx             /* (free again: scratch for a stack_t)  */
     mov %rbx, %rsi
     call scrub_altstack                /* 3. signal frames on the altstack     */
     mov %r13, %rax
@@ -257,109 +205,6 @@ FUNC ss_do
     .cfi_def_cfa_offset 8
     ret
 ENDFUNC ss_do
-
-/*
- * PyObject *ss_scope_enter(PyObject *callable, PyObject *const *args,
- *                          size_t nargsf, PyObject *kwnames)     [vectorcall]
- *
- * `with secret():` entry (the vectorcall of the block's __enter__ object;
- * arguments are ignored).  Where the interpreter has PyFrame_GetGenerator
- * (3.11+), it first refuses a block in a generator or coroutine frame (the
- * frame executing the `with`: no Python frame of ours is in between): a
- * suspension inside the block would leave the scope open while other code
- * runs.  Elsewhere _scope.py checks that before calling this.
- *   out: rax = new reference to None, or NULL with an exception set.
- */
-FUNC ss_scope_enter
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    cmpq $0, (ss_api + API_FRAME_GET_GENERATOR)(%rip)
-    je 2f
-    call *(ss_api + API_EVAL_GET_FRAME)(%rip)   /* borrowed, or NULL          */
-    test %rax, %rax
-    jz 2f
-    mov %rax, %rdi
-    call *(ss_api + API_FRAME_GET_GENERATOR)(%rip)  /* new reference, or NULL */
-    test %rax, %rax                    /* (3.14+ return None for "no generator") */
-    jz 2f
-    mov %rax, %rbx
-    mov %rax, %rdi
-    call *(ss_api + API_DECREF)(%rip)  /* only its identity is used below        */
-    cmp (ss_api + API_NONE)(%rip), %rbx
-    je 2f
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    mov (ss_api + API_SUSPEND_MESSAGE)(%rip), %rsi
-    call *(ss_api + API_ERR_SET_STRING)(%rip)
-    xor %eax, %eax
-    jmp 1f
-2:  mov %rsp, %rdi
-    call scope_begin
-    test %rax, %rax
-    jz 1f
-    mov (ss_api + API_NONE)(%rip), %rbx
-    mov %rbx, %rdi
-    call *(ss_api + API_INCREF)(%rip)
-    mov %rbx, %rax
-1:  pop %rbx
-    .cfi_def_cfa_offset 8
-    ret
-ENDFUNC ss_scope_enter
-
-/*
- * PyObject *ss_scope_exit(PyObject *callable, PyObject *const *args,
- *                         size_t nargsf, PyObject *kwnames)     [vectorcall]
- *
- * `with secret():` exit, called by the interpreter straight from the block's
- * frame (the arguments, exc_type/exc/tb, are ignored).
- * Erases registers and everything below this frame; what the block's calls
- * wrote there is gone.  Its own frame is zeroed before use, so no stale
- * bytes survive in parts of it that mincore does not write.
- *   out: rax = new reference to False (never suppresses), or NULL.
- */
-FUNC ss_scope_exit
-    SCOPE_PROLOGUE
-    mov %rsp, %rdi
-    mov $(FRAME / 8), %ecx
-    xor %eax, %eax
-    rep stosq                          /* our frame: no stale data kept        */
-    mov %fs:0, %rdi
-    call slot_find
-    test %rax, %rax
-    jz .Lexit_unbalanced
-    cmpq $0, SLOT_DEPTH(%rax)
-    je .Lexit_unbalanced
-    mov %rax, %rbx                     /* rbx = slot                           */
-    fnstcw CTL(%rsp)
-    stmxcsr (CTL + 4)(%rsp)
-    lea CTL(%rsp), %rdi
-    call clear_registers
-    mov %rbx, %rdi
-    mov %rsp, %rsi
-    call scrub_stack
-    mov %rax, %r13
-    mov %rsp, %rdi
-    mov %rbx, %rsi
-    call scrub_altstack
-    mov %r13, %rax
-    call scope_end_depth
-    test %rax, %rax
-    jnz .Lexit_scrub_failed
-    xor %edi, %edi
-    call *(ss_api + API_BOOL_FROM_LONG)(%rip)
-.Lexit_return:
-    CLEAR_GPRS_BUT_RAX
-    SCOPE_EPILOGUE
-.Lexit_unbalanced:
-    lea msg_unbalanced(%rip), %rsi
-    jmp 1f
-.Lexit_scrub_failed:
-    lea msg_scrub_failed(%rip), %rsi
-1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
-    call *(ss_api + API_ERR_SET_STRING)(%rip)
-    xor %eax, %eax
-    jmp .Lexit_return
-ENDFUNC ss_scope_exit
 
 /*
  * PyObject *ss_vectorcall_compat(PyObject *callable, PyObject *const *args,
