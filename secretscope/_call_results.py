@@ -23,13 +23,13 @@ import gc
 import inspect
 import sys
 import types
-from typing import Any, List, Optional, Set
+from typing import Any, List, Optional, Set, Tuple
 
 from . import _cpython
 
 _SUSPENDABLE_CODE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
                      | inspect.CO_ITERABLE_COROUTINE)
-_GENERATOR_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
+_GENERATOR_TYPES: Tuple[type, ...] = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
 # Before 3.13 frame.clear() on a suspended generator's frame closes the generator; from 3.13 it raises.
 _CLEAR_CLOSES_SUSPENDED = sys.version_info < (3, 13)
 
@@ -107,7 +107,7 @@ def _clear_exception(value: Any, tb: Any, caller: Optional[types.FrameType], blo
 
 def _caller() -> Optional[types.FrameType]:
     try:
-        return sys._getframe(2)  # the frame that called the scope (above the hook's own)
+        return sys._getframe(2)  # pyright: ignore[reportPrivateUsage]  (the frame that called the scope, above the hook's own)
     except ValueError:
         return None
 

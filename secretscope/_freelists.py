@@ -351,7 +351,7 @@ def _locate_dictkeys_310(mem: _Memory, near: int) -> ZeroedArray:
     del d                                                  # parked: array[0] = keys, count 0 -> 1
     after = mem.read(near, 1 << 14)
     del hold
-    found = []
+    found: List[int] = []
     at = after.find(_le(keys))
     while at >= 0:
         count_at = at + 8 * _DICT_MAXFREELIST
@@ -418,7 +418,7 @@ def _locate_dtoa(mem: _Memory, base: int) -> ZeroedChains:
     repr(len(sys.argv) / 3.0)                                  # Bigints parked on the lists now
     data = mem.read(base, SCAN_BYTES)
     words = memoryview(data)[:len(data) // 8 * 8].cast("Q")
-    found = []
+    found: List[int] = []
     for i in range((_DTOA_PREALLOC + 128) // 8, len(words)):
         if -_DTOA_PREALLOC <= words[i] - (base + 8 * i) <= 0:
             heads = base + 8 * i - _DTOA_PREALLOC - 8 * (_BIGINT_KMAX + 1)

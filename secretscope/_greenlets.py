@@ -76,7 +76,7 @@ class GreenletScopes:
         """Put the switch hook on the calling thread (once; chained to the tracer already set)."""
         greenlet = sys.modules.get("greenlet")
         settrace = getattr(greenlet, "settrace", None)
-        if settrace is None:
+        if greenlet is None or settrace is None:
             return
         mine = getattr(self._local, "tracer", None)
         if mine is not None and greenlet.gettrace() is mine:

@@ -14,14 +14,14 @@ may refuse to load (3.12).  Only where neither exists is the C-API asked through
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, SupportsInt, Tuple, cast
 
 _ID_MODULES = ("_interpreters", "_xxsubinterpreters")
 
 
 def _as_int(interp_id: Any) -> int:
     # 3.13+: (id, whence) tuples; 3.10-3.12: InterpreterID objects, which are int-like
-    return int(interp_id[0] if isinstance(interp_id, tuple) else interp_id)
+    return int(cast(SupportsInt, interp_id[0] if isinstance(interp_id, tuple) else interp_id))
 
 
 def _ids_from_modules() -> Optional[Tuple[int, int]]:

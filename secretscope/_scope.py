@@ -24,6 +24,12 @@ _SUSPENDABLE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ITERABL
                 | inspect.CO_ASYNC_GENERATOR)
 
 
+def _decides_by_own_code(f: object) -> bool:
+    # Whether f's own code says if calling it suspends (else its class's __call__ does).  A helper,
+    # so that these checks do not narrow _decorate's `f` to a union of partially unknown types.
+    return inspect.isroutine(f) or isinstance(f, (type, functools.partial))
+
+
 def _decorate(f: Any) -> Any:
     if isinstance(f, (staticmethod, classmethod)):
         # @secret above @staticmethod/@classmethod: protect the function, keep the binding kind.
@@ -35,7 +41,7 @@ def _decorate(f: Any) -> Any:
     # Whatever is not recognised here and still returns a generator, coroutine or async generator
     # (a function returning a generator expression, a coroutine function behind a plain wrapper)
     # is driven the same way when the call returns it (decorated.S, _call_results.py).
-    kind = f if inspect.isroutine(f) or isinstance(f, (type, functools.partial)) else type(f).__call__
+    kind = f if _decides_by_own_code(f) else type(f).__call__
     if inspect.isasyncgenfunction(kind):
         return wrap_async_generator(f)
     if inspect.iscoroutinefunction(kind):

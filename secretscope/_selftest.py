@@ -99,7 +99,7 @@ def _free_list_check(probe: Probe, tag: int, claimed: bool) -> Check:
     """20 floats whose bits are the secret, dropped: parked on the float free list, or not."""
     import struct
 
-    from ._freelists import _Memory
+    from ._freelists import _Memory  # pyright: ignore[reportPrivateUsage]
     from ._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes
     from ._probe import masked_bytes
     scanner, mem = MemoryScanner(probe), _Memory()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from typing import Any, AsyncGenerator, Callable, Coroutine, Generator, Optional
+from typing import Any, AsyncGenerator, Callable, Coroutine, Generator, Optional, TypeGuard, cast
 
 from ._active import do_step as do  # each step: a scope; an exception leaving it has its frames cleared
 
@@ -104,24 +104,49 @@ def _code_flags(f: Any) -> int:
     return int(getattr(getattr(f, "__code__", None), "co_flags", 0))
 
 
-def wrap_generator(f: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
+def _as_coroutine(steps: Callable[..., Generator[Any, Any, Any]]) -> Callable[..., Generator[Any, Any, Any]]:
+    # types.coroutine only sets CO_ITERABLE_COROUTINE on a generator function's code and returns
+    # that same function: a generator function still (typeshed types the result as awaitable only)
+    return cast(Callable[..., Generator[Any, Any, Any]], types.coroutine(steps))
+
+
+# The wrap_* functions take any callable whose calls return a generator (coroutine, async
+# generator): a callable instance qualifies by its class's __call__, which no checker sees in `f`.
+def wrap_generator(f: Callable[..., Any]) -> Callable[..., Generator[Any, Any, Any]]:
     steps = _generator_steps(f)
     if _code_flags(f) & inspect.CO_ITERABLE_COROUTINE:  # @types.coroutine: the wrapper stays awaitable
-        steps = types.coroutine(steps)
+        steps = _as_coroutine(steps)
     return functools.wraps(f)(steps)
 
 
-def wrap_coroutine(f: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
+def wrap_coroutine(f: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
     return functools.wraps(f)(_coroutine_steps(f))
 
 
-def wrap_async_generator(f: Callable[..., AsyncGenerator[Any, Any]]) -> Callable[..., AsyncGenerator[Any, Any]]:
+def wrap_async_generator(f: Callable[..., Any]) -> Callable[..., AsyncGenerator[Any, Any]]:
     return functools.wraps(f)(_async_generator_steps(f))
 
 
+def _driver_code(make: Callable[[Any], Callable[..., Any]]) -> types.CodeType:
+    return make(lambda: None).__code__  # the function given is never called: only the driver's code is kept
+
+
 # The code of the drivers above: a result that already is one of them is driven already.
-_DRIVER_CODES = frozenset(make(lambda: None).__code__
+_DRIVER_CODES = frozenset(_driver_code(make)
                           for make in (_generator_steps, _coroutine_steps, _async_generator_steps))
+
+
+# isinstance checks that narrow to Any type arguments (a bare isinstance leaves them unknown)
+def _is_generator(obj: object) -> TypeGuard[types.GeneratorType[Any, Any, Any]]:
+    return isinstance(obj, types.GeneratorType)
+
+
+def _is_coroutine(obj: object) -> TypeGuard[types.CoroutineType[Any, Any, Any]]:
+    return isinstance(obj, types.CoroutineType)
+
+
+def _is_async_generator(obj: object) -> TypeGuard[types.AsyncGeneratorType[Any, Any]]:
+    return isinstance(obj, types.AsyncGeneratorType)
 
 
 def driven(obj: Any) -> Any:
@@ -130,15 +155,15 @@ def driven(obj: Any) -> Any:
     For the object a plain function returned (_call_results.py): its body has not run yet, and
     would run wherever it is consumed.  The replacement is of the same kind and forwards every
     send/throw/close to it; anything else is returned as it is."""
-    if isinstance(obj, types.GeneratorType):
+    if _is_generator(obj):
         if obj.gi_code in _DRIVER_CODES:
             return obj
         steps = _generator_steps(lambda: obj)
         if obj.gi_code.co_flags & inspect.CO_ITERABLE_COROUTINE:  # @types.coroutine: stays awaitable
-            steps = types.coroutine(steps)
+            steps = _as_coroutine(steps)
         return steps()
-    if isinstance(obj, types.CoroutineType):
+    if _is_coroutine(obj):
         return obj if obj.cr_code in _DRIVER_CODES else _coroutine_steps(lambda: obj)()
-    if isinstance(obj, types.AsyncGeneratorType):
+    if _is_async_generator(obj):
         return obj if obj.ag_code in _DRIVER_CODES else _async_generator_steps(lambda: obj)()
     return obj
