@@ -15,10 +15,14 @@ runs the code plainly and ``protection()`` says that nothing is protected.
 from ._errors import NativeLoadError, NativeUnavailableError, SecretscopeError
 from ._protection import Protection
 from ._scope import Scope, do, enabled, protection, secret
+from ._secretbuffer import BufferProtection, BufferProtectionError, SecretBuffer
+from ._wipe import wipe
+from ._harden import HardeningReport, harden
 
 __version__ = "0.1.0"
 
 __all__ = [
     "secret", "do", "enabled", "protection", "Protection", "Scope",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "__version__",
+    "SecretBuffer", "BufferProtection", "BufferProtectionError", "wipe", "harden", "HardeningReport",
 ]

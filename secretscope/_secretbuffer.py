@@ -347,9 +347,9 @@ class SecretBuffer(_Base):  # type: ignore[valid-type,misc]
         self._check()
         try:
             return bytearray.decode(self, encoding, errors)
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"SecretBuffer content is not valid {exc.encoding} "
-                             f"(at byte {exc.start}: {exc.reason})") from None
+        except UnicodeDecodeError as exc:  # exc.object is a copy of the content: drop it
+            failure = f"SecretBuffer content is not valid {exc.encoding} (at byte {exc.start}: {exc.reason})"
+        raise ValueError(failure)
 
     # ---- constant-time equality, no ordering ------------------------------------------------
 
