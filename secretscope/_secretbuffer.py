@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ctypes
 import hmac
+import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, NoReturn, Optional, Tuple, Type, TypeVar
 
@@ -73,16 +75,28 @@ class BufferProtection:
 
 
 def _load_base() -> Tuple[type, Optional[str]]:
+    """SECRETSCOPE_SECRETBUFFER=plain forces ordinary bytearray memory (for tests); auto (the
+    default) uses memory of its own wherever _bytearray_storage supports the interpreter."""
+    choice = os.environ.get("SECRETSCOPE_SECRETBUFFER", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "plain"):
+        raise ValueError(f"SECRETSCOPE_SECRETBUFFER must be auto or plain, not {choice!r}")
+    if choice == "plain":
+        return bytearray, "plain memory was forced by SECRETSCOPE_SECRETBUFFER=plain"
     try:
         from ._bytearray_storage import make_base_type, unavailable_reason
-        reason = unavailable_reason()
-        if reason:
-            return bytearray, reason
+    except (ImportError, SecretscopeError) as exc:  # PyPy and others: no ctypes.pythonapi
+        return bytearray, f"no C-API access on this interpreter ({exc})"
+    reason = unavailable_reason()
+    if reason:
+        return bytearray, reason
+    try:
         from ._secretmemory import libc
         libc()
         return make_base_type(), None
-    except (ImportError, OSError, AttributeError, SecretscopeError) as exc:
-        return bytearray, f"{type(exc).__name__}: {exc}"
+    except (OSError, AttributeError, SecretscopeError) as exc:
+        reason = f"SecretBuffer's memory could not be set up: {type(exc).__name__}: {exc}"
+        warnings.warn(f"secretscope: {reason}; SecretBuffer is PLAIN MEMORY", RuntimeWarning, stacklevel=2)
+        return bytearray, reason
 
 
 _Base, PLAIN_REASON = _load_base()
@@ -228,6 +242,16 @@ class SecretBuffer(_Base):  # type: ignore[valid-type,misc]
 
     def _address(self) -> int:
         return self._storage.address  # type: ignore[no-any-return]
+
+    def _wipe(self) -> None:
+        """Zero the bytes in place (the buffer stays open): wipe(buf)."""
+        self._check()
+        n = self._storage.length
+        if NATIVE:
+            if n:
+                ctypes.memset(self._storage.address, 0, n)
+        else:
+            bytearray.__setitem__(self, slice(None), bytes(n))   # same length: in place
 
     def _check(self) -> None:
         if self._storage.closed:

@@ -40,9 +40,7 @@ def wipe(obj: Any) -> None:
     bytes(...), a bytearray's previous allocations) are not reached.
     """
     if isinstance(obj, SecretBuffer):
-        obj._check()
-        if len(obj):
-            ctypes.memset(obj._address(), 0, len(obj))
+        obj._wipe()
         return
     if isinstance(obj, (bytes, str)):
         raise TypeError(f"wipe() cannot erase {type(obj).__name__}: it is immutable (keep secrets in a "

@@ -44,6 +44,8 @@ def memory_kind(request, monkeypatch):
 
 
 def _native_expected() -> None:
+    if not NATIVE and os.environ.get("SECRETSCOPE_SECRETBUFFER") == "plain":
+        pytest.skip("plain memory forced by SECRETSCOPE_SECRETBUFFER=plain")
     if not NATIVE and LINUX_NATIVE and sys.maxsize > 2 ** 32:
         pytest.fail(f"SecretBuffer fell back to plain memory on Linux CPython: {PLAIN_REASON}")
 
@@ -603,3 +605,60 @@ def test_core_dump_holds_no_secretbuffer_content(tmp_path, kind):
         hits = _core_run(mode, tmp_path / mode, key, env)
         holder = (tmp_path / mode / "holder.txt").read_text()
         assert hits == [], f"{mode} ({holder}): {len(hits)} copies of the key in the core:\n  " + "\n  ".join(hits)
+
+
+# ---- plain fallback (no memory of its own: non-Linux, PyPy, free-threaded, other machines) -------
+
+PLAIN_CHILD = textwrap.dedent("""
+    import hmac, sys
+    from secretscope import SecretBuffer, BufferProtectionError, wipe
+    from secretscope._secretbuffer import NATIVE
+    assert not NATIVE
+    key = bytes(range(65, 97))
+    buf = SecretBuffer.from_bytes(key)
+    p = buf.protection
+    assert not (p.native or p.locked or p.not_dumped or p.wiped_on_fork or p.secretmem), p
+    assert "SECRETSCOPE_SECRETBUFFER=plain" in p.reason and "plain memory" in repr(buf), repr(buf)
+    assert isinstance(buf, bytearray) and hmac.new(buf, b"m", "sha256").digest() == hmac.new(key, b"m", "sha256").digest()
+    assert buf == key and buf != key[::-1]
+    for op in (lambda: buf.append(1), lambda: bytearray.append(buf, 1), lambda: buf.extend(b"x")):
+        try:
+            op(); sys.exit("resized")
+        except BufferError:
+            pass
+    view = memoryview(buf)
+    try:
+        buf.close(); sys.exit("closed while exported")
+    except BufferError:
+        pass
+    assert bytes(view) == key
+    view.release()
+    buf.close()
+    assert buf.closed and repr(buf) == "SecretBuffer(closed)"
+    try:
+        buf.hex(); sys.exit("used after close")
+    except ValueError:
+        pass
+    try:
+        SecretBuffer(8, require=("locked",)); sys.exit("require accepted")
+    except BufferProtectionError:
+        pass
+    print("plain ok")
+""")
+
+
+def test_plain_fallback_works_and_says_it_protects_nothing():
+    proc = run_python(PLAIN_CHILD, env={"SECRETSCOPE_SECRETBUFFER": "plain"})
+    assert proc.returncode == 0 and "plain ok" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_unknown_secretbuffer_setting_fails_closed():
+    proc = run_python("import secretscope", env={"SECRETSCOPE_SECRETBUFFER": "fast"})
+    assert proc.returncode != 0 and "SECRETSCOPE_SECRETBUFFER must be" in proc.stderr
+
+
+def test_independent_of_the_scope_backend():
+    proc = run_python("from secretscope import SecretBuffer; print(SecretBuffer(8).protection.native)",
+                      env={"SECRETSCOPE_BACKEND": "fallback"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(NATIVE)
