@@ -32,7 +32,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 PAGE = mmap.PAGESIZE
 PROT_NONE, PROT_READ, PROT_WRITE = 0, 1, 2
@@ -98,6 +98,42 @@ def _error(what: str) -> str:
     return f"{what}: {os.strerror(err)} ({err})"
 
 
+#: (kind of memory, VmFlags flag) -> whether the kernel left the flag unset although the call
+#: succeeded; checked once per process (qemu-user, for one, returns success for madvise without
+#: applying it)
+_ignored: Dict[Tuple[str, str], bool] = {}
+
+
+def vm_flags(address: int) -> Optional[List[str]]:
+    """The VmFlags of the mapping holding address (/proc/self/smaps), or None when unreadable."""
+    try:
+        text = open("/proc/self/smaps").read()
+    except OSError:
+        return None
+    inside = False
+    for line in text.splitlines():
+        head = line.split(" ", 1)[0]
+        if "-" in head and not head.endswith(":"):
+            lo, _, hi = head.partition("-")
+            try:
+                inside = int(lo, 16) <= address < int(hi, 16)
+            except ValueError:
+                inside = False
+        elif inside and line.startswith("VmFlags:"):
+            return line.split()[1:]
+    return None
+
+
+def _ignored_flags(address: int, kind: str, expected: List[str]) -> FrozenSet[str]:
+    """Which of the expected flags (their calls succeeded) the mapping at address lacks."""
+    unknown = [f for f in expected if (kind, f) not in _ignored]
+    if unknown:
+        flags = vm_flags(address)
+        for f in unknown:
+            _ignored[(kind, f)] = flags is not None and f not in flags
+    return frozenset(f for f in expected if _ignored[(kind, f)])
+
+
 def secretmem_wanted() -> bool:
     return os.environ.get("SECRETSCOPE_SECRETMEM", "1").strip().lower() not in ("0", "off", "no", "false")
 
@@ -130,6 +166,7 @@ class Region:
                 if c.madvise(self.data, self.data_len, MADV_DONTFORK) != 0:
                     wiped_on_fork = False
                     reasons.append(_error("madvise(MADV_DONTFORK) of secretmem pages failed"))
+                kind = {"lo": "locked", "dd": "not_dumped", "dc": "wiped_on_fork"}
             else:
                 self._map_anonymous()
                 locked = c.mlock(self.data, self.data_len) == 0
@@ -141,6 +178,16 @@ class Region:
                 wiped_on_fork = c.madvise(self.data, self.data_len, MADV_WIPEONFORK) == 0
                 if not wiped_on_fork:
                     reasons.append(_error("madvise(MADV_WIPEONFORK) failed"))
+                kind = {"dd": "not_dumped", "wf": "wiped_on_fork"}
+            claimed = {"locked": locked, "not_dumped": not_dumped, "wiped_on_fork": wiped_on_fork}
+            ignored = _ignored_flags(self.data, "secretmem" if self.secretmem else "anonymous",
+                                     [flag for flag, what in kind.items() if claimed[what]])
+            for flag in sorted(ignored):
+                reasons.append(f"the call succeeded but /proc/self/smaps lacks {flag!r}: "
+                               f"{kind[flag].replace('_', ' ')} does not hold (an emulator such as qemu-user?)")
+            locked = locked and "lo" not in ignored
+            not_dumped = not_dumped and "dd" not in ignored
+            wiped_on_fork = wiped_on_fork and not ({"wf", "dc"} & ignored)
         except BaseException:
             c.munmap(base, self.total)
             raise
