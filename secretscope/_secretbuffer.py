@@ -13,7 +13,7 @@ import hmac
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Iterable, NoReturn, Optional, Tuple, Type, TypeVar
 
 from ._errors import SecretscopeError
@@ -120,6 +120,15 @@ class _Storage:
         self.pin: Optional[memoryview] = None
         self.closed = False
         self.closing = False
+
+    def current_memory(self) -> Memory:
+        """What the memory is now (a forked child may have had its secretmem pages replaced)."""
+        if self.region is not None:
+            return self.region.memory
+        if self.slot is not None:
+            return replace(self.slot.chunk.region.memory, guard_pages=False, pooled=True)
+        assert self.memory is not None
+        return self.memory
 
     def wiped_by_fork(self) -> bool:
         region = self.region if self.region is not None else (self.slot.chunk.region if self.slot else None)
@@ -263,11 +272,11 @@ class SecretBuffer(_Base):  # type: ignore[valid-type,misc]
 
     @property
     def protection(self) -> BufferProtection:
+        self._check()
         storage: _Storage = self._storage
         if not NATIVE:
             return BufferProtection(False, False, False, False, False, native=False, reason=PLAIN_REASON or "")
-        memory = storage.memory
-        assert memory is not None
+        memory = storage.current_memory()
         return BufferProtection(memory.locked, memory.not_dumped, memory.wiped_on_fork, memory.secretmem,
                                 memory.guard_pages, memory.pooled, storage.wiped_by_fork(), True, memory.reason)
 

@@ -228,8 +228,14 @@ class Region:
         if self.secretmem:
             self._map_anonymous()
             c = libc()
-            c.madvise(self.data, self.data_len, MADV_DONTDUMP)
-            c.madvise(self.data, self.data_len, MADV_WIPEONFORK)
+            locked = c.mlock(self.data, self.data_len) == 0
+            not_dumped = c.madvise(self.data, self.data_len, MADV_DONTDUMP) == 0
+            wiped_on_fork = c.madvise(self.data, self.data_len, MADV_WIPEONFORK) == 0
+            self.secretmem = False
+            self.memory = replace(self.memory, secretmem=False, locked=locked, not_dumped=not_dumped,
+                                  wiped_on_fork=wiped_on_fork,
+                                  reason="this forked child got zero anonymous pages in place of the "
+                                         "parent's secretmem pages" + ("" if locked else " (mlock failed)"))
 
     def release(self) -> None:
         """Zero the data pages and unmap the whole region."""
@@ -251,7 +257,8 @@ _live_regions: Dict[int, Region] = {}
 def _after_fork_in_child() -> None:
     for region in list(_live_regions.values()):
         region.after_fork_in_child()
-    Pool.lock = threading.Lock()
+    Pool.lock = threading.RLock()
+    Pool._busy = False
 
 
 if hasattr(os, "register_at_fork"):
@@ -289,7 +296,7 @@ class _Chunk:
         raw[self.slot_size - 8:self.slot_size] = self.canary
         return Slot(self, index, length)
 
-    def give_back(self, slot: Slot) -> bool:
+    def wipe(self, slot: Slot) -> bool:
         """Zero the slot; True when its canaries and padding were intact (always True in a
         forked child, whose copy of the pool was wiped by the fork)."""
         raw = self._slot_bytes(slot.index)
@@ -300,14 +307,20 @@ class _Chunk:
             intact = (raw[0:8] == self.canary and raw[s - 8:s] == self.canary and raw[s - 9] == b"\0"
                       and raw[8:data_start] == bytes(data_start - 8))
         ctypes.memset(raw, 0, self.slot_size)
-        self.free.append(slot.index)
         return intact
 
 
 class Pool:
-    """Slots for small secrets in shared locked pages, one size class per chunk."""
+    """Slots for small secrets in shared locked pages, one size class per chunk.
 
-    lock = threading.Lock()
+    A finalizer (SecretBuffer.__del__, run by the garbage collector on any allocation) can
+    re-enter give_back while this thread is inside take or give_back: the lock is reentrant,
+    and such a nested give_back only wipes its slot, leaving the free list and the unmapping
+    of empty chunks to the outer call (`_pending`), so no structure changes under it."""
+
+    lock = threading.RLock()
+    _busy = False
+    _pending: List[Slot] = []
     _chunks: Dict[int, List[_Chunk]] = {}
 
     @classmethod
@@ -323,26 +336,47 @@ class Pool:
         if size is None:
             raise ValueError(f"{length} bytes do not fit a pool slot")
         with cls.lock:
-            chunks = cls._chunks.setdefault(size, [])
-            chunk = next((c for c in chunks if c.free), None)
-            if chunk is None:
-                chunk = _Chunk(size)
-                chunks.append(chunk)
-            slot = chunk.take(length)
+            outer = not cls._busy
+            cls._busy = True
+            try:
+                chunks = cls._chunks.setdefault(size, [])
+                chunk = next((c for c in chunks if c.free), None)
+                if chunk is None:
+                    chunk = _Chunk(size)
+                    chunks.append(chunk)
+                slot = chunk.take(length)
+            finally:
+                if outer:
+                    cls._drain()
+                    cls._busy = False
         memory = replace(chunk.region.memory, guard_pages=False, pooled=True)
         return slot, memory
 
     @classmethod
     def give_back(cls, slot: Slot) -> bool:
         with cls.lock:
+            intact = slot.chunk.wipe(slot)
+            cls._pending.append(slot)
+            if not cls._busy:
+                cls._busy = True
+                try:
+                    cls._drain()
+                finally:
+                    cls._busy = False
+            return intact
+
+    @classmethod
+    def _drain(cls) -> None:
+        """Return wiped slots to their chunks; unmap chunks left empty."""
+        while cls._pending:
+            slot = cls._pending.pop()
             chunk = slot.chunk
-            intact = chunk.give_back(slot)
-            if len(chunk.free) == chunk.count:   # empty: unmap it
+            chunk.free.append(slot.index)
+            if len(chunk.free) == chunk.count:
                 chunks = cls._chunks.get(chunk.slot_size, [])
                 if chunk in chunks:
                     chunks.remove(chunk)
                 chunk.region.release()
-            return intact
 
     @classmethod
     def chunks(cls) -> int:

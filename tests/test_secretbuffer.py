@@ -290,6 +290,7 @@ USES = [
     ("hashlib", lambda b: hashlib.sha256(b)),
     ("with", lambda b: b.__enter__()),
     ("wipe", lambda b: wipe(b)),
+    ("protection", lambda b: b.protection),
 ]
 
 
@@ -356,8 +357,8 @@ def test_forked_child_reads_zeros_parent_keeps_key(memory_kind, pooled):
     if pid == 0:
         try:
             os.close(r)
-            result = b"%d%d%d" % (bytes(control) == KEY, bytes(buf) == bytes(len(KEY)),
-                                  buf.protection.wiped_by_fork)
+            result = b"%d%d%d%d" % (bytes(control) == KEY, bytes(buf) == bytes(len(KEY)),
+                                    buf.protection.wiped_by_fork, not buf.protection.secretmem)
             buf.close()
             os.write(w, result)
         finally:
@@ -367,7 +368,7 @@ def test_forked_child_reads_zeros_parent_keeps_key(memory_kind, pooled):
     os.close(r)
     os.waitpid(pid, 0)
     assert result[:1] == b"1", "control: the child should inherit an ordinary bytearray"
-    assert result == b"111", result
+    assert result == b"1111", result      # zeros, reported, and no longer claiming secretmem
     assert bytes(buf) == KEY and not buf.protection.wiped_by_fork
     buf.close()
 
@@ -699,3 +700,31 @@ def test_c_level_dealloc_wipes_when_close_never_ran(monkeypatch):
     del buf
     assert read_mem(where, len(KEY)) == bytes(len(KEY))
     keep.close()
+
+
+REENTRANT_CHILD = textwrap.dedent("""
+    import gc
+    from secretscope import SecretBuffer
+    gc.set_threshold(1, 1, 1)              # collect on (nearly) every allocation
+    keep = []
+    for i in range(3000):
+        b = SecretBuffer(16)
+        cycle = [b]
+        cycle.append(cycle)                # only the garbage collector frees it
+        keep.append(cycle)                 # survives a collection or two: an older generation,
+        if len(keep) > 3:                  # whose collection (and the buffer's __del__) then
+            keep.pop(0)                    # happens inside some later allocation, often within
+        del b, cycle                       # Pool.take or Pool.give_back (hundreds of times here)
+    keep.clear()
+    gc.collect()
+    print("done")
+""")
+
+
+@needs_native
+def test_finalizers_reentering_the_pool_neither_deadlock_nor_corrupt_it():
+    try:
+        proc = run_python(REENTRANT_CHILD, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: a finalizer re-entered the pool while this thread held its lock")
+    assert proc.returncode == 0 and "done" in proc.stdout, (proc.returncode, proc.stdout, proc.stderr[-2000:])
