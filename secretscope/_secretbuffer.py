@@ -14,16 +14,11 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Iterable, NoReturn, Optional, Tuple, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, NoReturn, Optional, Tuple, Type, TypeVar, final
 
 from ._errors import SecretscopeError
 from ._secretmemory import POOL_MAX, Memory, Pool, Region, Slot
 
-try:  # typing.final: 3.8+, but keep the import cheap and optional
-    from typing import final
-except ImportError:  # pragma: no cover
-    def final(f: Any) -> Any:
-        return f
 
 _Self = TypeVar("_Self", bound="SecretBuffer")
 
@@ -99,8 +94,12 @@ def _load_base() -> Tuple[type, Optional[str]]:
         return bytearray, reason
 
 
-_Base, PLAIN_REASON = _load_base()
+_LOADED_BASE, PLAIN_REASON = _load_base()
 NATIVE = PLAIN_REASON is None
+if TYPE_CHECKING:
+    _Base = bytearray          # what type checkers see: a bytearray, whichever base loaded
+else:
+    _Base = _LOADED_BASE
 if NATIVE:
     from . import _bytearray_storage as _storage_mod
 
@@ -163,7 +162,7 @@ def _fixed_size() -> NoReturn:
 
 
 @final
-class SecretBuffer(_Base):  # type: ignore[valid-type,misc]
+class SecretBuffer(_Base):
     """A bytearray whose bytes live in locked memory of their own (see docs/api.md).
 
     SecretBuffer(n) holds n zero bytes; SecretBuffer.from_bytes(b) a copy of b.  It is usable
