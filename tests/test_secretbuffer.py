@@ -728,3 +728,20 @@ def test_finalizers_reentering_the_pool_neither_deadlock_nor_corrupt_it():
     except subprocess.TimeoutExpired:
         pytest.fail("deadlock: a finalizer re-entered the pool while this thread held its lock")
     assert proc.returncode == 0 and "done" in proc.stdout, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+
+
+@needs_native
+def test_del_while_exported_keeps_the_view_valid_then_wipes(monkeypatch):
+    monkeypatch.setenv("SECRETSCOPE_SECRETMEM", "0")
+    keep = SecretBuffer(4, pool=True)
+    buf = SecretBuffer.from_bytes(KEY, pool=True)
+    where = address(buf)
+    view = memoryview(buf)
+    del buf                                   # the view holds the object (and its export)
+    assert bytes(view) == KEY and read_mem(where, len(KEY)) == KEY
+    view[0] = 0x7A                            # still the same, writable memory
+    assert read_mem(where, 1) == b"z"
+    del view                                  # last reference: __del__ closes it
+    assert read_mem(where, len(KEY)) == bytes(len(KEY))
+    keep.close()
+
