@@ -262,12 +262,14 @@ class SecretBuffer(_Base):
             bytearray.__setitem__(self, slice(None), bytes(n))   # same length: in place
 
     def _check(self) -> None:
-        if self._storage.closed:
+        storage = getattr(self, "_storage", None)   # absent if made by bytearray.__new__ directly
+        if storage is None or storage.closed:
             raise ValueError("operation on a closed SecretBuffer")
 
     @property
     def closed(self) -> bool:
-        return self._storage.closed  # type: ignore[no-any-return]
+        storage = getattr(self, "_storage", None)
+        return storage is None or bool(storage.closed)
 
     @property
     def protection(self) -> BufferProtection:
@@ -284,8 +286,8 @@ class SecretBuffer(_Base):
 
         Raises BufferError (and changes nothing) while a memoryview or another export of the
         buffer is alive, like mmap.close()."""
-        storage: _Storage = self._storage
-        if storage.closed or storage.closing:
+        storage: Optional[_Storage] = getattr(self, "_storage", None)
+        if storage is None or storage.closed or storage.closing:
             return
         storage.closing = True
         try:
@@ -339,7 +341,8 @@ class SecretBuffer(_Base):
     # ---- never show, never copy implicitly -------------------------------------------------
 
     def __repr__(self) -> str:
-        if self._storage.closed:
+        storage = getattr(self, "_storage", None)
+        if storage is None or storage.closed:
             return "SecretBuffer(closed)"
         return f"SecretBuffer({self._storage.length} bytes, {self.protection.labels()})"
 
