@@ -328,8 +328,16 @@ class SecretBuffer(_Base):
 
     def __del__(self) -> None:
         storage = getattr(self, "_storage", None)
-        if storage is not None and not storage.closed:
-            self.close()
+        if storage is None or storage.closed:
+            return
+        if NATIVE and _storage_mod.exports(self) > 0:
+            # Only in cyclic garbage: a memoryview of it is garbage too, released after the
+            # finalizers.  Zero the bytes now but leave them mapped (another finalizer may still
+            # read that view); buffer.S's tp_dealloc zeroes them again and the pages are leaked.
+            if storage.length:
+                ctypes.memset(storage.address, 0, storage.length)
+            return
+        self.close()
 
     def __enter__(self: _Self) -> _Self:
         self._check()

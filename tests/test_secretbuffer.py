@@ -759,3 +759,24 @@ def test_del_while_exported_keeps_the_view_valid_then_wipes(monkeypatch):
     assert read_mem(where, len(KEY)) == bytes(len(KEY))
     keep.close()
 
+
+
+@needs_native
+def test_cyclic_garbage_with_a_view_of_the_buffer_is_wiped_quietly(monkeypatch):
+    """The collector runs every finalizer of a garbage cycle before it releases anything: the
+    buffer's __del__ then sees the export of a memoryview that is garbage too."""
+    import gc
+    monkeypatch.setenv("SECRETSCOPE_SECRETMEM", "0")
+    unraisable: List[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(u.exc_value))
+    keep = SecretBuffer(4, pool=True)
+    buf = SecretBuffer.from_bytes(KEY, pool=True)
+    where = address(buf)
+    cycle: List[object] = [buf, memoryview(buf)]
+    cycle.append(cycle)
+    del buf, cycle
+    assert read_mem(where, len(KEY)) == KEY            # control: alive until collected
+    gc.collect()
+    assert unraisable == []
+    assert read_mem(where, len(KEY)) == bytes(len(KEY))
+    keep.close()
