@@ -28,12 +28,16 @@ except (ConfigurationError, NativeUnavailableError) as _exc:
         raise SystemExit(2) from None
     raise
 from ._types import SecretFunction
+from ._secretbuffer import BufferProtection, BufferProtectionError, SecretBuffer
+from ._wipe import wipe
+from ._harden import HardeningReport, harden
 
 __version__ = "0.1.0"  # the one version source (pyproject.toml reads it; docs/api.md: versions and stability)
 
 __all__ = [
     "secret", "do", "enabled", "protection", "Protection", "Scope", "SecretFunction", "inherit",
     "SecretscopeError", "NativeUnavailableError", "NativeLoadError", "ConfigurationError", "__version__",
+    "SecretBuffer", "BufferProtection", "BufferProtectionError", "wipe", "harden", "HardeningReport",
 ]
 
 

@@ -5,7 +5,7 @@ SECRETSCOPE_BACKEND=native          native, or import fails (NativeUnavailableEr
 SECRETSCOPE_BACKEND=fallback        force the pure-Python fallback
 SECRETSCOPE_REQUIRE_NATIVE=1        raise NativeUnavailableError instead of falling back
 
-Both variables fail closed: a value that is not one of those spelled out here (see _BOOLEAN) is
+Both variables fail closed: a value that is not one of those spelled out here (_config.py) is
 a ConfigurationError, never read as "off".
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, Dict, Union
+from typing import TYPE_CHECKING, Union
 
+from ._config import env_flag
 from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError
 from ._fallback import FallbackBackend
 from ._interpreter_check import subinterpreter_reason
@@ -26,20 +27,7 @@ if TYPE_CHECKING:
 
 Backend = Union["NativeBackend", FallbackBackend, SubinterpreterBackend]
 
-#: the spellings a boolean setting accepts (case-insensitive, surrounding blanks ignored)
-_BOOLEAN: Dict[str, bool] = {"1": True, "true": True, "yes": True, "on": True,
-                             "0": False, "false": False, "no": False, "off": False, "": False}
 _BACKENDS = ("auto", "native", "fallback")
-
-
-def env_flag(name: str) -> bool:
-    """The boolean environment setting `name` (unset: False); anything unrecognised raises."""
-    raw = os.environ.get(name, "")
-    value = _BOOLEAN.get(raw.strip().lower())
-    if value is None:
-        raise ConfigurationError(f"secretscope: {name}={raw!r} is not understood: use 1/true/yes/on or "
-                                 f"0/false/no/off (refusing to guess, so as not to run unprotected)")
-    return value
 
 
 def env_backend() -> str:
@@ -69,7 +57,7 @@ def _warning_stacklevel() -> int:
 
 def select_backend() -> Backend:
     choice = env_backend()
-    require = env_flag("SECRETSCOPE_REQUIRE_NATIVE") or choice == "native"
+    require = env_flag("SECRETSCOPE_REQUIRE_NATIVE", False) or choice == "native"
     why_required = ("SECRETSCOPE_BACKEND=native" if choice == "native" else "SECRETSCOPE_REQUIRE_NATIVE=1")
 
     if choice == "fallback":

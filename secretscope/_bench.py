@@ -221,7 +221,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     import ctypes
     import threading
 
-    from ._native import library_path
+    from ._loader import library_path
     lib = ctypes.CDLL(str(library_path("probe", _native().arch)))
     fault_loop = getattr(lib, "probe_fault_loop", None)
     if fault_loop is None:

@@ -23,16 +23,13 @@ something else has wrapped since cannot be taken out; it is made inert instead).
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ._errors import ConfigurationError
+from ._config import env_flag
 
 ENV = "SECRETSCOPE_INHERIT"
-_ON = {"1", "true", "yes", "on"}
-_OFF = {"0", "false", "no", "off"}
 
 THREADING, EXECUTOR, ASYNCIO = "threading", "concurrent.futures.thread", "asyncio.base_events"
 
@@ -40,14 +37,7 @@ THREADING, EXECUTOR, ASYNCIO = "threading", "concurrent.futures.thread", "asynci
 def setting_from_environment(environ: Optional[Dict[str, str]] = None) -> bool:
     """SECRETSCOPE_INHERIT: 1 (or unset: the default) inherit, 0 Go 1.26 semantics; anything
     else is an error, so that a misspelt opt-out never runs with a setting nobody chose."""
-    raw = (os.environ if environ is None else environ).get(ENV, "")
-    value = raw.strip().lower()
-    if not value or value in _ON:
-        return True
-    if value in _OFF:
-        return False
-    raise ConfigurationError(f"secretscope: {ENV} must be 1 (work a scope starts inherits it, the default) or 0 "
-                     f"(Go 1.26 semantics: it does not), not {raw!r}")
+    return env_flag(ENV, True, environ)
 
 
 def _never() -> bool:

@@ -9,19 +9,17 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _cpython
 from ._call_results import install_call_hooks
-from ._elfcheck import validate
 from ._errors import SUSPEND_MESSAGE, WITH_MESSAGE, NativeLoadError
 from ._freelists import FreeLists
 from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
-from ._loaddigest import load_digest
+from ._loader import library_path, load_verified
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
 ABI_VERSION = 3
-LIB_DIR = Path(__file__).resolve().parent / "_lib"
 
 # ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
 _FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {
@@ -84,62 +82,6 @@ def glibc_rseq_offset() -> Optional[int]:
     except (OSError, ValueError):
         return None
     return offset if size >= 20 else None  # 20: cpu_id_start, cpu_id, rseq_cs, flags
-
-
-def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
-    """Path of the shared object: kind "" is the backend, "probe" the diagnostic helpers."""
-    arch = arch or native_arch() or "unknown"
-    middle = f"-{kind}" if kind else ""
-    return LIB_DIR / f"libsecretscope{middle}-{arch}.so"
-
-
-def read_manifest() -> Dict[str, str]:
-    """file name -> load digest of every shared object as built from asm/ (asm/build.py writes it).
-
-    The digest is _loaddigest.load_digest: SHA-256 over the segments the loader maps, so stripping
-    the installed objects (as distribution packaging does) keeps them loadable."""
-    manifest = LIB_DIR / "SHA256SUMS"
-    try:
-        lines = manifest.read_text().splitlines()
-    except OSError as exc:
-        raise NativeLoadError(f"{manifest} is missing: the package is incomplete ({exc})") from None
-    entries: Dict[str, str] = {}
-    for line in lines:
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 2:
-            raise NativeLoadError(f"{manifest} is damaged: {line[:60]!r}")
-        entries[fields[1]] = fields[0]
-    return entries
-
-
-def load_verified(path: Path, loader: type = ctypes.CDLL, arch: Optional[str] = None) -> ctypes.CDLL:
-    """dlopen `path` after checking, on its bytes, that it is an intact object of ours.
-
-    First its structure (_elfcheck.validate: nothing truncated, the right machine and soname, no
-    dependencies or initialisers), so that no damaged or foreign file is ever mapped; then its load
-    digest against SHA256SUMS.  This detects corruption, not tampering (docs/guarantees.md).
-    loader=ctypes.PyDLL keeps the GIL held during foreign calls (needed when the routine calls
-    back into CPython)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise NativeLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        validate(data, arch or native_arch() or "unknown", path.name)
-    except NativeLoadError as exc:
-        raise NativeLoadError(f"{path} is not a usable secretscope object: {exc}") from None
-    expected = read_manifest().get(path.name)
-    if expected is None:
-        raise NativeLoadError(f"{path.name} is not listed in {LIB_DIR / 'SHA256SUMS'}")
-    actual = load_digest(data)
-    if actual != expected:
-        raise NativeLoadError(f"{path} is corrupt: load digest {actual[:16]}..., expected {expected[:16]}...")
-    try:
-        return loader(str(path))  # type: ignore[no-any-return]
-    except OSError as exc:
-        raise NativeLoadError(f"cannot load {path}: {exc}") from None
 
 
 def check_exports(lib: ctypes.CDLL, path: Path) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI
-from secretscope._native import ABI_VERSION, library_path
+from secretscope._loader import library_path
+from secretscope._native import ABI_VERSION
 from secretscope._platform import native_arch
 
 HARNESS = r"""

@@ -100,7 +100,7 @@ def check_contents(target: str, wheel: Path) -> None:
         manifest = z.read("secretscope/_lib/SHA256SUMS").decode()
         wheel_meta = z.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
     objects = wheel_objects(wheel)
-    expected = set() if target == "any" else {f"libsecretscope-{target}.so", f"libsecretscope-probe-{target}.so"}
+    expected = set() if target == "any" else {f"libsecretscope{kind}-{target}.so" for kind in ("", "-probe", "-buffer")}
     if set(objects) != expected:
         raise SystemExit(f"{wheel.name}: objects {sorted(objects)}, expected {sorted(expected)}")
     stray = [n for n in names if n.endswith(".so") and not n.startswith("secretscope/_lib/")]

@@ -1,0 +1,159 @@
+/*
+ * buffer.S — the two C-level slots of SecretBuffer's base type (AArch64).
+ *
+ * A SecretBuffer is a bytearray whose storage pointers (ob_bytes, ob_start)
+ * point into a locked mapping of its own (secretscope/_secretmemory.py); its
+ * base type is made by secretscope/_bytearray_storage.py with
+ * PyType_FromSpecWithBases((bytearray,)), adding two words after the
+ * PyByteArrayObject: the data pointer (0 once closed) and the data length.
+ * These routines are that type's bf_getbuffer and tp_dealloc.  Built into its
+ * own object (libsecretscope-buffer-aarch64.so), independent of the scope
+ * backend: it needs no CPU feature and holds no state but the table below.
+ */
+
+.macro FUNC name
+    .globl \name
+    .type \name, %function
+    .p2align 4
+\name:
+    .cfi_startproc
+    bti c
+.endm
+.macro ENDFUNC name
+    .cfi_endproc
+    .size \name, . - \name
+.endm
+.macro PROLOGUE size
+    paciasp
+    .cfi_negate_ra_state
+    stp x29, x30, [sp, #-\size]!
+    .cfi_def_cfa_offset \size
+    .cfi_offset x29, -\size
+    .cfi_offset x30, -(\size - 8)
+    mov x29, sp
+    .cfi_def_cfa_register x29
+.endm
+.macro RETURN size
+    .cfi_remember_state
+    mov sp, x29
+    .cfi_def_cfa_register sp
+    ldp x29, x30, [sp], #\size
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29
+    .cfi_restore x30
+    autiasp
+    .cfi_negate_ra_state
+    ret
+    .cfi_restore_state
+.endm
+.macro LDR_GLOBAL reg, sym, offset=0
+    adrp \reg, \sym
+    ldr \reg, [\reg, #:lo12:(\sym + \offset)]
+.endm
+
+/* buffer_api: written once by _bytearray_storage.py before the type exists. */
+.equ BA_ERR_SET_STRING, 0      /* PyErr_SetString                              */
+.equ BA_EXC_VALUE, 8           /* PyExc_ValueError (the object)                */
+.equ BA_BASE_GETBUFFER, 16     /* bytearray's bf_getbuffer                     */
+.equ BA_BASE_DEALLOC, 24       /* bytearray's tp_dealloc                       */
+.equ BA_DECREF, 32             /* Py_DecRef                                    */
+.equ BA_OFF_DATA, 40           /* byte offsets within an instance: data pointer */
+.equ BA_OFF_LEN, 48            /*   data length                                */
+.equ BA_OFF_SIZE, 56           /*   ob_size                                    */
+.equ BA_OFF_BYTES, 64          /*   ob_bytes                                   */
+.equ BA_OFF_START, 72          /*   ob_start                                   */
+.equ BA_OFF_EXPORTS, 80        /*   ob_exports                                 */
+.equ BA_OFF_TYPE, 88           /*   ob_type                                    */
+.equ BA_SIZE, 96
+
+    .data
+    .p2align 3
+    .globl buffer_api
+    .type buffer_api, %object
+buffer_api:
+    .zero BA_SIZE
+    .size buffer_api, BA_SIZE
+
+    .section .rodata
+msg_closed:
+    .asciz "operation on a closed SecretBuffer"
+
+    .text
+/*
+ * int buffer_getbuffer(PyObject *self, Py_buffer *view, int flags)
+ *                                                            [bf_getbuffer]
+ *   out: a closed buffer (data pointer 0): w0 = -1 with ValueError set;
+ *        otherwise tail-branches (br x16, accepted by a `bti c` landing pad)
+ *        to bytearray's bf_getbuffer with x0-x2 untouched.
+ *   clobbers: x9, x10, x16 and what PyErr_SetString / bytearray's slot clobber.
+ */
+FUNC buffer_getbuffer
+    LDR_GLOBAL x9, buffer_api, BA_OFF_DATA
+    ldr x10, [x0, x9]
+    cbz x10, .Lgetbuffer_closed
+    LDR_GLOBAL x16, buffer_api, BA_BASE_GETBUFFER
+    br x16
+.Lgetbuffer_closed:
+    PROLOGUE 16
+    LDR_GLOBAL x0, buffer_api, BA_EXC_VALUE
+    adrp x1, msg_closed
+    add x1, x1, #:lo12:msg_closed
+    LDR_GLOBAL x16, buffer_api, BA_ERR_SET_STRING
+    blr x16
+    mov w0, #-1
+    RETURN 16
+ENDFUNC buffer_getbuffer
+
+/*
+ * void buffer_dealloc(PyObject *self)                          [tp_dealloc]
+ * The last step of destroying a SecretBuffer (subtype_dealloc calls it after
+ * __del__, which normally closed the buffer).  Should the data still be
+ * attached (a __del__ interrupted), its bytes are zeroed here and the mapping
+ * is left in place (leaked, never freed by the allocator).  Then the object
+ * is made an empty bytearray without exports — nothing for bytearray's
+ * dealloc to free (ob_bytes 0; on 3.15 it releases ob_bytes_object, which
+ * stays bytearray's own) and no "exported buffers" complaint — bytearray's
+ * tp_dealloc frees it, and the reference the instance held to its heap type
+ * is released (subtype_dealloc leaves that to a heap base's dealloc).
+ *   clobbers: x0-x18 (x19, x20 saved).
+ */
+FUNC buffer_dealloc
+    PROLOGUE 32
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -16
+    .cfi_offset x20, -8
+    mov x19, x0                        /* x19 = self                            */
+    LDR_GLOBAL x9, buffer_api, BA_OFF_TYPE
+    ldr x20, [x19, x9]                 /* x20 = its type                        */
+    LDR_GLOBAL x9, buffer_api, BA_OFF_DATA
+    ldr x10, [x19, x9]                 /* x10 = data still attached, or 0       */
+    cbz x10, .Ldealloc_detach
+    LDR_GLOBAL x11, buffer_api, BA_OFF_LEN
+    ldr x11, [x19, x11]                /* x11 = bytes left to zero              */
+.Ldealloc_zero:
+    cbz x11, .Ldealloc_detach
+    strb wzr, [x10], #1
+    sub x11, x11, #1
+    b .Ldealloc_zero
+.Ldealloc_detach:
+    .irp field, BA_OFF_DATA, BA_OFF_LEN, BA_OFF_SIZE, BA_OFF_BYTES, BA_OFF_START, BA_OFF_EXPORTS
+    LDR_GLOBAL x9, buffer_api, \field
+    str xzr, [x19, x9]
+    .endr
+    mov x0, x19
+    LDR_GLOBAL x16, buffer_api, BA_BASE_DEALLOC
+    blr x16
+    mov x0, x20
+    LDR_GLOBAL x16, buffer_api, BA_DECREF
+    blr x16
+    ldp x19, x20, [sp, #16]
+    RETURN 32
+ENDFUNC buffer_dealloc
+
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long 4, 16, 5
+    .asciz "GNU"
+    .long 0xc0000000, 4, 3
+    .p2align 3
+    .section .note.GNU-stack, "", %progbits

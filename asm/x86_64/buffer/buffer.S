@@ -1,0 +1,137 @@
+/*
+ * buffer.S — the two C-level slots of SecretBuffer's base type (x86-64).
+ *
+ * A SecretBuffer is a bytearray whose storage pointers (ob_bytes, ob_start)
+ * point into a locked mapping of its own (secretscope/_secretmemory.py); its
+ * base type is made by secretscope/_bytearray_storage.py with
+ * PyType_FromSpecWithBases((bytearray,)), adding two words after the
+ * PyByteArrayObject: the data pointer (0 once closed) and the data length.
+ * These routines are that type's bf_getbuffer and tp_dealloc.  Built into its
+ * own object (libsecretscope-buffer-x86_64.so), independent of the scope
+ * backend: it needs no CPU feature and holds no state but the table below.
+ */
+
+.macro FUNC name
+    .globl \name
+    .type \name, @function
+    .p2align 4
+\name:
+    .cfi_startproc
+    endbr64
+.endm
+.macro ENDFUNC name
+    .cfi_endproc
+    .size \name, . - \name
+.endm
+
+/* buffer_api: written once by _bytearray_storage.py before the type exists. */
+.equ BA_ERR_SET_STRING, 0      /* PyErr_SetString                              */
+.equ BA_EXC_VALUE, 8           /* PyExc_ValueError (the object)                */
+.equ BA_BASE_GETBUFFER, 16     /* bytearray's bf_getbuffer                     */
+.equ BA_BASE_DEALLOC, 24       /* bytearray's tp_dealloc                       */
+.equ BA_DECREF, 32             /* Py_DecRef                                    */
+.equ BA_OFF_DATA, 40           /* byte offsets within an instance: data pointer */
+.equ BA_OFF_LEN, 48            /*   data length                                */
+.equ BA_OFF_SIZE, 56           /*   ob_size                                    */
+.equ BA_OFF_BYTES, 64          /*   ob_bytes                                   */
+.equ BA_OFF_START, 72          /*   ob_start                                   */
+.equ BA_OFF_EXPORTS, 80        /*   ob_exports                                 */
+.equ BA_OFF_TYPE, 88           /*   ob_type                                    */
+.equ BA_SIZE, 96
+
+    .data
+    .p2align 3
+    .globl buffer_api
+    .type buffer_api, @object
+buffer_api:
+    .zero BA_SIZE
+    .size buffer_api, BA_SIZE
+
+    .section .rodata
+msg_closed:
+    .asciz "operation on a closed SecretBuffer"
+
+    .text
+/*
+ * int buffer_getbuffer(PyObject *self, Py_buffer *view, int flags)
+ *                                                            [bf_getbuffer]
+ *   out: a closed buffer (data pointer 0): eax = -1 with ValueError set;
+ *        otherwise tail-jumps to bytearray's bf_getbuffer (which exports
+ *        ob_start..ob_start+ob_size and counts the export in ob_exports).
+ *   clobbers: rax and what PyErr_SetString / bytearray's slot clobber.
+ */
+FUNC buffer_getbuffer
+    mov (buffer_api + BA_OFF_DATA)(%rip), %rax
+    cmpq $0, (%rdi, %rax)
+    je .Lgetbuffer_closed
+    jmp *(buffer_api + BA_BASE_GETBUFFER)(%rip)
+.Lgetbuffer_closed:
+    sub $8, %rsp                       /* align the stack for the call          */
+    .cfi_def_cfa_offset 16
+    mov (buffer_api + BA_EXC_VALUE)(%rip), %rdi
+    lea msg_closed(%rip), %rsi
+    call *(buffer_api + BA_ERR_SET_STRING)(%rip)
+    mov $-1, %eax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC buffer_getbuffer
+
+/*
+ * void buffer_dealloc(PyObject *self)                          [tp_dealloc]
+ * The last step of destroying a SecretBuffer (subtype_dealloc calls it after
+ * __del__, which normally closed the buffer).  Should the data still be
+ * attached (a __del__ interrupted), its bytes are zeroed here and the mapping
+ * is left in place (leaked, never freed by the allocator).  Then the object
+ * is made an empty bytearray without exports — nothing for bytearray's
+ * dealloc to free (ob_bytes 0; on 3.15 it releases ob_bytes_object, which
+ * stays bytearray's own) and no "exported buffers" complaint — bytearray's
+ * tp_dealloc frees it, and the reference the instance held to its heap type
+ * is released (subtype_dealloc leaves that to a heap base's dealloc).
+ *   clobbers: rax, rcx, rdi, rsi, rdx, r8-r11 (rbx, r12 saved).
+ */
+FUNC buffer_dealloc
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    push %r12
+    .cfi_def_cfa_offset 24
+    .cfi_offset %r12, -24
+    sub $8, %rsp
+    .cfi_def_cfa_offset 32
+    mov %rdi, %rbx                     /* rbx = self                            */
+    mov (buffer_api + BA_OFF_TYPE)(%rip), %rax
+    mov (%rbx, %rax), %r12             /* r12 = its type                        */
+    mov (buffer_api + BA_OFF_DATA)(%rip), %rax
+    mov (%rbx, %rax), %rdi             /* rdi = data still attached, or 0       */
+    test %rdi, %rdi
+    jz .Ldealloc_detach
+    mov (buffer_api + BA_OFF_LEN)(%rip), %rcx
+    mov (%rbx, %rcx), %rcx
+    xor %eax, %eax
+    rep stosb                          /* zero rcx bytes at rdi                 */
+.Ldealloc_detach:
+    .irp field, BA_OFF_DATA, BA_OFF_LEN, BA_OFF_SIZE, BA_OFF_BYTES, BA_OFF_START, BA_OFF_EXPORTS
+    mov (buffer_api + \field)(%rip), %rax
+    movq $0, (%rbx, %rax)
+    .endr
+    mov %rbx, %rdi
+    call *(buffer_api + BA_BASE_DEALLOC)(%rip)
+    mov %r12, %rdi
+    call *(buffer_api + BA_DECREF)(%rip)
+    add $8, %rsp
+    .cfi_def_cfa_offset 24
+    pop %r12
+    .cfi_def_cfa_offset 16
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC buffer_dealloc
+
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long 4, 16, 5
+    .asciz "GNU"
+    .long 0xc0000002, 4, 3
+    .p2align 3
+    .section .note.GNU-stack, "", @progbits
