@@ -25,7 +25,7 @@ import ctypes
 import sys
 from typing import Any, List, Optional
 
-from ._cpython import _PyTypeSlot, _PyTypeSpec, Py_TPFLAGS_DEFAULT, api_function, data_pointer, symbol
+from ._cpython import PyTypeSlot, PyTypeSpec, Py_TPFLAGS_DEFAULT, api_function, data_pointer, symbol
 from ._errors import NativeLoadError
 from ._loader import library_path, load_verified
 from ._platform import free_threaded, native_arch, native_unavailable_reason
@@ -97,17 +97,17 @@ def make_base_type() -> type:
     for i, value in enumerate(values):
         api[i] = value
     doc = ctypes.create_string_buffer(b"bytearray with storage of its own (SecretBuffer's base)")
-    slots = (_PyTypeSlot * 4)(
-        _PyTypeSlot(Py_bf_getbuffer, ctypes.cast(lib.buffer_getbuffer, ctypes.c_void_p).value),
-        _PyTypeSlot(Py_tp_dealloc, ctypes.cast(lib.buffer_dealloc, ctypes.c_void_p).value),
-        _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc)),
-        _PyTypeSlot())
+    slots = (PyTypeSlot * 4)(
+        PyTypeSlot(Py_bf_getbuffer, ctypes.cast(lib.buffer_getbuffer, ctypes.c_void_p).value),
+        PyTypeSlot(Py_tp_dealloc, ctypes.cast(lib.buffer_dealloc, ctypes.c_void_p).value),
+        PyTypeSlot(Py_tp_doc, ctypes.addressof(doc)),
+        PyTypeSlot())
     name = b"secretscope._SecretBufferBase"
-    spec = _PyTypeSpec(name, LENGTH + 8, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-                       ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
+    spec = PyTypeSpec(name, LENGTH + 8, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+                      ctypes.cast(slots, ctypes.POINTER(PyTypeSlot)))
     from_spec = api_function("PyType_FromSpecWithBases")
     from_spec.restype = ctypes.py_object
-    from_spec.argtypes = [ctypes.POINTER(_PyTypeSpec), ctypes.py_object]
+    from_spec.argtypes = [ctypes.POINTER(PyTypeSpec), ctypes.py_object]
     _KEEP.extend((lib, api, doc, slots, name, spec))
     kind: type = from_spec(ctypes.byref(spec), (bytearray,))
     return kind

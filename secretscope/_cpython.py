@@ -104,18 +104,18 @@ class _PyGetSetDef(ctypes.Structure):
                 ("doc", ctypes.c_char_p), ("closure", ctypes.c_void_p)]
 
 
-class _PyTypeSlot(ctypes.Structure):
+class PyTypeSlot(ctypes.Structure):
     _fields_ = [("slot", ctypes.c_int), ("pfunc", ctypes.c_void_p)]
 
 
-class _PyTypeSpec(ctypes.Structure):
+class PyTypeSpec(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("basicsize", ctypes.c_int), ("itemsize", ctypes.c_int),
-                ("flags", ctypes.c_uint), ("slots", ctypes.POINTER(_PyTypeSlot))]
+                ("flags", ctypes.c_uint), ("slots", ctypes.POINTER(PyTypeSlot))]
 
 
 _from_spec = api_function("PyType_FromSpec")
 _from_spec.restype = ctypes.py_object
-_from_spec.argtypes = [ctypes.POINTER(_PyTypeSpec)]
+_from_spec.argtypes = [ctypes.POINTER(PyTypeSpec)]
 _generic_alloc = api_function("PyType_GenericAlloc")
 _generic_alloc.restype = ctypes.py_object
 _generic_alloc.argtypes = [ctypes.py_object, ctypes.c_ssize_t]
@@ -136,18 +136,18 @@ def vectorcall_type(name: str, doc: str = "", descr_get: int = 0, method_descrip
     members = (_PyMemberDef * 2)(
         _PyMemberDef(b"__vectorcalloffset__", T_PYSSIZET, _HEADER, READONLY, None), _PyMemberDef())
     doc_buf = ctypes.create_string_buffer(doc.encode())  # the type keeps a pointer to it
-    slots = (_PyTypeSlot * 5)(
-        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
-        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
-        _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
-        _PyTypeSlot(Py_tp_descr_get, descr_get) if descr_get else _PyTypeSlot(),
-        _PyTypeSlot())
+    slots = (PyTypeSlot * 5)(
+        PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+        PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+        PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
+        PyTypeSlot(Py_tp_descr_get, descr_get) if descr_get else PyTypeSlot(),
+        PyTypeSlot())
     spec_name = name.encode()
-    spec = _PyTypeSpec(spec_name, _HEADER + 8, 0,
-                       Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE
-                       | Py_TPFLAGS_DISALLOW_INSTANTIATION
-                       | (Py_TPFLAGS_METHOD_DESCRIPTOR if method_descriptor else 0),
-                       ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
+    spec = PyTypeSpec(spec_name, _HEADER + 8, 0,
+                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE
+                      | Py_TPFLAGS_DISALLOW_INSTANTIATION
+                      | (Py_TPFLAGS_METHOD_DESCRIPTOR if method_descriptor else 0),
+                      ctypes.cast(slots, ctypes.POINTER(PyTypeSlot)))
     _KEEP.extend((members, slots, spec, spec_name, doc_buf))
     return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
 
@@ -186,21 +186,21 @@ def secret_function_type(name: str, doc: str, routines: Callable[[str], int]) ->
         _PyGetSetDef(b"__dict__", symbol("PyObject_GenericGetDict"), symbol("PyObject_GenericSetDict"), None, None),
         _PyGetSetDef())
     doc_buf = ctypes.create_string_buffer(doc.encode())
-    slots = (_PyTypeSlot * 10)(
-        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
-        _PyTypeSlot(Py_tp_descr_get, routines("ss_object_get")),
-        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
-        _PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
-        _PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
-        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
-        _PyTypeSlot(Py_tp_getset, ctypes.addressof(getset)),
-        _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
-        _PyTypeSlot(), _PyTypeSlot())
+    slots = (PyTypeSlot * 10)(
+        PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+        PyTypeSlot(Py_tp_descr_get, routines("ss_object_get")),
+        PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+        PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
+        PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
+        PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+        PyTypeSlot(Py_tp_getset, ctypes.addressof(getset)),
+        PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)),
+        PyTypeSlot(), PyTypeSlot())
     spec_name = name.encode()
-    spec = _PyTypeSpec(spec_name, OBJECT_WEAKLIST + 8, 0,
-                       Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_HAVE_GC
-                       | Py_TPFLAGS_METHOD_DESCRIPTOR | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-                       ctypes.cast(slots, ctypes.POINTER(_PyTypeSlot)))
+    spec = PyTypeSpec(spec_name, OBJECT_WEAKLIST + 8, 0,
+                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_HAVE_GC
+                      | Py_TPFLAGS_METHOD_DESCRIPTOR | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                      ctypes.cast(slots, ctypes.POINTER(PyTypeSlot)))
     _KEEP.extend((members, getset, slots, spec, spec_name, doc_buf))
     return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
 
@@ -236,10 +236,10 @@ SCOPE_FIELDS_SIZE = 48
 
 def _gc_type(name: str, doc: str, basicsize: int, flags: int, slots: List[Any]) -> type:
     doc_buf = ctypes.create_string_buffer(doc.encode())
-    table = (_PyTypeSlot * (len(slots) + 2))(*slots, _PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)), _PyTypeSlot())
+    table = (PyTypeSlot * (len(slots) + 2))(*slots, PyTypeSlot(Py_tp_doc, ctypes.addressof(doc_buf)), PyTypeSlot())
     spec_name = name.encode()
-    spec = _PyTypeSpec(spec_name, basicsize, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags,
-                       ctypes.cast(table, ctypes.POINTER(_PyTypeSlot)))
+    spec = PyTypeSpec(spec_name, basicsize, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | flags,
+                      ctypes.cast(table, ctypes.POINTER(PyTypeSlot)))
     _KEEP.extend((table, spec, spec_name, doc_buf))
     return _from_spec(ctypes.byref(spec))  # type: ignore[no-any-return]
 
@@ -249,10 +249,10 @@ def scope_type(name: str, doc: str, routines: Callable[[str], int]) -> type:
     __enter__/__exit__ (edge objects) and the Python methods.  While open it references the
     thread's enclosing block (in f's place), which the garbage collector sees."""
     return _gc_type(name, doc, SCOPE_FIELDS + SCOPE_FIELDS_SIZE, 0, [
-        _PyTypeSlot(Py_tp_new, symbol("PyType_GenericNew")),
-        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
-        _PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
-        _PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
+        PyTypeSlot(Py_tp_new, symbol("PyType_GenericNew")),
+        PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+        PyTypeSlot(Py_tp_clear, routines("ss_object_clear")),
+        PyTypeSlot(Py_tp_dealloc, routines("ss_object_dealloc")),
     ])
 
 
@@ -265,10 +265,10 @@ def scope_exit_type(name: str, doc: str, routines: Callable[[str], int]) -> type
     _KEEP.append(members)
     return _gc_type(name, doc, OBJECT_WEAKLIST + 8,
                     Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION, [
-                        _PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
-                        _PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
-                        _PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
-                        _PyTypeSlot(Py_tp_dealloc, routines("ss_exit_dealloc")),
+                        PyTypeSlot(Py_tp_call, symbol("PyVectorcall_Call")),
+                        PyTypeSlot(Py_tp_members, ctypes.addressof(members)),
+                        PyTypeSlot(Py_tp_traverse, routines("ss_object_traverse")),
+                        PyTypeSlot(Py_tp_dealloc, routines("ss_exit_dealloc")),
                     ])
 
 

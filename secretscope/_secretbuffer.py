@@ -14,10 +14,13 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, NoReturn, Optional, Tuple, Type, TypeVar, final
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NoReturn, Optional, Tuple, Type, TypeVar, cast, final
 
 from ._errors import ConfigurationError, SecretscopeError
 from ._secretmemory import POOL_MAX, Memory, Pool, Region, Slot
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 _Self = TypeVar("_Self", bound="SecretBuffer")
@@ -100,7 +103,7 @@ if TYPE_CHECKING:
     _Base = bytearray          # what type checkers see: a bytearray, whichever base loaded
 else:
     _Base = _LOADED_BASE
-if NATIVE:
+if TYPE_CHECKING or NATIVE:  # checkers: always bound; at runtime every use is behind `NATIVE`
     from . import _bytearray_storage as _storage_mod
 
 _IS_CPYTHON = sys.implementation.name == "cpython"
@@ -161,6 +164,27 @@ def _fixed_size() -> NoReturn:
     raise BufferError("a SecretBuffer has a fixed size: its storage can never be resized or moved")
 
 
+def _unordered() -> NoReturn:
+    raise TypeError("SecretBuffers are not ordered (only == and != compare, in constant time)")
+
+
+def _checked_size(size: object) -> int:
+    """size, checked at runtime: callers that are not type-checked may pass anything."""
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"SecretBuffer(size): size must be an int, not {type(size).__name__}")
+    if size < 0:
+        raise ValueError("SecretBuffer(size): size must be >= 0")
+    return size
+
+
+def _open_storage(buf: bytearray) -> _Storage:
+    """buf's storage; ValueError once buf is closed (or has none: made by bytearray.__new__ directly)."""
+    storage: Optional[_Storage] = getattr(buf, "_storage", None)
+    if storage is None or storage.closed:
+        raise ValueError("operation on a closed SecretBuffer")
+    return storage
+
+
 @final
 class SecretBuffer(_Base):
     """A bytearray whose bytes live in locked memory of their own (see docs/api.md).
@@ -172,12 +196,11 @@ class SecretBuffer(_Base):
     """
 
     __slots__ = ("_storage", "__weakref__")
+    if TYPE_CHECKING:  # the slot above, for checkers only: at runtime get_type_hints(SecretBuffer) resolves
+        _storage: _Storage  # names in `secretscope` (its __module__), where _Storage is not; set by __new__
 
     def __new__(cls: Type[_Self], size: int, *, require: Iterable[str] = (), pool: Optional[bool] = None) -> _Self:
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"SecretBuffer(size): size must be an int, not {type(size).__name__}")
-        if size < 0:
-            raise ValueError("SecretBuffer(size): size must be >= 0")
+        size = _checked_size(size)
         if isinstance(require, str):
             require = (require,)
         required = tuple(require)
@@ -248,23 +271,8 @@ class SecretBuffer(_Base):
 
     # ---- state ---------------------------------------------------------------------------
 
-    def _address(self) -> int:
-        return self._storage.address  # type: ignore[no-any-return]
-
-    def _wipe(self) -> None:
-        """Zero the bytes in place (the buffer stays open): wipe(buf)."""
-        self._check()
-        n = self._storage.length
-        if NATIVE:
-            if n:
-                ctypes.memset(self._storage.address, 0, n)
-        else:
-            bytearray.__setitem__(self, slice(None), bytes(n))   # same length: in place
-
     def _check(self) -> None:
-        storage = getattr(self, "_storage", None)   # absent if made by bytearray.__new__ directly
-        if storage is None or storage.closed:
-            raise ValueError("operation on a closed SecretBuffer")
+        _open_storage(self)
 
     @property
     def closed(self) -> bool:
@@ -401,7 +409,7 @@ class SecretBuffer(_Base):
         if isinstance(other, str):
             return NotImplemented
         try:
-            return hmac.compare_digest(self, other)  # type: ignore[arg-type]
+            return hmac.compare_digest(self, cast("ReadableBuffer", other))  # not a buffer: TypeError, below
         except (TypeError, BufferError):
             return NotImplemented
 
@@ -409,25 +417,33 @@ class SecretBuffer(_Base):
         result = self.__eq__(other)
         return result if result is NotImplemented else not result
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
+    # four methods, not one shared: a shared one's type is left to inference, which --verifytypes rejects
     def __lt__(self, other: object) -> NoReturn:
-        raise TypeError("SecretBuffers are not ordered (only == and != compare, in constant time)")
+        _unordered()
 
-    __le__ = __gt__ = __ge__ = __lt__
+    def __le__(self, other: object) -> NoReturn:
+        _unordered()
+
+    def __gt__(self, other: object) -> NoReturn:
+        _unordered()
+
+    def __ge__(self, other: object) -> NoReturn:
+        _unordered()
 
 
 def _wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     if name in _RESIZERS:
         def resizer(self: SecretBuffer, *args: Any, **kwargs: Any) -> Any:
-            self._check()
+            _open_storage(self)
             _fixed_size()
         resizer.__name__ = resizer.__qualname__ = name
         resizer.__doc__ = "Not supported: a SecretBuffer has a fixed size (raises BufferError)."
         return resizer
 
     def wrapper(self: SecretBuffer, *args: Any, **kwargs: Any) -> Any:
-        self._check()
+        _open_storage(self)
         try:
             return method(self, *args, **kwargs)
         except BufferError:
@@ -444,7 +460,7 @@ def _install_checks() -> None:
     skip = {"__new__", "__init__", "__getattribute__", "__setattr__", "__delattr__", "__init_subclass__",
             "__subclasshook__", "__class_getitem__", "__dir__", "__sizeof__", "__buffer__",
             "__release_buffer__", "fromhex", "maketrans"}
-    own: Dict[str, Any] = vars(SecretBuffer)
+    own: Mapping[str, Any] = vars(SecretBuffer)
     for name in dir(bytearray):
         if name in skip or name in own:
             continue
@@ -461,6 +477,17 @@ def _install_checks() -> None:
 
 
 _install_checks()
+
+
+def wipe_secretbuffer(buf: SecretBuffer) -> None:
+    """Zero buf's bytes in place (it stays open): wipe(buf)."""
+    storage = _open_storage(buf)
+    n = storage.length
+    if NATIVE:
+        if n:
+            ctypes.memset(storage.address, 0, n)
+    else:
+        bytearray.__setitem__(buf, slice(None), bytes(n))   # same length: in place
 
 
 __all__ = ["SecretBuffer", "BufferProtection", "BufferProtectionError"]

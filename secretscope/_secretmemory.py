@@ -32,7 +32,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, replace
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple, cast
 
 from ._config import env_flag
 
@@ -259,8 +259,7 @@ _live_regions: Dict[int, Region] = {}
 def _after_fork_in_child() -> None:
     for region in list(_live_regions.values()):
         region.after_fork_in_child()
-    Pool.lock = threading.RLock()
-    Pool._busy = False
+    Pool.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
@@ -279,6 +278,11 @@ class Slot:
         self.pid = os.getpid()
 
 
+def _char_slice(raw: "ctypes.Array[ctypes.c_char]", start: int, stop: int) -> bytes:
+    """raw[start:stop]: a c_char array's slice is bytes (typeshed types every Array slice as a list)."""
+    return cast(bytes, raw[start:stop])
+
+
 class _Chunk:
     def __init__(self, slot_size: int) -> None:
         self.slot_size = slot_size
@@ -294,8 +298,8 @@ class _Chunk:
         index = self.free.pop()
         raw = self._slot_bytes(index)
         ctypes.memset(raw, 0, self.slot_size)
-        raw[0:8] = self.canary
-        raw[self.slot_size - 8:self.slot_size] = self.canary
+        raw[0:8] = self.canary  # type: ignore[call-overload]  # a c_char slice takes bytes (typeshed: list only)
+        raw[self.slot_size - 8:self.slot_size] = self.canary  # type: ignore[call-overload]  # (as above)
         return Slot(self, index, length)
 
     def wipe(self, slot: Slot) -> bool:
@@ -306,8 +310,8 @@ class _Chunk:
         if slot.pid == os.getpid() and not self.region.wiped_by_fork:
             s = self.slot_size
             data_start = s - 9 - slot.length
-            intact = (raw[0:8] == self.canary and raw[s - 8:s] == self.canary and raw[s - 9] == b"\0"
-                      and raw[8:data_start] == bytes(data_start - 8))
+            intact = (_char_slice(raw, 0, 8) == self.canary and _char_slice(raw, s - 8, s) == self.canary
+                      and raw[s - 9] == b"\0" and _char_slice(raw, 8, data_start) == bytes(data_start - 8))
         ctypes.memset(raw, 0, self.slot_size)
         return intact
 
@@ -324,6 +328,12 @@ class Pool:
     _busy = False
     _pending: List[Slot] = []
     _chunks: Dict[int, List[_Chunk]] = {}
+
+    @classmethod
+    def after_fork_in_child(cls) -> None:
+        """A fresh lock and no call in progress: the forked child has only the forking thread."""
+        cls.lock = threading.RLock()
+        cls._busy = False
 
     @classmethod
     def slot_size_for(cls, length: int) -> Optional[int]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any
+from typing import Any, Callable, cast
 
-from ._secretbuffer import SecretBuffer
+from ._secretbuffer import SecretBuffer, wipe_secretbuffer
 
 
 def _zero_contiguous(view: memoryview) -> None:
@@ -14,6 +14,12 @@ def _zero_contiguous(view: memoryview) -> None:
         ctypes.memset(arr, 0, view.nbytes)
     finally:
         del arr  # it holds an export of view
+
+
+def _cast_to_format(view: memoryview, fmt: str) -> memoryview:
+    """view.cast(fmt) for any struct format (typeshed's overloads name only the common ones)."""
+    cast_any = cast(Callable[[str], memoryview], view.cast)
+    return cast_any(fmt)
 
 
 def _zero_bytearray_spare(obj: bytearray) -> None:
@@ -40,7 +46,7 @@ def wipe(obj: Any) -> None:
     bytes(...), a bytearray's previous allocations) are not reached.
     """
     if isinstance(obj, SecretBuffer):
-        obj._wipe()
+        wipe_secretbuffer(obj)
         return
     if isinstance(obj, (bytes, str)):
         raise TypeError(f"wipe() cannot erase {type(obj).__name__}: it is immutable (keep secrets in a "
@@ -56,7 +62,7 @@ def wipe(obj: Any) -> None:
             if view.c_contiguous:
                 _zero_contiguous(view)
             elif view.ndim == 1:
-                with memoryview(bytes(view.nbytes)) as zeros, zeros.cast(view.format) as typed:
+                with memoryview(bytes(view.nbytes)) as zeros, _cast_to_format(zeros, view.format) as typed:
                     view[:] = typed
             else:
                 raise TypeError("wipe(): a non-contiguous multi-dimensional view is not supported")
