@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from . import _cpython
 from ._errors import SUSPEND_MESSAGE, NativeLoadError
 from ._heap import HeapZeroing
+from ._native_heap import NativeHeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
@@ -172,10 +173,12 @@ class NativeBackend:
         caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
         self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
+        # native heap (issue 12): malloc & co. of every loaded object, wrapped at the first scope
+        self.native_heap = NativeHeapZeroing(lib, arch, own_paths=(str(library_path()), str(library_path("probe"))))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
         self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
-                                      on_register=self.heap.ensure)
+                                      on_register=self._first_scope_of_thread)
         self._fill_api()
 
         def routine(name: str) -> int:
@@ -205,6 +208,10 @@ class NativeBackend:
         self.enter: Callable[[], None] = _cpython.vectorcall_object(edge, routine("ss_scope_enter"))  # type: ignore[assignment]
         self.exit: Callable[..., bool] = _cpython.vectorcall_object(edge, routine("ss_scope_exit"))  # type: ignore[assignment]
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
+
+    def _first_scope_of_thread(self) -> None:
+        self.heap.ensure()
+        self.native_heap.ensure()
 
     def _fill_api(self) -> None:
         api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
@@ -261,10 +268,14 @@ class NativeBackend:
     def protection(self) -> Protection:
         if self.heap.installed:
             self.heap.ensure()  # notices a bypass (allocators swapped underneath the wrapper)
+        if self.native_heap.installed:
+            self.native_heap.ensure()  # patches objects loaded since the last check
         heap_note = self.heap.note()
+        native_heap_note = self.native_heap.note()
         signal_note = (None if self.signal_stacks else
                        "signal stacks: frames on an alternate signal stack are not erased on this architecture yet")
-        missing = [note for note in (heap_note, signal_note) if note]
+        missing = [note for note in (heap_note, signal_note, native_heap_note) if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
                           heap=self.heap.available and not self.heap.bypasses, signal_stacks=self.signal_stacks,
-                          reason="; ".join(missing) or None, features=self.features())
+                          reason="; ".join(missing) or None, features=self.features(),
+                          native_heap=self.native_heap.covered)

@@ -14,6 +14,8 @@ class Protection:
     registers, stack, heap, signal_stacks: whether that guarantee of docs/guarantees.md holds.
     reason: why a guarantee does not hold (None when all do).
     features: register state found at load (e.g. "xsave", "avx", "avx512", "amx").
+    native_heap: whether blocks native code gets from malloc and its family inside a scope are
+        zeroed when freed (the C allocator's entries of every loaded object are wrapped).
     """
 
     backend: Literal["native", "fallback"]
@@ -24,8 +26,9 @@ class Protection:
     signal_stacks: bool
     reason: Optional[str]
     features: Tuple[str, ...] = ()
+    native_heap: bool = False
 
     @property
     def complete(self) -> bool:
         """True when every guarantee holds."""
-        return self.registers and self.stack and self.heap and self.signal_stacks
+        return self.registers and self.stack and self.heap and self.signal_stacks and self.native_heap
