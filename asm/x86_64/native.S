@@ -224,9 +224,9 @@ ENDFUNC ntable_resize
 LOCALFUNC ntable_insert
     mov nused(%rip), %rax
     inc %rax
-    lea (%rax, %rax, 2), %rax         /* (used + 1) * 3                            */
+    shl $2, %rax                      /* (used + 1) * 4                            */
     mov ncap(%rip), %rcx
-    shl $2, %rcx                      /* capacity * 4                              */
+    lea (%rcx, %rcx, 2), %rcx         /* capacity * 3                              */
     cmp %rcx, %rax
     jbe 1f                            /* keeps load (tombstones too) <= 3/4        */
     push %rdi
