@@ -39,9 +39,9 @@ COLLECT_ENTRY, COLLECT_NAME, COLLECT_HEADER = 280, 256, 32
 PT_LOAD, PT_DYNAMIC, PT_GNU_RELRO = 1, 2, 0x6474E552
 DT_NULL, DT_PLTRELSZ, DT_STRTAB, DT_SYMTAB, DT_RELA, DT_RELASZ, DT_JMPREL = 0, 2, 5, 6, 7, 8, 23
 DT_PLTREL, DT_REL = 20, 17
-RELOC_TYPES = {  # (GLOB_DAT, JUMP_SLOT)
-    "x86_64": (6, 7),
-    "aarch64": (1025, 1026),
+RELOC_TYPES = {  # (GLOB_DAT, JUMP_SLOT, 64-bit absolute: a function pointer stored in data)
+    "x86_64": (6, 7, 1),
+    "aarch64": (1025, 1026, 257),
 }
 AT_BASE, AT_SYSINFO_EHDR = 7, 33
 RTLD_LAZY, RTLD_NOLOAD = 1, 4
@@ -344,13 +344,14 @@ class NativeHeapZeroing:
             tables.append((absolute(tags[DT_RELA]), tags[DT_RELASZ]))
         if DT_JMPREL in tags and DT_PLTRELSZ in tags and tags.get(DT_PLTREL, DT_RELA) == DT_RELA:
             tables.append((absolute(tags[DT_JMPREL]), tags[DT_PLTRELSZ]))
-        glob_dat, jump_slot = RELOC_TYPES[self.arch]
+        glob_dat, jump_slot, absolute64 = RELOC_TYPES[self.arch]
         wanted = {name.encode(): i for i, name in enumerate(ALLOCATOR_NAMES)}
         slots = []
         for start, size in tables:
             raw = ctypes.string_at(start, size - size % 24)
-            for r_offset, r_info, _addend in struct.iter_unpack("<QQq", raw):
-                if (r_info & 0xFFFFFFFF) not in (glob_dat, jump_slot):
+            for r_offset, r_info, addend in struct.iter_unpack("<QQq", raw):
+                r_type = r_info & 0xFFFFFFFF
+                if r_type not in (glob_dat, jump_slot) and not (r_type == absolute64 and addend == 0):
                     continue
                 sym = symtab + 24 * (r_info >> 32)
                 name = ctypes.string_at(strtab + ctypes.c_uint32.from_address(sym).value)

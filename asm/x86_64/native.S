@@ -27,7 +27,8 @@
  * (a block freed inside libc, out of our sight, its address reused) from ever
  * zeroing past the current block.  realloc() of a recorded block, or of any
  * block inside a scope, never lets the allocator move it: allocate, record,
- * copy, zero the old block, free it.
+ * copy, zero the old block, free it (copying and zeroing all of the old
+ * block's usable size, whatever its record says).
  *
  * Cost outside scopes: malloc-like wrappers test ss_heap_active (heap.S:
  * threads inside a scope, anywhere), free tests ss_native_tracked, realloc
@@ -580,9 +581,11 @@ LOCALFUNC native_realloc_slow
     jne 2f
     call in_scope
     jz .Lrealloc_plain                /* not ours, not in a scope                  */
-2:  mov %rbx, %rdi                    /* r14 = bytes the old block may hold        */
-    mov %r14, %rsi                    /* (-1 = unsigned max: usable size)          */
-    call nclamp
+2:  mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
+    call *(ss_native_api + NAPI_USABLE)(%rip) /* of it.  Not the recorded size: a
+                                         stale record (the block freed out of sight,
+                                         the address reused by a larger block) would
+                                         copy too little                          */
     mov %rax, %r14
     test %r12, %r12
     jz .Lrealloc_zero_size

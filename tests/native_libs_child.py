@@ -1,0 +1,41 @@
+"""Child of tests/test_native_heap_libraries.py: python native_libs_child.py CASE SCOPED MASK1 MASK2
+
+Forms the key from two masks (so the parent's argv never holds it) inside a scope when SCOPED is
+1 (outside otherwise), runs the case with it, drops everything, collects, prints "ready" and
+waits for a line on stdin while the parent searches its memory.
+"""
+from __future__ import annotations
+
+import gc
+import sys
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+
+import native_libs  # noqa: E402
+
+from secretscope import protection, secret  # noqa: E402
+
+
+def work(case: native_libs.Case, m1: bytes, m2: bytes) -> None:
+    key = bytes(a ^ b for a, b in zip(m1, m2))
+    case.run(key)
+    del key
+
+
+def main() -> None:
+    name, scoped, m1, m2 = sys.argv[1], sys.argv[2] == "1", bytes.fromhex(sys.argv[3]), bytes.fromhex(sys.argv[4])
+    case = native_libs.CASES[name]
+    case.run(bytes(32))          # imports and first-use caches, before (and outside) the scope
+    if scoped:
+        with secret():
+            work(case, m1, m2)
+    else:
+        work(case, m1, m2)
+    gc.collect()
+    p = protection()
+    print("ready", int(p.native_heap), flush=True)
+    sys.stdin.readline()
+
+
+if __name__ == "__main__":
+    main()
