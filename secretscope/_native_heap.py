@@ -104,21 +104,22 @@ class NativeHeapZeroing:
         self.patched_objects: Set[str] = set()
         self._seen: Set[Tuple[int, str]] = set()
         self._adds: Tuple[int, int] = (-1, -1)
+        self._main_ranges: List[Tuple[int, int]] = []
         self._lock = threading.RLock()
         self._own = {os.path.realpath(p) for p in own_paths}
         if not sys.platform.startswith("linux"):
-            self.reason = "native heap: only on Linux (GOT rewriting needs the ELF dynamic loader)"
+            self.reason = "native allocator: only on Linux (GOT rewriting needs the ELF dynamic loader)"
             return
         if free_threaded():
-            self.reason = "native heap: unavailable on the free-threaded build (as the PyMem wrapper)"
+            self.reason = "native allocator: unavailable on the free-threaded build (as the PyMem wrapper)"
             return
         if not hasattr(lib, "ss_native_collect") or arch not in RELOC_TYPES:
-            self.reason = "native heap: not implemented on this architecture yet"
+            self.reason = "native allocator: not implemented on this architecture yet"
             return
         try:
             self._setup()
         except (OSError, AttributeError, ValueError) as exc:
-            self.reason = f"native heap: unavailable ({exc})"
+            self.reason = f"native allocator: unavailable ({exc})"
 
     # ---- one-time set-up -----------------------------------------------------------------
     def _setup(self) -> None:
@@ -209,6 +210,10 @@ class NativeHeapZeroing:
             if self.installed and not self.link_map_changed():
                 return
             objects, adds = self._collect_objects()
+            if not self.installed:
+                self._resolve_past_the_main_program(objects)
+                if not self.available:
+                    return
             if adds[1] != self._adds[1]:
                 self._seen.clear()  # something was unloaded: its address may hold another object now
             for obj in objects:
@@ -243,6 +248,38 @@ class NativeHeapZeroing:
         create_module.__doc__, init.__doc__ = real_create.__doc__, real_init.__doc__
         ExtensionFileLoader.create_module = create_module  # type: ignore[method-assign]
         ctypes_module.CDLL.__init__ = init  # type: ignore[method-assign]
+
+    def _resolve_past_the_main_program(self, objects: List[LoadedObject]) -> None:
+        """A position-dependent executable that takes malloc's address gets a canonical PLT entry:
+        dlsym(RTLD_DEFAULT) and every GLOB_DAT slot then give that stub, not the function.  The
+        real definition is the first one, in link-map order, among the other objects."""
+        main = [obj for obj in objects if not obj.name and obj.base not in self._skip_bases]
+        self._main_ranges = ([(start, start + size) for kind, start, size, _ in main[0].segments() if kind == PT_LOAD]
+                             if main else [])
+        for kind, address in enumerate(self._global):
+            if not self._in_main(address):
+                continue
+            self._global[kind] = 0
+            for obj in objects:
+                if not obj.name or obj.base in self._skip_bases:
+                    continue
+                try:
+                    handle = _dlopen(obj.name, RTLD_LAZY | RTLD_NOLOAD)
+                except OSError:
+                    continue
+                try:
+                    found = _dlsym(handle, ALLOCATOR_NAMES[kind])
+                finally:
+                    _dlclose(handle)
+                loads = [(st, st + sz) for k, st, sz, _ in obj.segments() if k == PT_LOAD]
+                if found and any(lo <= found < hi for lo, hi in loads):
+                    self._global[kind] = found
+                    break
+        if not self._global[0] or not self._global[ALLOCATOR_NAMES.index("free")]:
+            self.reason = "native allocator: cannot find the definition of malloc/free"
+
+    def _in_main(self, address: int) -> bool:
+        return any(lo <= address < hi for lo, hi in self._main_ranges)
 
     def _skip(self, obj: LoadedObject) -> bool:
         if obj.base in self._skip_bases:
@@ -362,6 +399,9 @@ class NativeHeapZeroing:
                 bound = _u64(slot)
                 if any(lo <= bound < hi for lo, hi in loads):
                     bound = 0  # a lazy slot: still points back into the object's own PLT
+                elif self._in_main(bound):
+                    bound = self._global[kind]  # the executable's canonical PLT entry: the real one
+
                 slots.append(Slot(slot, kind, bound))
         return slots
 
@@ -382,7 +422,7 @@ class NativeHeapZeroing:
         if not self.available:
             return self.reason
         if self.problems:
-            return "native heap: " + "; ".join(dict.fromkeys(self.problems))
+            return "native allocator: " + "; ".join(dict.fromkeys(self.problems))
         return None
 
     @property
