@@ -12,7 +12,7 @@ from secretscope._threads import current_thread_bounds
 
 # Sentinel tags (the id byte of the 8-byte pattern), one range per test family, so that what one
 # test leaves behind on purpose (controls, the broken-protection self-test) never matches another's:
-#   0x0a-0x0d exceptions   0x11-0x17 and 0x91-0x97 the CLI self-test   0x20-0x57 stack residue
+#   0x0a-0x0d exceptions   0x11-0x18 and 0x91-0x98 the CLI self-test   0x20-0x57 stack residue
 #   0x50-0x59 signals   0x5a registers   0x60-0x6f threads   0x70-0x7f generators/coroutines
 #   0x80-0x8f scans skipped by the fault count (test_scan_skipping)   0xa0 native heap (its other sentinels read NATIVE)
 #   0xc0-0xff heap
