@@ -62,6 +62,42 @@ def _churn() -> None:
         del d
 
 
+LOOP_BLOCKS = 20000
+
+
+def _native_loop() -> Optional[Callable[[int, int], None]]:
+    """pa_loop of the probe-alloc object: n times free(malloc(size)) through its own PLT/GOT,
+    as a native library allocates (one foreign call for the whole loop)."""
+    import ctypes
+    if backend.name != "native":
+        return None
+    from ._native import library_path, load_verified
+    try:
+        lib = load_verified(library_path("probe-alloc"))
+    except Exception:  # noqa: BLE001 - a missing diagnostic object only drops the rows
+        return None
+    loop = lib.pa_loop
+    loop.restype, loop.argtypes = None, [ctypes.c_size_t, ctypes.c_size_t]
+    return loop  # type: ignore[no-any-return]
+
+
+def native_heap_rows(bare: Optional[float], loop: Optional[Callable[[int, int], None]],
+                     repeat: int) -> List[Row]:
+    """malloc/free of 64 bytes from a native library: bare (measured before the first scope),
+    with the GOT wrappers installed, and inside a scope (every block recorded and zeroed)."""
+    nh = getattr(backend, "native_heap", None)
+    if loop is None or nh is None or not nh.installed:
+        return []
+    env: Dict[str, Any] = {"loop": loop, "do": do, "n": LOOP_BLOCKS}
+    installed = per_call_ns("loop(n, 64)", env, repeat) / LOOP_BLOCKS
+    rows: List[Row] = []
+    if bare is not None:
+        rows.append(("malloc+free 64 B outside scopes: bare vs GOT wrappers installed", bare, installed))
+    rows.append(("malloc+free 64 B inside a scope (recorded, zeroed)", installed,
+                 per_call_ns("do(loop, n, 64)", env, repeat) / LOOP_BLOCKS))
+    return rows
+
+
 def heap_rows(repeat: int) -> List[Row]:
     """The wrapper's cost outside scopes: measured before it is installed (the bare interpreter's
     allocator) and after, in the same process; then the same loop inside a scope."""
@@ -198,9 +234,16 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
     repeat = 5 if quick else 15
     tables: Dict[str, List[Row]] = {}
     env: Dict[str, Any] = {"do": do, "secret": secret}
+    loop = _native_loop()
+    nh = getattr(backend, "native_heap", None)
+    native_bare = (per_call_ns("loop(n, 64)", {"loop": loop, "n": LOOP_BLOCKS}, repeat) / LOOP_BLOCKS
+                   if loop is not None and nh is not None and nh.available and not nh.installed else None)
     heap = heap_rows(repeat)  # first: it needs the process before any scope
     if heap:
         tables["heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)"] = heap
+    native = native_heap_rows(native_bare, loop, repeat)
+    if native:
+        tables[f"native heap wrappers, a native loop ({LOOP_BLOCKS} x malloc + free through a library's GOT)"] = native
 
     if backend.name == "native":
         from ._probe import Probe

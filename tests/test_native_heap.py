@@ -335,3 +335,39 @@ def test_dlclose_after_patching(native, nh, tmp_path):
     """)
     r = run_python(code)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+_RSS_CHILD = _CHILD + textwrap.dedent("""
+    a = Alloc(_probe_alloc_path(ARCH))
+    n = 2_000_000
+    many = _sig(a.lib.pa_malloc_many, None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
+    free_many = _sig(a.lib.pa_free_many, None, ctypes.c_void_p, ctypes.c_size_t)
+    blocks = (ctypes.c_void_p * n)()
+    run = (lambda: do(many, blocks, n, 16)) if SCOPED else (lambda: many(blocks, n, 16))
+    run()
+    recorded = backend.native_heap.tracked.value
+    free_many(blocks, n)
+    del blocks
+    def rss_kib():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    print(recorded, rss_kib(), backend.native_heap.stats[3])
+""")
+
+
+def test_side_table_memory_is_given_back(native, nh):
+    """After a scope recorded 2 million blocks and they were freed, the process's RSS is within
+    10 % of the same run without a scope (the table shrank and was unmapped)."""
+    figures = {}
+    for scoped in (False, True):
+        code = _RSS_CHILD.replace("ARCH", repr(native.arch)).replace("SCOPED", str(scoped))
+        code = code.replace("from test_native_heap import Alloc, _probe_alloc_path",
+                            "from test_native_heap import Alloc, _probe_alloc_path, _sig")
+        r = run_python(code, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        figures[scoped] = [int(x) for x in r.stdout.split()]
+    (_, rss_plain, _), (recorded, rss_scoped, capacity) = figures[False], figures[True]
+    assert recorded >= 2_000_000  # the scope really recorded them (the table held 2 M entries)
+    assert capacity <= 8192, capacity
+    assert rss_scoped <= rss_plain * 1.10, (rss_scoped, rss_plain)

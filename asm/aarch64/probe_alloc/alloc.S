@@ -48,6 +48,64 @@ FUNC pa_free_got
 ENDFUNC pa_free_got
 
 /*
+ * void pa_malloc_many(void **out, size_t n, size_t size), pa_free_many(void **blocks,
+ * size_t n), pa_loop(size_t n, size_t size): as on x86-64.  clobbers: caller-saved
+ * registers (x19-x21 are saved).
+ */
+.macro ENTER
+    paciasp
+    stp x29, x30, [sp, #-48]!
+    mov x29, sp
+    stp x19, x20, [sp, #16]
+    str x21, [sp, #32]
+.endm
+.macro LEAVE
+    ldp x19, x20, [sp, #16]
+    ldr x21, [sp, #32]
+    ldp x29, x30, [sp], #48
+    autiasp
+    ret
+.endm
+FUNC pa_malloc_many
+    ENTER
+    mov x19, x0
+    mov x20, x1
+    mov x21, x2
+1:  cbz x20, 2f
+    mov x0, x21
+    bl malloc
+    str x0, [x19], #8
+    sub x20, x20, #1
+    b 1b
+2:  LEAVE
+ENDFUNC pa_malloc_many
+
+FUNC pa_free_many
+    ENTER
+    mov x19, x0
+    mov x20, x1
+1:  cbz x20, 2f
+    ldr x0, [x19], #8
+    bl free
+    sub x20, x20, #1
+    b 1b
+2:  LEAVE
+ENDFUNC pa_free_many
+
+FUNC pa_loop
+    ENTER
+    mov x20, x0
+    mov x21, x1
+1:  cbz x20, 2f
+    mov x0, x21
+    bl malloc
+    bl free
+    sub x20, x20, #1
+    b 1b
+2:  LEAVE
+ENDFUNC pa_loop
+
+/*
  * void pa_fill(void *block, size_t bytes, uint64_t masked)         [ctypes]
  * Writes the sentinel (masked ^ MASK) into every whole 8-byte word of the
  * block, then clears the register that held it.  clobbers: x0-x3.

@@ -51,6 +51,75 @@ FUNC pa_free_got
 ENDFUNC pa_free_got
 
 /*
+ * void pa_malloc_many(void **out, size_t n, size_t size)          [ctypes]
+ * out[i] = malloc(size) for i < n, through the PLT.
+ * void pa_free_many(void **blocks, size_t n)                       [ctypes]
+ * free(blocks[i]) for i < n.
+ * void pa_loop(size_t n, size_t size)                      [ctypes, bench]
+ * n times free(malloc(size)): the allocator's cost without a foreign call
+ * per block.  clobbers: caller-saved registers (rbx, r12, r13 are saved).
+ */
+FUNC pa_malloc_many
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %rbx
+    mov %rsi, %r12
+    mov %rdx, %r13
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call malloc@PLT
+    mov %rax, (%rbx)
+    add $8, %rbx
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_malloc_many
+
+FUNC pa_free_many
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %rbx
+    mov %rsi, %r12
+1:  test %r12, %r12
+    jz 2f
+    mov (%rbx), %rdi
+    call free@PLT
+    add $8, %rbx
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_free_many
+
+FUNC pa_loop
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %r12
+    mov %rsi, %r13
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call malloc@PLT
+    mov %rax, %rdi
+    call free@PLT
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_loop
+
+/*
  * void pa_fill(void *block, size_t bytes, uint64_t masked)         [ctypes]
  * Writes the sentinel (masked ^ MASK) into every whole 8-byte word of the
  * block, then clears the registers that held it.  clobbers: rax, rcx, rdx, rdi.
