@@ -417,6 +417,10 @@ class NativeHeapZeroing:
             self._mprotect(page, self.page, PROT_READ)
         return True
 
+    def allocator(self, name: str) -> int:
+        """The address of the C allocator's own `name` (what unbound slots chain to)."""
+        return self._global[ALLOCATOR_NAMES.index(name)]
+
     # ---- reporting ----------------------------------------------------------------------
     def note(self) -> Optional[str]:
         if not self.available:

@@ -105,6 +105,31 @@ FUNC pa_loop
 2:  LEAVE
 ENDFUNC pa_loop
 
+/* void pa_loop_via(size_t n, size_t size, void *(*m)(size_t), void (*f)(void *)):
+ * as on x86-64. */
+FUNC pa_loop_via
+    paciasp
+    stp x29, x30, [sp, #-48]!
+    mov x29, sp
+    stp x19, x20, [sp, #16]
+    stp x21, x22, [sp, #32]
+    mov x19, x0
+    mov x20, x1
+    mov x21, x2
+    mov x22, x3
+1:  cbz x19, 2f
+    mov x0, x20
+    blr x21
+    blr x22
+    sub x19, x19, #1
+    b 1b
+2:  ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    ldp x29, x30, [sp], #48
+    autiasp
+    ret
+ENDFUNC pa_loop_via
+
 /*
  * void pa_fill(void *block, size_t bytes, uint64_t masked)         [ctypes]
  * Writes the sentinel (masked ^ MASK) into every whole 8-byte word of the

@@ -120,6 +120,37 @@ FUNC pa_loop
 ENDFUNC pa_loop
 
 /*
+ * void pa_loop_via(size_t n, size_t size, void *(*m)(size_t), void (*f)(void *))
+ * pa_loop through the given functions instead of the GOT: the bench's bare
+ * figure, measured in the same process as the wrapped one.  [ctypes, bench]
+ */
+FUNC pa_loop_via
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rdi, %r12
+    mov %rsi, %r13
+    mov %rdx, %r14
+    mov %rcx, %r15
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call *%r14
+    mov %rax, %rdi
+    call *%r15
+    dec %r12
+    jmp 1b
+2:  pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_loop_via
+
+/*
  * void pa_fill(void *block, size_t bytes, uint64_t masked)         [ctypes]
  * Writes the sentinel (masked ^ MASK) into every whole 8-byte word of the
  * block, then clears the registers that held it.  clobbers: rax, rcx, rdx, rdi.
