@@ -371,3 +371,38 @@ def test_side_table_memory_is_given_back(native, nh):
     assert recorded >= 2_000_000  # the scope really recorded them (the table held 2 M entries)
     assert capacity <= 8192, capacity
     assert rss_scoped <= rss_plain * 1.10, (rss_scoped, rss_plain)
+
+
+def test_an_allocation_that_cannot_be_recorded_fails(native, nh):
+    """When the side table cannot grow (address space exhausted), the allocation returns NULL with
+    errno ENOMEM instead of handing out a block that would not be zeroed."""
+    code = _CHILD + textwrap.dedent(f"""
+        import resource
+        a = Alloc(_probe_alloc_path({native.arch!r}))
+        malloc = ctypes.CDLL(str(a.path), use_errno=True).pa_malloc
+        malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        def vm_kib():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1])
+        def fill():
+            blocks = []
+            while len(blocks) < 4_000_000:
+                p = malloc(16)
+                if not p:
+                    return blocks, ctypes.get_errno()
+                blocks.append(p)
+            return blocks, 0
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, ((vm_kib() + 64 * 1024) * 1024, hard))
+        blocks, err = do(fill)
+        refused = backend.native_heap.stats[2]
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        for p in blocks:
+            a.free(p)
+        print(err, refused, len(blocks))
+    """)
+    r = run_python(code, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    err, refused, count = (int(x) for x in r.stdout.split())
+    assert err == 12 and refused >= 1, (err, refused, count)  # ENOMEM, and it was ours
