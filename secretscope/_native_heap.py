@@ -143,7 +143,12 @@ class NativeHeapZeroing:
             raise OSError("the C library lacks malloc_usable_size or __errno_location")
         api = (ctypes.c_void_p * 3).in_dll(lib, "ss_native_api")
         api[0], api[1], api[2] = usable, errno_location, os.sysconf("SC_PAGE_SIZE")
-        self.families: List[Tuple[int, ...]] = []
+        # Rows already filled (this object loaded by another interpreter of the process, which has
+        # patched slots pointing at them): reuse them, never overwrite one.
+        k = len(ALLOCATOR_NAMES)
+        self.families: List[Tuple[int, ...]] = [
+            row for row in (tuple(int(v or 0) for v in self.next[f * k:(f + 1) * k]) for f in range(FAMILIES))
+            if any(row)]
         # dl_iterate_phdr through PyDLL: the GIL stays held, and the callback is assembly
         self._iterate = ctypes.PyDLL(None).dl_iterate_phdr
         self._iterate.restype = ctypes.c_int

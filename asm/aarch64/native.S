@@ -722,10 +722,15 @@ FUNC ss_native_atfork_prepare
     str x12, [x9, #N_FORK_OWNER]
     ret
 2:  clrex
+    mrs x12, tpidr_el0
+    ldr x11, [x9, #N_FORK_OWNER]
+    cmp x11, x12
+    b.eq 4f                             /* registered twice (a second interpreter) */
 3:  yield
     ldr x11, [x9]
     cbnz x11, 3b
     b 1b
+4:  ret
 ENDFUNC ss_native_atfork_prepare
 
 FUNC ss_native_atfork_release

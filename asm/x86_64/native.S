@@ -730,6 +730,9 @@ FUNC ss_native_atfork_prepare
 1:  xchg %rax, native_lock(%rip)
     test %rax, %rax
     jz 3f
+    mov %fs:0, %rax
+    cmp native_fork_owner(%rip), %rax
+    je 4f                             /* registered twice (a second interpreter): held */
 2:  pause
     cmpq $0, native_lock(%rip)
     jne 2b
@@ -737,7 +740,7 @@ FUNC ss_native_atfork_prepare
     jmp 1b
 3:  mov %fs:0, %rax
     mov %rax, native_fork_owner(%rip)
-    ret
+4:  ret
 ENDFUNC ss_native_atfork_prepare
 
 FUNC ss_native_atfork_release
