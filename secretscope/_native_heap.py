@@ -105,6 +105,9 @@ class NativeHeapZeroing:
         self._seen: Set[Tuple[int, str]] = set()
         self._adds: Tuple[int, int] = (-1, -1)
         self._main_ranges: List[Tuple[int, int]] = []
+        # object name -> (slot, wrapper, RELRO ranges) written there
+        self._written: Dict[str, List[Tuple[int, int, List[Tuple[int, int]]]]] = {}
+        self.rebound = 0  # wrappers put back after lazy binding overwrote them
         self._lock = threading.RLock()
         self._own = {os.path.realpath(p) for p in own_paths}
         if not sys.platform.startswith("linux"):
@@ -213,6 +216,7 @@ class NativeHeapZeroing:
             return
         with self._lock:
             if self.installed and not self.link_map_changed():
+                self._verify_slots()
                 return
             objects, adds = self._collect_objects()
             if not self.installed:
@@ -221,12 +225,15 @@ class NativeHeapZeroing:
                     return
             if adds[1] != self._adds[1]:
                 self._seen.clear()  # something was unloaded: its address may hold another object now
+                self._written.clear()
             for obj in objects:
                 key = (obj.base, obj.name)
                 if key in self._seen:
                     continue
                 self._seen.add(key)
                 self._patch_object(obj)
+            if adds[1] == self._adds[1]:
+                self._verify_slots()
             self._adds = adds
             if not self.installed:
                 self.installed = True
@@ -253,6 +260,28 @@ class NativeHeapZeroing:
         create_module.__doc__, init.__doc__ = real_create.__doc__, real_init.__doc__
         ExtensionFileLoader.create_module = create_module  # type: ignore[method-assign]
         ctypes_module.CDLL.__init__ = init  # type: ignore[method-assign]
+
+    def _verify_slots(self) -> None:
+        """Put back a wrapper that the loader's lazy binding overwrote: a thread inside the PLT
+        resolver for a slot while it was patched writes the resolved function last.  Only called
+        while no object was unloaded since the slots were written (dlpi_subs unchanged)."""
+        for name, written in self._written.items():
+            handle = None
+            if name:  # pinned while read (the main program is never unloaded)
+                try:
+                    handle = _dlopen(name, RTLD_LAZY | RTLD_NOLOAD)
+                except OSError:
+                    continue
+                if not handle:
+                    continue
+            try:
+                for slot, value, relro in written:
+                    if _u64(slot) != value:
+                        self._write_slot(slot, value, relro)
+                        self.rebound += 1
+            finally:
+                if handle:
+                    _dlclose(handle)
 
     def _resolve_past_the_main_program(self, objects: List[LoadedObject]) -> None:
         """A position-dependent executable that takes malloc's address gets a canonical PLT entry:
@@ -350,6 +379,7 @@ class NativeHeapZeroing:
             if not self._write_slot(slot.address, self.wrappers[family][slot.kind], relro):
                 self.problems.append(f"{label}: mprotect refused to make its GOT writable; not covered")
                 return
+            self._written.setdefault(obj.name, []).append((slot.address, self.wrappers[family][slot.kind], relro))
             self.slots += 1
         self.patched_objects.add(label)
 

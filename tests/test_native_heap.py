@@ -409,3 +409,22 @@ def test_an_allocation_that_cannot_be_recorded_fails(native, nh):
     assert r.returncode == 0, r.stdout + r.stderr
     err, refused, count = (int(x) for x in r.stdout.split())
     assert err == 12 and refused >= 1, (err, refused, count)  # ENOMEM, and it was ours
+
+
+def test_a_wrapper_overwritten_by_lazy_binding_is_put_back(alloc, nh, scanner):
+    """A thread inside the loader's lazy resolver for a slot while it is patched writes the resolved
+    function last; the next check (protection(), a thread's first scope) writes the wrapper again.
+    Simulated here by writing the real malloc back into the probe object's slots."""
+    malloc_wrappers = {row[0] for row in nh.wrappers}
+    for slot, wrapper, relro in nh._written[str(alloc.path)]:
+        if wrapper in malloc_wrappers:
+            assert nh._write_slot(slot, nh.allocator("malloc"), relro)
+    tag = next(_tags)
+    rebound = nh.rebound
+    protection()
+    assert nh.rebound > rebound
+    blocks = [do(_fill_and_keep, alloc, "malloc", SMALL, tag) for _ in range(16)]
+    mappings = list(writable_mappings())
+    for p in blocks:
+        alloc.free(p)
+    assert scanner.count_process(masked(tag), mappings) == 0
