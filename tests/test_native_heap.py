@@ -168,22 +168,28 @@ def test_freed_inside_the_scope(alloc, scanner, scoped):
 def test_realloc_leaves_no_old_copy(alloc, scanner, scoped):
     tag = next(_tags)
 
-    fences = []
+    fences, moved_from = [], []
 
     def grow():
         p = _fill_and_keep(alloc, "malloc", 4096, tag)
         fences.append(alloc.malloc(32))   # right behind it: realloc cannot grow in place
         for n in (16 << 10, 64 << 10, 100 << 10):
-            p = alloc.realloc(p, n)       # moved: each old block held the sentinel
+            q = alloc.realloc(p, n)
+            if q != p:
+                moved_from.append(p)      # the old block held the sentinel (its first 4 KiB)
+            p = q
             fences.append(alloc.malloc(32))
         return p
 
     p = do(grow) if scoped else grow()
-    live = scanner.count_process(masked(tag))
+    assert moved_from, "realloc never moved the block"
+    left = sum(scanner.count(old, old + 4096, masked(tag)) for old in moved_from)
     if scoped:
+        assert left == 0, f"{left} sentinel words in the blocks realloc moved away from"
+        live = scanner.count_process(masked(tag))
         assert live == 512, f"{live - 512} words outside the live block"
     else:
-        assert live > 512, "negative control: realloc leaves old copies"
+        assert left > 0, "negative control: realloc leaves the old contents in the old block"
     for f in fences + [p]:
         alloc.free(f)
 
