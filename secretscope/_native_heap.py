@@ -105,6 +105,7 @@ class NativeHeapZeroing:
         self._seen: Set[Tuple[int, str]] = set()
         self._adds: Tuple[int, int] = (-1, -1)
         self._main_ranges: List[Tuple[int, int]] = []
+        self._canonical: Dict[int, int] = {}  # kind -> the executable's canonical PLT entry for it
         # object name -> (slot, wrapper, RELRO ranges) written there
         self._written: Dict[str, List[Tuple[int, int, List[Tuple[int, int]]]]] = {}
         self.rebound = 0  # wrappers put back after lazy binding overwrote them
@@ -293,6 +294,7 @@ class NativeHeapZeroing:
         for kind, address in enumerate(self._global):
             if not self._in_main(address):
                 continue
+            self._canonical[kind] = address
             self._global[kind] = 0
             for obj in objects:
                 if not obj.name or obj.base in self._skip_bases:
@@ -434,7 +436,7 @@ class NativeHeapZeroing:
                 bound = _u64(slot)
                 if any(lo <= bound < hi for lo, hi in loads):
                     bound = 0  # a lazy slot: still points back into the object's own PLT
-                elif self._in_main(bound):
+                elif bound and bound == self._canonical.get(kind):
                     bound = self._global[kind]  # the executable's canonical PLT entry: the real one
 
                 slots.append(Slot(slot, kind, bound))

@@ -434,3 +434,54 @@ def test_a_wrapper_overwritten_by_lazy_binding_is_put_back(alloc, nh, scanner):
     for p in blocks:
         alloc.free(p)
     assert scanner.count_process(masked(tag), mappings) == 0
+
+
+def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
+    """An interposer that rewrote a library's GOT before us (as memray does) stays in the chain:
+    the wrapper written over its slot calls it.  Played by PyMem_RawMalloc/PyMem_RawFree (functions
+    that wrap malloc/free) written into a fresh library's slots before the first scope of a child;
+    tracemalloc, which traces the raw domain, proves the calls went through them."""
+    copy = tmp_path / "libsecretscope-probe-alloc-interposed.so"
+    shutil.copyfile(_probe_alloc_path(native.arch), copy)
+    code = textwrap.dedent(f"""
+        import ctypes, sys, tracemalloc
+        sys.path.insert(0, "tests")
+        from test_native_heap import Alloc, masked
+        from secretscope import do
+        from secretscope._active import backend
+        from secretscope._memscan import MemoryScanner
+        from secretscope._native_heap import PT_DYNAMIC, PT_GNU_RELRO, PT_LOAD
+        from secretscope._probe import Probe
+        a = Alloc(__import__("pathlib").Path({str(copy)!r}))
+        nh = backend.native_heap
+        objects = nh._collect_objects()[0]
+        nh._resolve_past_the_main_program(objects)
+        fake = {{0: ctypes.cast(ctypes.pythonapi.PyMem_RawMalloc, ctypes.c_void_p).value,
+                 9: ctypes.cast(ctypes.pythonapi.PyMem_RawFree, ctypes.c_void_p).value}}
+        (obj,) = [o for o in objects if o.name == {str(copy)!r}]
+        segs = obj.segments()
+        loads = [(s, s + z) for k, s, z, _ in segs if k == PT_LOAD]
+        relro = [(s, s + z) for k, s, z, _ in segs if k == PT_GNU_RELRO]
+        dyn = [s for k, s, _, _ in segs if k == PT_DYNAMIC][0]
+        for slot in nh._find_slots(obj, dyn, loads):   # the interposer's work, before our first scope
+            if slot.kind in fake:
+                assert nh._write_slot(slot.address, fake[slot.kind], relro)
+        do(lambda: None)                               # installs: wraps what the slots hold
+        assert any(r[0] == fake[0] and r[9] == fake[9] for r in nh.families), nh.families
+        scanner = MemoryScanner(Probe(backend))
+        tracemalloc.start()
+        def make():
+            p = a.malloc(200)
+            a.fill(p, 200, masked(4242))
+            return p
+        blocks = [do(make) for _ in range(16)]
+        traced = tracemalloc.get_traced_memory()[0]
+        assert all(nh.lib.ss_native_recorded(p) != 2**64 - 1 for p in blocks)
+        for p in blocks:
+            a.free(p)
+        freed = traced - tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        print("ok", int(freed >= 16 * 150), scanner.count_process(masked(4242)))  # traced: went through them
+    """)
+    r = run_python(code)
+    assert r.returncode == 0 and r.stdout.strip() == "ok 1 0", r.stdout + r.stderr
