@@ -434,6 +434,16 @@ class NativeHeapZeroing:
                     continue
                 slot = obj.base + r_offset
                 bound = _u64(slot)
+                if r_type == absolute64 and r_type not in (glob_dat, jump_slot):
+                    # A pointer in data is a variable the program may have changed (CPython's
+                    # _decimal points libmpdec's at PyMem_Malloc): wrap it only while it still
+                    # holds the allocator's own function.
+                    if bound == self._canonical.get(kind):
+                        bound = self._global[kind]
+                    if bound != self._global[kind] and bound not in self._ours:
+                        continue
+                    slots.append(Slot(slot, kind, bound))
+                    continue
                 if any(lo <= bound < hi for lo, hi in loads):
                     bound = 0  # a lazy slot: still points back into the object's own PLT
                 elif bound and bound == self._canonical.get(kind):
