@@ -485,3 +485,12 @@ def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
     """)
     r = run_python(code)
     assert r.returncode == 0 and r.stdout.strip() == "ok 1 0", r.stdout + r.stderr
+
+
+def test_allocator_pointers_a_library_repointed_are_left_alone(native, nh):
+    """CPython's _decimal points libmpdec's allocator variables (data relocations against malloc)
+    at PyMem_Malloc: those are variables, not bindings, and must neither be wrapped nor make the
+    object look bound to two allocators."""
+    r = run_python("import decimal; from secretscope import do, protection; do(lambda: None); "
+                   "decimal.Decimal(2).sqrt(); p = protection(); print(p.native_heap, p.reason)")
+    assert r.returncode == 0 and r.stdout.strip() == "True None", r.stdout + r.stderr
