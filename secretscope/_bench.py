@@ -70,6 +70,52 @@ def _churn() -> None:
         del d
 
 
+LOOP_BLOCKS = 20000
+
+
+def _native_loop() -> Optional[Any]:
+    """The probe-alloc object: pa_loop does n times free(malloc(size)) through its own PLT/GOT,
+    as a native library allocates (one foreign call for the whole loop); pa_loop_via the same
+    through function pointers (libc's own malloc and free: the bare allocator)."""
+    import ctypes
+    if backend.name != "native":
+        return None
+    from ._loader import library_path, load_verified
+    try:
+        lib = load_verified(library_path("probe-alloc"))
+    except Exception:  # noqa: BLE001 - a missing diagnostic object only drops the rows
+        return None
+    lib.pa_loop.restype, lib.pa_loop.argtypes = None, [ctypes.c_size_t, ctypes.c_size_t]
+    lib.pa_loop_via.restype = None
+    lib.pa_loop_via.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+    return lib
+
+
+def native_heap_rows(bare: Optional[float], lib: Optional[Any], repeat: int) -> List[Row]:
+    """malloc/free of 64 bytes from a native library: bare (before the first scope, and through
+    pointers to the allocator's own functions in the same process), with the GOT wrappers
+    installed, and inside a scope (every block recorded and zeroed)."""
+    nh = getattr(backend, "native_heap", None)
+    if lib is None or nh is None or not nh.installed:
+        return []
+    real = nh.allocator("malloc"), nh.allocator("free")
+    env: Dict[str, Any] = {"loop": lib.pa_loop, "via": lib.pa_loop_via, "do": do, "n": LOOP_BLOCKS,
+                           "m": real[0], "f": real[1]}
+    rows: List[Row] = []
+    pairs = [(per_call_ns("via(n, 64, m, f)", env, repeat), per_call_ns("loop(n, 64)", env, repeat))
+             for _ in range(3)]  # interleaved: the machine's noise hits both alike
+    direct = statistics.median(p[0] for p in pairs) / LOOP_BLOCKS
+    installed = statistics.median(p[1] for p in pairs) / LOOP_BLOCKS
+    if bare is not None:
+        rows.append(("malloc+free 64 B outside scopes: before the first scope vs wrappers installed",
+                     bare, installed))
+    rows.append(("malloc+free 64 B outside scopes: libc's own functions vs through the wrappers",
+                 direct, installed))
+    rows.append(("malloc+free 64 B inside a scope (recorded, zeroed)", installed,
+                 per_call_ns("do(loop, n, 64)", env, repeat) / LOOP_BLOCKS))
+    return rows
+
+
 def heap_rows(repeat: int) -> List[Row]:
     """The wrapper's cost outside scopes: measured before it is installed (the bare interpreter's
     allocator) and after, in the same process; then the same loop inside a scope."""
@@ -289,12 +335,21 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
     repeat = 5 if quick else 15
     tables: Dict[str, List[Row]] = {}
     env: Dict[str, Any] = {"do": do, "secret": secret}
+    loop = _native_loop()
+    nh = getattr(backend, "native_heap", None)
+    if loop is not None:
+        loop.pa_loop(LOOP_BLOCKS * 10, 64)  # warm: the first calls pay for page faults and lazy binding
+    native_bare = (per_call_ns("loop(n, 64)", {"loop": loop.pa_loop, "n": LOOP_BLOCKS}, repeat) / LOOP_BLOCKS
+                   if loop is not None and nh is not None and nh.available and not nh.installed else None)
     heap = heap_rows(repeat)  # first: it needs the process before any scope
     if heap:
         tables["heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)"] = heap
     inherit = inherit_rows(repeat)
     if inherit:
         tables["inheritance wrappers, outside scopes: standard library vs wrapper installed"] = inherit
+    native = native_heap_rows(native_bare, loop, repeat)
+    if native:
+        tables[f"native heap wrappers, a native loop ({LOOP_BLOCKS} x malloc + free through a library's GOT)"] = native
 
     if backend.name == "native":
         from ._probe import Probe

@@ -15,6 +15,7 @@ from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
 from ._loader import library_path, load_verified
+from ._native_heap import NativeHeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
@@ -155,15 +156,14 @@ class NativeBackend:
         caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
         self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
+        # native heap (issue 12): malloc & co. of every loaded object, wrapped at the first scope
+        self.native_heap = NativeHeapZeroing(lib, arch, own_paths=(str(library_path()), str(library_path("probe"))))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
         self.free_lists = FreeLists(lib, self.heap.available)  # located at the first scope too
 
-        def on_register() -> None:
-            self.heap.ensure()
-            self.free_lists.ensure()
         self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
-                                      on_register=on_register)
+                                      on_register=self._first_scope_of_thread)
         self._fill_api()
 
         def routine(name: str) -> int:
@@ -215,6 +215,13 @@ class NativeBackend:
             "new_scope", routine("ss_scope_new"), _cpython.METH_NOARGS,
             "new_scope()\n--\n\nA new secret() scope.").bind()
         self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
+
+    def _first_scope_of_thread(self) -> None:
+        """Each thread's first scope (StackRegistry.register): install, or check, the heap wrappers
+        and the free lists."""
+        self.heap.ensure()
+        self.free_lists.ensure()
+        self.native_heap.ensure()
 
     def _fill_api(self) -> None:
         api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
@@ -282,13 +289,16 @@ class NativeBackend:
     def protection(self) -> Protection:
         if self.heap.installed:
             self.heap.ensure()  # notices a bypass (allocators swapped underneath the wrapper)
+        if self.native_heap.installed:
+            self.native_heap.ensure()  # patches objects loaded since the last check
         heap_note = self.heap.note()
         free_list_note = self.free_lists.note() if self.heap.available else None
+        native_heap_note = self.native_heap.note()
         signal_note = (None if self.signal_stacks else
                        "signal stacks: frames on an alternate signal stack are not erased on this architecture yet")
-        missing = [note for note in (heap_note, free_list_note, signal_note) if note]
+        missing = [note for note in (heap_note, free_list_note, signal_note, native_heap_note) if note]
         return Protection(backend="native", platform=platform_tag(), registers=True, stack=True,
                           heap=self.heap.available and not self.heap.bypasses and free_list_note is None,
                           signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
-                          inherit=inheritance_in_force())
+                          inherit=inheritance_in_force(), native_heap=self.native_heap.covered)

@@ -17,6 +17,8 @@ class Protection:
     inherit: threads, thread-pool work and asyncio tasks started inside a scope inherit it
         (False under SECRETSCOPE_INHERIT=0 / inherit(False), Go 1.26's semantics, and always
         under the fallback, which has no scopes).
+    native_heap: whether blocks native code gets from malloc and its family inside a scope are
+        zeroed when freed (the C allocator's entries of every loaded object are wrapped).
     """
 
     backend: Literal["native", "fallback"]
@@ -28,8 +30,9 @@ class Protection:
     reason: Optional[str]
     features: Tuple[str, ...] = ()
     inherit: bool = False
+    native_heap: bool = False
 
     @property
     def complete(self) -> bool:
         """True when every guarantee holds."""
-        return self.registers and self.stack and self.heap and self.signal_stacks
+        return self.registers and self.stack and self.heap and self.signal_stacks and self.native_heap

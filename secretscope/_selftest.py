@@ -124,6 +124,42 @@ def _free_list_check(probe: Probe, tag: int, claimed: bool) -> Check:
                  after == 0 and process == 0, claimed)
 
 
+def _native_heap_check(probe: Probe, tag: int) -> Check:
+    """A native buffer: blocks from malloc through a library's own PLT/GOT (the probe-alloc
+    object), filled with the secret and freed without wiping."""
+    import ctypes
+
+    from ._memscan import MemoryScanner
+    from ._loader import library_path, load_verified
+    from ._probe import masked
+
+    lib = load_verified(library_path("probe-alloc"))
+    malloc, free, fill = lib.pa_malloc, lib.pa_free, lib.pa_fill
+    malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    free.restype, free.argtypes = None, [ctypes.c_void_p]
+    fill.restype, fill.argtypes = None, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint64]
+    scanner = MemoryScanner(probe)
+    try:
+        def run(scoped: bool) -> int:
+            mark = tag | 0x80 if scoped else tag
+
+            def make() -> int:
+                block = malloc(4096)
+                fill(block, 4096, masked(mark))
+                return int(block)
+
+            blocks = [do(make) if scoped else make() for _ in range(16)]
+            for block in blocks:
+                free(block)
+            return scanner.count_process(masked(mark))
+
+        before, after = run(False), run(True)
+    finally:
+        scanner.mem.close()
+    return Check("native heap (16 x 4 KiB malloc, freed)", f"{before} words", f"{after} words", before > 0,
+                 after == 0, True)
+
+
 def _signal_check(probe: Probe, tag: int) -> Check:
     """A signal arriving with the secret in every register, on a thread with an alternate
     signal stack: its frame must not survive the scope there."""
@@ -164,7 +200,7 @@ def run(stream: TextIO, as_json: bool = False) -> int:
     if p.features:
         print(f"features  {' '.join(p.features)}", file=out)
     print(f"coverage  registers {yes[p.registers]}, stack {yes[p.stack]}, heap {yes[p.heap]}, "
-          f"signal stacks {yes[p.signal_stacks]}", file=out)
+          f"signal stacks {yes[p.signal_stacks]}, native heap {yes[p.native_heap]}", file=out)
     print(f"inherit   {yes[p.inherit]}: threads, thread-pool work and asyncio tasks a scope starts run in "
           f"a scope (SECRETSCOPE_INHERIT, secretscope.inherit())", file=out)
     if p.reason:
@@ -190,13 +226,15 @@ def run(stream: TextIO, as_json: bool = False) -> int:
         checks.append(_free_list_check(probe, 0x18, True))
     if p.signal_stacks:
         checks.append(_signal_check(probe, 0x17))
+    if p.native_heap:
+        checks.append(_native_heap_check(probe, 0x19))
     if as_json:
         return json_report(stream, p, checks)
     print("\nself-test: a known secret, without a scope / inside a scope", file=out)
     width = max(len(c.name) for c in checks)
     for c in checks:
         print(f"  {c.name:<{width}}  without: {c.unprotected:<14} with: {c.protected:<14} {c.verdict}", file=out)
-    for name, claimed in (("heap", p.heap), ("signal stacks", p.signal_stacks)):
+    for name, claimed in (("heap", p.heap), ("signal stacks", p.signal_stacks), ("native heap", p.native_heap)):
         if not claimed:
             print(f"  {name:<{width}}  not claimed by this backend: not tested", file=out)
     failed = [c.name for c in checks if c.claimed and not c.clean]

@@ -38,7 +38,7 @@ def test_fallback_report_exits_zero_and_claims_nothing():
                    env={"SECRETSCOPE_BACKEND": "fallback"})
     assert r.returncode == 0
     assert "backend   fallback" in r.stdout
-    assert "coverage  registers no, stack no, heap no, signal stacks no" in r.stdout
+    assert "coverage  registers no, stack no, heap no, signal stacks no, native heap no" in r.stdout
     assert "inherit   no" in r.stdout
     assert "skipped" in r.stdout
 

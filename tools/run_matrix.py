@@ -198,14 +198,40 @@ def install_test_extras(entry: Entry, python: str) -> Tuple[Tuple[str, ...], boo
         return (), run([python, *probe]).returncode == 0
     if entry.kind == "debian" and entry.arch == "amd64":
         target = ROOT / ".cache" / "test-extras" / f"cpython-{entry.version}"
+        probe = ["-c", "import " + ", ".join((*TEST_EXTRAS, *TEST_LIBRARIES.values()))]
         if run([python, *probe], env=clean_env((str(target),))).returncode != 0:
             log(f"installing {', '.join(TEST_EXTRAS)} for {entry.name} into {target}")
             run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade",
                  "--target", target, "--python-version", entry.version, "--implementation", "cp",
                  "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
-                 *TEST_EXTRAS], timeout=900)
+                 *TEST_EXTRAS, *TEST_LIBRARIES], timeout=900)  # the libraries: abi3 wheels serve 3.14/3.15
         return (str(target),), run([python, *probe], env=clean_env((str(target),))).returncode == 0
     return (), False
+
+
+# pyproject.toml's `test` extra beyond pytest: the real libraries of the end-to-end native-heap
+# tests (tests/test_native_heap_libraries.py), pip name -> module
+TEST_LIBRARIES = {"pynacl": "nacl", "argon2-cffi": "argon2", "pycryptodome": "Crypto", "bcrypt": "bcrypt",
+                  "cryptography": "cryptography"}
+
+
+def ensure_test_libraries(python: str, kind: str, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Install the test extra's libraries from wheels (never built from source here); return the
+    ones that are still missing, with why.  The suite gets them in SECRETSCOPE_MISSING_TEST_LIBS:
+    tests/test_native_heap_libraries.py skips those with the reason, and fails in CI on any other."""
+    missing: Dict[str, str] = {}
+    for package, module in TEST_LIBRARIES.items():
+        if run([python, "-c", f"import {module}"], env=env).returncode == 0:
+            continue  # (Debian's sysroots: installed by install_test_extras into their --target folder)
+        if kind not in ("pyenv", "free-threaded"):
+            missing[package] = f"not installed into this {kind} interpreter by tools/run_matrix.py (no pip there)"
+            continue
+        log(f"installing {package} into {python}")
+        r = run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+                 package], timeout=900)
+        if r.returncode != 0:
+            missing[package] = f"no wheel of {package} installs on this interpreter"
+    return missing
 
 
 def free_threaded_python() -> str:
@@ -406,6 +432,11 @@ def run_entry(entry: Entry, workdir: Path, pytest_args: List[str], pypy: Optiona
     env["SECRETSCOPE_MATRIX_ENTRY"] = entry.name  # tests/test_matrix.py: the table is checked afterwards
     if pypy:
         env["SECRETSCOPE_PYPY"] = pypy
+    if entry.kind != "pypy":
+        missing = ensure_test_libraries(python, entry.kind, env)
+        env["SECRETSCOPE_MISSING_TEST_LIBS"] = ";".join(f"{k}={v}" for k, v in missing.items())
+        if missing:
+            result["missing_test_libraries"] = missing
     if entry.kind == "arm64":
         env["SECRETSCOPE_ARM64_PYTHON"] = python
         env["SECRETSCOPE_ARM64_QEMU_CPUS"] = entry.suite_option

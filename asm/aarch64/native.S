@@ -1,0 +1,797 @@
+/*
+ * native.S — zero every block native code obtains from the C allocator
+ * (malloc and its family) while the calling thread is inside a scope, when
+ * it is freed, whenever that is.  The AArch64 port of asm/x86_64/native.S,
+ * with the same behaviour, routine for routine (read that file's header for
+ * the design: families of next functions, the side table, the clamp to
+ * malloc_usable_size, realloc by allocate/copy/zero/free, fork).
+ *
+ * A family's wrapper reaches its slow path with x17 = the family's row of
+ * ss_native_next.  Tail calls to next functions use `br x16`, which a `bti c`
+ * (or paciasp) landing pad accepts.  Atomics are load-/store-exclusive loops
+ * (ARMv8.0, no LSE assumed), as in heap.S.  Zeroing stores zeros only
+ * (nzero); realloc's copy uses heap.S's copy_block, which clears the
+ * registers the data passed through.
+ */
+.include "common.inc"
+
+/* ==== native heap (issue 12): constants ================================== */
+.equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
+.equ K_CALLOC, 1
+.equ K_REALLOC, 2
+.equ K_REALLOCARRAY, 3
+.equ K_POSIX_MEMALIGN, 4
+.equ K_ALIGNED_ALLOC, 5
+.equ K_MEMALIGN, 6
+.equ K_VALLOC, 7
+.equ K_PVALLOC, 8
+.equ K_FREE, 9
+.equ KINDS, 10
+.equ ROW, KINDS * 8
+.equ FAMILIES, 4
+.equ NAPI_USABLE, 0               /* ss_native_api: malloc_usable_size           */
+.equ NAPI_ERRNO, 8                /* __errno_location                            */
+.equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
+.equ NAPI_SIZE, 24
+.equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
+.equ NTOMB, 1                     /* a removed entry                              */
+.equ N_LOCK, 0                    /* native_state fields                          */
+.equ N_FORK_OWNER, 8              /* thread pointer of the forking thread, or 0   */
+.equ N_TABLE, 16
+.equ N_CAP, 24
+.equ N_USED, 32
+.equ NHASH_SHIFT, 20
+/* ========================================================================== */
+
+    .bss
+    .p2align 6
+    .globl ss_native_next
+    .type ss_native_next, %object
+ss_native_next:                   /* FAMILIES rows of KINDS next functions        */
+    .zero FAMILIES * ROW
+    .size ss_native_next, FAMILIES * ROW
+    .globl ss_native_api
+    .type ss_native_api, %object
+ss_native_api:
+    .zero NAPI_SIZE
+    .size ss_native_api, NAPI_SIZE
+    .globl ss_native_tracked
+    .type ss_native_tracked, %object
+ss_native_tracked:                /* recorded blocks alive                        */
+    .zero 8
+    .size ss_native_tracked, 8
+    .globl ss_native_stats
+    .type ss_native_stats, %object
+ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
+                                     [2] allocations refused, [3] table capacity  */
+    .zero 32
+    .size ss_native_stats, 32
+    .p2align 6
+    .type native_state, %object
+native_state:
+    .zero 40
+    .size native_state, 40
+
+    .text
+.macro NSTATE reg
+    adrp \reg, native_state
+    add \reg, \reg, #:lo12:native_state
+.endm
+
+/* Take the table lock, unless the calling thread holds it for fork.
+ * out: x9 = &native_state.  clobbers: x10-x12, flags. */
+.macro NLOCK
+    NSTATE x9
+    mov x10, #1
+.Lnlock_try\@:
+    ldaxr x11, [x9]
+    cbnz x11, .Lnlock_held\@
+    stxr w11, x10, [x9]
+    cbnz w11, .Lnlock_try\@
+    b .Lnlock_taken\@
+.Lnlock_held\@:
+    clrex
+    mrs x12, tpidr_el0
+    ldr x11, [x9, #N_FORK_OWNER]
+    cmp x11, x12
+    b.eq .Lnlock_taken\@                /* ours, held across fork               */
+.Lnlock_wait\@:
+    yield
+    ldr x11, [x9]
+    cbnz x11, .Lnlock_wait\@
+    b .Lnlock_try\@
+.Lnlock_taken\@:
+.endm
+
+/* Release it (unless held for fork by this thread).  clobbers: x9, x11, x12. */
+.macro NUNLOCK
+    NSTATE x9
+    mrs x12, tpidr_el0
+    ldr x11, [x9, #N_FORK_OWNER]
+    cmp x11, x12
+    b.eq .Lnunlock_skip\@
+    stlr xzr, [x9]
+.Lnunlock_skip\@:
+.endm
+
+.macro NHASH dst, key
+    movz \dst, #0x7c15
+    movk \dst, #0x7f4a, lsl #16
+    movk \dst, #0x79b9, lsl #32
+    movk \dst, #0x9e37, lsl #48
+    mul \dst, \key, \dst
+    lsr \dst, \dst, #NHASH_SHIFT
+.endm
+
+/* ncap_for — x0 = live entries: a power of two >= 2 * live, >= NTABLE_MIN.
+ *   out: x0.  clobbers: x1.  Leaf. */
+LOCALFUNC ncap_for
+    lsl x0, x0, #1
+    mov x1, #NTABLE_MIN
+1:  cmp x1, x0
+    b.hs 2f
+    lsl x1, x1, #1
+    b 1b
+2:  mov x0, x1
+    ret
+ENDFUNC ncap_for
+
+/*
+ * ntable_resize — rehash the live entries into a fresh mmap'd table of x0
+ * entries, drop tombstones, munmap the old one.  Lock held, x9 = state.
+ *   out: x0 = 0, or -1 if mmap failed (the old table is kept).
+ *   clobbers: x0-x8, x10-x15, flags.  x9 preserved.  Leaf.
+ */
+LOCALFUNC ntable_resize
+    mov x13, x0                         /* x13 = new capacity                   */
+    mov x0, #0
+    lsl x1, x13, #4
+    mov x2, #3                          /* PROT_READ | PROT_WRITE               */
+    mov x3, #0x8022                     /* MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE */
+    mov x4, #-1
+    mov x5, #0
+    mov x8, #SYS_mmap
+    svc #0
+    cmn x0, #4095
+    b.hs .Lresize_fail                  /* -errno                               */
+    mov x14, x0                         /* x14 = new table                      */
+    ldr x15, [x9, #N_TABLE]             /* x15 = old table                      */
+    ldr x10, [x9, #N_CAP]               /* x10 = old capacity                   */
+    sub x11, x13, #1                    /* x11 = new mask                       */
+    mov x12, #0                         /* x12 = old index                      */
+1:  cmp x12, x10
+    b.hs 4f
+    add x2, x15, x12, lsl #4
+    ldp x3, x4, [x2]                    /* key, size                            */
+    add x12, x12, #1
+    cmp x3, #NTOMB
+    b.ls 1b
+    NHASH x5, x3
+2:  and x5, x5, x11
+    add x6, x14, x5, lsl #4
+    ldr x7, [x6]
+    cbz x7, 3f
+    add x5, x5, #1
+    b 2b
+3:  stp x3, x4, [x6]
+    b 1b
+4:  str x14, [x9, #N_TABLE]
+    str x13, [x9, #N_CAP]
+    adrp x2, ss_native_stats
+    add x2, x2, #:lo12:ss_native_stats
+    str x13, [x2, #24]
+    LDR_GLOBAL x2, ss_native_tracked
+    str x2, [x9, #N_USED]
+    cbz x15, 5f
+    mov x0, x15                         /* the old table held addresses, sizes  */
+    lsl x1, x10, #4
+    mov x8, #SYS_munmap
+    svc #0
+5:  mov x0, #0
+    ret
+.Lresize_fail:
+    mov x0, #-1
+    ret
+ENDFUNC ntable_resize
+
+/*
+ * ntable_insert — record (x0 = block, x1 = size); a key already present (a
+ * stale record) gets the new size, never a second entry.  Lock held,
+ * x9 = state.  out: x0 = 0, or -1 if the table could not grow.
+ *   clobbers: x0-x8, x10-x15, flags.  x9 preserved.
+ */
+LOCALFUNC ntable_insert
+    PROLOGUE 32
+    stp x0, x1, [sp, #16]
+    ldr x2, [x9, #N_USED]
+    add x2, x2, #1
+    lsl x2, x2, #2                      /* (used + 1) * 4                       */
+    ldr x3, [x9, #N_CAP]
+    add x3, x3, x3, lsl #1              /* capacity * 3                         */
+    cmp x2, x3
+    b.ls 1f                             /* keeps load (tombstones too) <= 3/4   */
+    LDR_GLOBAL x0, ss_native_tracked
+    add x0, x0, #1
+    bl ncap_for
+    bl ntable_resize
+    cbnz x0, 6f
+1:  ldp x0, x1, [sp, #16]
+    ldr x3, [x9, #N_CAP]
+    sub x3, x3, #1                      /* x3 = mask                            */
+    ldr x4, [x9, #N_TABLE]
+    mov x5, #0                          /* x5 = first tombstone seen, or 0      */
+    NHASH x6, x0
+2:  and x6, x6, x3
+    add x7, x4, x6, lsl #4              /* x7 = entry                           */
+    ldr x8, [x7]
+    cmp x8, x0
+    b.eq .Lnins_update
+    cbz x8, 3f                          /* empty: the key is absent             */
+    cmp x8, #NTOMB
+    b.ne 4f
+    cbnz x5, 4f
+    mov x5, x7
+4:  add x6, x6, #1
+    b 2b
+3:  cbnz x5, 5f
+    mov x5, x7                          /* no tombstone on the way: this entry  */
+    ldr x8, [x9, #N_USED]
+    add x8, x8, #1
+    str x8, [x9, #N_USED]
+5:  stp x0, x1, [x5]
+    adrp x8, ss_native_tracked
+    add x8, x8, #:lo12:ss_native_tracked
+    ldr x10, [x8]
+    add x10, x10, #1
+    str x10, [x8]
+    mov x0, #0
+    RETURN 32
+.Lnins_update:
+    str x1, [x7, #8]
+    mov x0, #0
+6:  RETURN 32
+ENDFUNC ntable_insert
+
+/*
+ * ntable_lookup — find block x0.  Lock held, x9 = state.
+ *   out: x0 = its entry, or 0.  clobbers: x0-x5, flags.  Leaf.
+ */
+LOCALFUNC ntable_lookup
+    ldr x1, [x9, #N_CAP]
+    cbz x1, 3f
+    sub x1, x1, #1
+    ldr x2, [x9, #N_TABLE]
+    NHASH x3, x0
+1:  and x3, x3, x1
+    add x4, x2, x3, lsl #4
+    ldr x5, [x4]
+    cmp x5, x0
+    b.eq 2f
+    cbz x5, 3f
+    add x3, x3, #1
+    b 1b
+2:  mov x0, x4
+    ret
+3:  mov x0, #0
+    ret
+ENDFUNC ntable_lookup
+
+/*
+ * nuntrack — forget block x0 (takes the lock); shrinks the table when the
+ * live count fell below 1/8 of it.  out: x0 = the recorded size, or -1.
+ *   clobbers: x0-x15, flags.
+ */
+LOCALFUNC nuntrack
+    PROLOGUE 32
+    str x19, [sp, #16]
+    .cfi_offset x19, -16
+    NLOCK
+    bl ntable_lookup
+    cbz x0, 2f
+    mov x1, #NTOMB
+    str x1, [x0]
+    ldr x19, [x0, #8]                   /* x19 = size                           */
+    adrp x2, ss_native_tracked
+    add x2, x2, #:lo12:ss_native_tracked
+    ldr x3, [x2]
+    sub x3, x3, #1
+    str x3, [x2]
+    ldr x4, [x9, #N_CAP]
+    cmp x4, #NTABLE_MIN
+    b.ls 1f
+    cmp x4, x3, lsl #3
+    b.ls 1f                             /* live * 8 >= capacity: keep it        */
+    mov x0, x3
+    bl ncap_for
+    bl ntable_resize                    /* a failure keeps the larger table     */
+1:  NUNLOCK
+    mov x0, x19
+    b 3f
+2:  NUNLOCK
+    mov x0, #-1
+3:  ldr x19, [sp, #16]
+    .cfi_restore x19
+    RETURN 32
+ENDFUNC nuntrack
+
+/* ntrack — record block x0 of x1 bytes (takes the lock).
+ *   out: x0 = 0, or -1.  clobbers: x0-x15, flags. */
+LOCALFUNC ntrack
+    PROLOGUE 16
+    NLOCK
+    bl ntable_insert
+    mov x13, x0
+    NUNLOCK
+    mov x0, x13
+    RETURN 16
+ENDFUNC ntrack
+
+/* nrecorded — the recorded size of block x0, or -1 (takes the lock).
+ *   clobbers: x0-x5, x9-x13, flags. */
+LOCALFUNC nrecorded
+    PROLOGUE 16
+    NLOCK
+    bl ntable_lookup
+    mov x13, #-1
+    cbz x0, 1f
+    ldr x13, [x0, #8]
+1:  NUNLOCK
+    mov x0, x13
+    RETURN 16
+ENDFUNC nrecorded
+
+/* nclamp — x0 = block, x1 = bytes: min(x1, malloc_usable_size(x0)).
+ *   out: x0.  clobbers: caller-saved registers. */
+LOCALFUNC nclamp
+    PROLOGUE 32
+    str x1, [sp, #16]
+    LDR_GLOBAL x16, ss_native_api, NAPI_USABLE
+    blr x16
+    ldr x1, [sp, #16]
+    cmp x0, x1
+    csel x0, x0, x1, ls
+    RETURN 32
+ENDFUNC nclamp
+
+/* nzero — zero x1 bytes at x0 (stores only) and count them.
+ *   clobbers: x2, x3, x9-x11, flags.  x0, x1 preserved.  Leaf. */
+LOCALFUNC nzero
+    mov x2, x0
+    add x3, x0, x1                      /* x3 = end                             */
+1:  tst x2, #15                         /* head, to 16-byte alignment           */
+    b.eq 2f
+    cmp x2, x3
+    b.hs 4f
+    strb wzr, [x2], #1
+    b 1b
+2:  sub x9, x3, x2
+    cmp x9, #16
+    b.lo 3f
+    stp xzr, xzr, [x2], #16
+    b 2b
+3:  cmp x2, x3                          /* tail                                 */
+    b.hs 4f
+    strb wzr, [x2], #1
+    b 3b
+4:  ATOMIC_ADD ss_native_stats, 0, #1, x9, x10, w11
+    ATOMIC_ADD ss_native_stats, 8, x1, x9, x10, w11
+    ret
+ENDFUNC nzero
+
+/* errno = ENOMEM through __errno_location.  clobbers: caller-saved. */
+LOCALFUNC nset_enomem
+    PROLOGUE 16
+    LDR_GLOBAL x16, ss_native_api, NAPI_ERRNO
+    blr x16
+    mov w1, #ENOMEM
+    str w1, [x0]
+    RETURN 16
+ENDFUNC nset_enomem
+
+/*
+ * Slow paths, reached by a branch from a family's wrapper with the C
+ * arguments untouched and x17 = the family's row.  Those that return a block
+ * share one frame: x29+16 x19 (block), x20 (size to record); x29+32 x21 (row),
+ * x22.
+ */
+.macro SLOW_ENTRY
+    PROLOGUE 48
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -32
+    .cfi_offset x20, -24
+    stp x21, x22, [sp, #32]
+    .cfi_offset x21, -16
+    .cfi_offset x22, -8
+    mov x21, x17
+.endm
+
+LOCALFUNC native_malloc_slow
+    SLOW_ENTRY
+    mov x20, x0
+    ldr x16, [x21, #(K_MALLOC * 8)]
+    blr x16
+.Lnative_record:                        /* x0 = block, x20 = size, x21 = row    */
+    mov x19, x0
+    cbz x0, 2f
+    bl ss_thread_depth                  /* threads.S                            */
+    cbz x0, 2f
+    mov x0, x19
+    mov x1, x20
+    bl ntrack
+    cbz x0, 2f
+    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
+    mov x0, x19
+    ldr x16, [x21, #(K_FREE * 8)]
+    blr x16
+    bl nset_enomem
+    mov x19, #0
+2:  mov x0, x19
+    ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    RETURN 48
+ENDFUNC native_malloc_slow
+
+/* calloc(n = x0, size = x1) */
+LOCALFUNC native_calloc_slow
+    SLOW_ENTRY
+    mul x20, x0, x1                     /* an overflow makes calloc fail        */
+    ldr x16, [x21, #(K_CALLOC * 8)]
+    blr x16
+    b .Lnative_record
+ENDFUNC native_calloc_slow
+
+/* aligned_alloc / memalign (alignment = x0, size = x1) */
+LOCALFUNC native_aligned_alloc_slow
+    SLOW_ENTRY
+    mov x20, x1
+    ldr x16, [x21, #(K_ALIGNED_ALLOC * 8)]
+    blr x16
+    b .Lnative_record
+ENDFUNC native_aligned_alloc_slow
+LOCALFUNC native_memalign_slow
+    SLOW_ENTRY
+    mov x20, x1
+    ldr x16, [x21, #(K_MEMALIGN * 8)]
+    blr x16
+    b .Lnative_record
+ENDFUNC native_memalign_slow
+
+/* valloc(size = x0); pvalloc(size = x0) records the size rounded to pages */
+LOCALFUNC native_valloc_slow
+    SLOW_ENTRY
+    mov x20, x0
+    ldr x16, [x21, #(K_VALLOC * 8)]
+    blr x16
+    b .Lnative_record
+ENDFUNC native_valloc_slow
+LOCALFUNC native_pvalloc_slow
+    SLOW_ENTRY
+    LDR_GLOBAL x2, ss_native_api, NAPI_PAGE
+    sub x2, x2, #1
+    add x20, x0, x2
+    bic x20, x20, x2                    /* x20 = size rounded up to a page      */
+    ldr x16, [x21, #(K_PVALLOC * 8)]
+    blr x16
+    b .Lnative_record
+ENDFUNC native_pvalloc_slow
+
+/* int posix_memalign(void **memptr = x0, size_t alignment = x1, size_t size = x2) */
+LOCALFUNC native_posix_memalign_slow
+    SLOW_ENTRY
+    mov x22, x0                         /* x22 = memptr                         */
+    mov x20, x2
+    ldr x16, [x21, #(K_POSIX_MEMALIGN * 8)]
+    blr x16
+    cbnz w0, 2f                         /* its error code, returned as it is    */
+    ldr x19, [x22]
+    bl ss_thread_depth
+    cbz x0, 2f
+    mov x0, x19
+    mov x1, x20
+    bl ntrack
+    cbz x0, 2f
+    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
+    mov x0, x19
+    ldr x16, [x21, #(K_FREE * 8)]
+    blr x16
+    str xzr, [x22]
+    mov w0, #ENOMEM
+2:  ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    RETURN 48
+ENDFUNC native_posix_memalign_slow
+
+/* free(block = x0): a recorded block is zeroed first */
+LOCALFUNC native_free_slow
+    cbnz x0, 1f
+    ldr x16, [x17, #(K_FREE * 8)]       /* free(NULL)                           */
+    br x16
+1:  PROLOGUE 32
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -16
+    .cfi_offset x20, -8
+    mov x19, x0
+    mov x20, x17
+    bl nuntrack
+    cmn x0, #1
+    b.eq 2f
+    mov x1, x0
+    mov x0, x19
+    bl nclamp
+    mov x1, x0
+    mov x0, x19
+    bl nzero
+2:  mov x0, x19
+    mov x17, x20
+    ldp x19, x20, [sp, #16]
+    .cfi_restore x19
+    .cfi_restore x20
+    EPILOGUE 32
+    ldr x16, [x17, #(K_FREE * 8)]
+    br x16                              /* tail call: the block is the allocator's */
+    .cfi_restore_state
+ENDFUNC native_free_slow
+
+/*
+ * realloc(block = x0, size = x1): as asm/x86_64/native.S.  Frame: x19 old
+ * block, x20 new size, x21 row, x22 old block's usable bytes, x23 new block.
+ */
+LOCALFUNC native_realloc_slow
+    cbnz x0, 1f
+    mov x0, x1                          /* realloc(NULL, n) is malloc(n)        */
+    b native_malloc_slow
+1:  PROLOGUE 64
+    stp x19, x20, [sp, #16]
+    .cfi_offset x19, -48
+    .cfi_offset x20, -40
+    stp x21, x22, [sp, #32]
+    .cfi_offset x21, -32
+    .cfi_offset x22, -24
+    stp x23, x24, [sp, #48]
+    .cfi_offset x23, -16
+    .cfi_offset x24, -8
+    mov x19, x0
+    mov x20, x1
+    mov x21, x17
+    bl nrecorded
+    cmn x0, #1
+    b.ne 2f
+    bl ss_thread_depth
+    cbz x0, .Lnrealloc_plain            /* not ours, not in a scope             */
+2:  mov x0, x19                         /* x22 = all of the old block's bytes   */
+    LDR_GLOBAL x16, ss_native_api, NAPI_USABLE
+    blr x16
+    mov x22, x0
+    cbz x20, .Lnrealloc_zero_size
+    mov x0, x20
+    ldr x16, [x21, #(K_MALLOC * 8)]
+    blr x16
+    cbz x0, .Lnrealloc_out              /* errno set by malloc; old block kept  */
+    mov x23, x0
+    mov x1, x20
+    bl ntrack
+    cbnz x0, .Lnrealloc_unrecordable
+    mov x0, x23                         /* copy min(old, new) bytes             */
+    mov x1, x19
+    cmp x22, x20
+    csel x2, x22, x20, ls
+    bl copy_block                       /* heap.S; clears the data registers   */
+    mov x0, x19
+    bl nuntrack
+    mov x0, x19
+    mov x1, x22
+    bl nzero
+    mov x0, x19
+    ldr x16, [x21, #(K_FREE * 8)]
+    blr x16
+    mov x0, x23
+    b .Lnrealloc_out
+.Lnrealloc_unrecordable:
+    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
+    mov x0, x23
+    ldr x16, [x21, #(K_FREE * 8)]
+    blr x16
+    bl nset_enomem
+    mov x0, #0
+    b .Lnrealloc_out
+.Lnrealloc_zero_size:
+    mov x0, x19
+    bl nuntrack
+    mov x0, x19
+    mov x1, x22
+    bl nzero
+    mov x0, x19
+    mov x1, #0
+    ldr x16, [x21, #(K_REALLOC * 8)]
+    blr x16
+    mov x19, x0                         /* NULL (freed), or a minimal block     */
+    cbz x0, 4f
+    bl ss_thread_depth
+    cbz x0, 4f
+    mov x0, x19
+    mov x1, #0
+    bl ntrack
+4:  mov x0, x19
+    b .Lnrealloc_out
+.Lnrealloc_plain:
+    mov x0, x19
+    mov x1, x20
+    mov x17, x21
+    ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    ldp x23, x24, [sp, #48]
+    EPILOGUE 64
+    ldr x16, [x17, #(K_REALLOC * 8)]
+    br x16
+    .cfi_restore_state
+.Lnrealloc_out:
+    ldp x19, x20, [sp, #16]
+    ldp x21, x22, [sp, #32]
+    ldp x23, x24, [sp, #48]
+    .cfi_restore x19
+    .cfi_restore x20
+    .cfi_restore x21
+    .cfi_restore x22
+    .cfi_restore x23
+    .cfi_restore x24
+    RETURN 64
+ENDFUNC native_realloc_slow
+
+/* reallocarray(block = x0, n = x1, size = x2): realloc(block, n * size), or
+ * NULL with errno = ENOMEM when the product overflows. */
+LOCALFUNC native_reallocarray_slow
+    umulh x3, x1, x2
+    cbnz x3, 1f
+    mul x1, x1, x2
+    b native_realloc_slow
+1:  PROLOGUE 16
+    bl nset_enomem
+    mov x0, #0
+    RETURN 16
+ENDFUNC native_reallocarray_slow
+
+/* The wrappers: FAMILIES copies of each, ss_native_<kind>_<family>. */
+.macro ALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    LDR_GLOBAL x16, ss_heap_active
+    cbnz x16, 1f
+    LDR_GLOBAL x16, ss_native_next, (\fam * ROW + \kind * 8)
+    br x16
+1:  adrp x17, (ss_native_next + \fam * ROW)
+    add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
+    b native_\name\()_slow
+ENDFUNC ss_native_\name\()_\fam
+.endm
+.macro FREE_WRAPPER fam
+FUNC ss_native_free_\fam
+    LDR_GLOBAL x16, ss_native_tracked
+    cbnz x16, 1f
+    LDR_GLOBAL x16, ss_native_next, (\fam * ROW + K_FREE * 8)
+    br x16
+1:  adrp x17, (ss_native_next + \fam * ROW)
+    add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
+    b native_free_slow
+ENDFUNC ss_native_free_\fam
+.endm
+.macro REALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    LDR_GLOBAL x16, ss_heap_active
+    LDR_GLOBAL x17, ss_native_tracked
+    orr x16, x16, x17
+    cbnz x16, 1f
+    LDR_GLOBAL x16, ss_native_next, (\fam * ROW + \kind * 8)
+    br x16
+1:  adrp x17, (ss_native_next + \fam * ROW)
+    add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
+    b native_\name\()_slow
+ENDFUNC ss_native_\name\()_\fam
+.endm
+
+.irp fam, 0, 1, 2, 3
+    ALLOC_WRAPPER malloc, K_MALLOC, \fam
+    ALLOC_WRAPPER calloc, K_CALLOC, \fam
+    REALLOC_WRAPPER realloc, K_REALLOC, \fam
+    REALLOC_WRAPPER reallocarray, K_REALLOCARRAY, \fam
+    ALLOC_WRAPPER posix_memalign, K_POSIX_MEMALIGN, \fam
+    ALLOC_WRAPPER aligned_alloc, K_ALIGNED_ALLOC, \fam
+    ALLOC_WRAPPER memalign, K_MEMALIGN, \fam
+    ALLOC_WRAPPER valloc, K_VALLOC, \fam
+    ALLOC_WRAPPER pvalloc, K_PVALLOC, \fam
+    FREE_WRAPPER \fam
+.endr
+
+/* void ss_native_atfork_prepare(void) / ss_native_atfork_release(void)
+ *                                                [pthread_atfork handlers]
+ * As on x86-64.  clobbers: x9-x12, flags. */
+FUNC ss_native_atfork_prepare
+    NSTATE x9
+    mov x10, #1
+1:  ldaxr x11, [x9]
+    cbnz x11, 2f
+    stxr w11, x10, [x9]
+    cbnz w11, 1b
+    mrs x12, tpidr_el0
+    str x12, [x9, #N_FORK_OWNER]
+    ret
+2:  clrex
+    mrs x12, tpidr_el0
+    ldr x11, [x9, #N_FORK_OWNER]
+    cmp x11, x12
+    b.eq 4f                             /* registered twice (a second interpreter) */
+3:  yield
+    ldr x11, [x9]
+    cbnz x11, 3b
+    b 1b
+4:  ret
+ENDFUNC ss_native_atfork_prepare
+
+FUNC ss_native_atfork_release
+    NSTATE x9
+    str xzr, [x9, #N_FORK_OWNER]
+    stlr xzr, [x9]
+    ret
+ENDFUNC ss_native_atfork_release
+
+/*
+ * int ss_native_collect(struct dl_phdr_info *info, size_t size, uint64_t *out)
+ *                                             [dl_iterate_phdr callback]
+ * As on x86-64 (the same struct layout on LP64).  clobbers: x0-x8, flags.
+ */
+.equ COLLECT_ENTRY, 280
+.equ COLLECT_NAME, 256
+FUNC ss_native_collect
+    cmp x1, #48
+    b.lo 1f
+    ldp x3, x4, [x0, #32]               /* dlpi_adds, dlpi_subs                 */
+    stp x3, x4, [x2, #16]
+1:  ldp x5, x6, [x2]                    /* x5 = capacity, x6 = index            */
+    add x7, x6, #1
+    str x7, [x2, #8]
+    cbz x5, .Lncollect_stop
+    cmp x6, x5
+    b.hs .Lncollect_more                /* full: counted, not copied            */
+    mov x7, #COLLECT_ENTRY
+    madd x8, x6, x7, x2
+    add x8, x8, #32                     /* x8 = entry                           */
+    ldr x3, [x0]
+    str x3, [x8]                        /* dlpi_addr                            */
+    ldr x3, [x0, #16]
+    str x3, [x8, #8]                    /* dlpi_phdr                            */
+    ldrh w3, [x0, #24]
+    str x3, [x8, #16]                   /* dlpi_phnum                           */
+    ldr x4, [x0, #8]                    /* dlpi_name (may be NULL)              */
+    add x8, x8, #24
+    mov x5, #0
+    cbz x4, 3f
+2:  cmp x5, #(COLLECT_NAME - 1)
+    b.hs 3f
+    ldrb w3, [x4, x5]
+    cbz w3, 3f
+    strb w3, [x8, x5]
+    add x5, x5, #1
+    b 2b
+3:  strb wzr, [x8, x5]
+.Lncollect_more:
+    mov w0, #0
+    ret
+.Lncollect_stop:
+    mov w0, #1
+    ret
+ENDFUNC ss_native_collect
+
+/* uint64_t ss_native_recorded(void *block)                     [ctypes, tests] */
+FUNC ss_native_recorded
+    PROLOGUE 16
+    bl nrecorded
+    RETURN 16
+ENDFUNC ss_native_recorded
+
+GNU_PROPERTY_NOTES

@@ -1,0 +1,823 @@
+/*
+ * native.S — zero every block native code obtains from the C allocator
+ * (malloc and its family) while the calling thread is inside a scope, when
+ * it is freed, whenever that is.
+ *
+ * secretscope/_native_heap.py rewrites the allocator entries of every loaded
+ * object's GOT (JUMP_SLOT and GLOB_DAT relocations of malloc, calloc,
+ * realloc, reallocarray, posix_memalign, aligned_alloc, memalign, valloc,
+ * pvalloc and free) to point at the wrappers below.  What a slot pointed to
+ * before (or, for a lazy slot not yet bound, what the loader would bind it to)
+ * is the "next" function: the wrappers chain to it, so whatever was there
+ * (libc, a preloaded jemalloc/tcmalloc, memray, a sanitizer) keeps working.
+ *
+ * Slots of different objects may be bound to different allocators.  Each
+ * distinct set of next functions is a "family" (a row of ss_native_next);
+ * there are FAMILIES copies of every wrapper, copy f chaining to row f.  A
+ * wrapper's slow path receives its row in r11 and uses only that row's
+ * functions, so a block is never handed to another family than the one the
+ * calling object was bound to.
+ *
+ * Blocks allocated while the calling thread is inside a scope are recorded in
+ * a side table of this file (pointer -> size; separate from heap.S's, so a
+ * pymalloc block that is also a malloc block — pymalloc hands large requests
+ * to malloc — is recorded once in each and removed from each by its own
+ * free).  free() of a recorded block zeroes min(recorded size,
+ * malloc_usable_size) bytes, then frees it: the clamp keeps a stale record
+ * (a block freed inside libc, out of our sight, its address reused) from ever
+ * zeroing past the current block.  realloc() of a recorded block, or of any
+ * block inside a scope, never lets the allocator move it: allocate, record,
+ * copy, zero the old block, free it (copying and zeroing all of the old
+ * block's usable size, whatever its record says).
+ *
+ * Cost outside scopes: malloc-like wrappers test ss_heap_active (heap.S:
+ * threads inside a scope, anywhere), free tests ss_native_tracked, realloc
+ * both; when zero they tail-call the next function: one load and a branch.
+ *
+ * The table is open addressing over mmap'd memory (no libc), guarded by a
+ * spinlock never held across a call out.  It grows at load 3/4 and shrinks
+ * (munmap) when the live count falls below 1/8, so its memory goes back when
+ * recorded blocks are freed.  fork: ss_native_atfork_prepare (registered
+ * with pthread_atfork / __register_atfork) takes the lock and names the
+ * forking thread its owner, so allocations of that thread during fork still
+ * pass, and the child never inherits a lock held mid-update by a thread that
+ * no longer exists.
+ */
+.include "common.inc"
+
+/* ==== native heap (issue 12): constants ================================== */
+.equ SYS_mmap, 9
+.equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
+.equ K_CALLOC, 1
+.equ K_REALLOC, 2
+.equ K_REALLOCARRAY, 3
+.equ K_POSIX_MEMALIGN, 4
+.equ K_ALIGNED_ALLOC, 5
+.equ K_MEMALIGN, 6
+.equ K_VALLOC, 7
+.equ K_PVALLOC, 8
+.equ K_FREE, 9
+.equ KINDS, 10
+.equ ROW, KINDS * 8
+.equ FAMILIES, 4
+.equ NAPI_USABLE, 0               /* ss_native_api: malloc_usable_size           */
+.equ NAPI_ERRNO, 8                /* __errno_location                            */
+.equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
+.equ NAPI_SIZE, 24
+.equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
+.equ NTOMB, 1                     /* a removed entry                              */
+/* ========================================================================== */
+
+    .bss
+    .p2align 6
+    .globl ss_native_next
+    .type ss_native_next, @object
+ss_native_next:                   /* FAMILIES rows of KINDS next functions        */
+    .zero FAMILIES * ROW
+    .size ss_native_next, FAMILIES * ROW
+    .globl ss_native_api
+    .type ss_native_api, @object
+ss_native_api:
+    .zero NAPI_SIZE
+    .size ss_native_api, NAPI_SIZE
+    .globl ss_native_tracked
+    .type ss_native_tracked, @object
+ss_native_tracked:                /* recorded blocks alive                        */
+    .zero 8
+    .size ss_native_tracked, 8
+    .globl ss_native_stats
+    .type ss_native_stats, @object
+ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
+                                     [2] allocations refused (not recordable),
+                                     [3] table capacity (entries)                 */
+    .zero 32
+    .size ss_native_stats, 32
+    .p2align 6
+native_lock:       .zero 8
+native_fork_owner: .zero 8        /* thread pointer of the forking thread, or 0   */
+ntab:              .zero 8        /* entries: {uint64 key, uint64 size}           */
+ncap:              .zero 8        /* entries, a power of two (0: no table yet)    */
+nused:             .zero 8        /* live entries + tombstones                    */
+
+    .text
+/* Take the table lock, unless the calling thread holds it for fork (then it
+ * is not in the middle of an update).  clobbers: rax, flags. */
+.macro NLOCK
+    mov $1, %eax
+8:  xchg %rax, native_lock(%rip)
+    test %rax, %rax
+    jz 9f
+    mov %fs:0, %rax
+    cmp native_fork_owner(%rip), %rax
+    je 9f                             /* ours, held across fork                    */
+7:  pause
+    cmpq $0, native_lock(%rip)
+    jne 7b
+    mov $1, %eax
+    jmp 8b
+9:
+.endm
+/* Release it (unless held for fork by this thread).  clobbers: rax, flags. */
+.macro NUNLOCK
+    mov %fs:0, %rax
+    cmp native_fork_owner(%rip), %rax
+    je 9f
+    movq $0, native_lock(%rip)        /* x86 stores are release-ordered            */
+9:
+.endm
+
+/* Index of key \reg into rax (before masking). clobbers: rax. */
+.macro NHASH reg
+    movabs $0x9e3779b97f4a7c15, %rax
+    imul \reg, %rax
+    shr $20, %rax
+.endm
+
+/*
+ * ncap_for — rdi = live entries: the capacity that holds them at load <= 1/2
+ * (a power of two, at least NTABLE_MIN).  out: rax.  clobbers: rax, rdi.
+ */
+LOCALFUNC ncap_for
+    shl $1, %rdi
+    mov $NTABLE_MIN, %eax
+1:  cmp %rdi, %rax
+    jae 2f
+    shl $1, %rax
+    jmp 1b
+2:  ret
+ENDFUNC ncap_for
+
+/*
+ * ntable_resize — rehash every live entry into a fresh mmap'd table of rdi
+ * entries (a power of two >= the live count * 2), drop tombstones, munmap
+ * the old table.  Lock held.
+ *   out: rax = 0, or -1 if mmap failed (the old table is kept).
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
+ */
+LOCALFUNC ntable_resize
+    PUSH_RBX_R12_R13
+    mov %rdi, %r12                    /* r12 = new capacity                        */
+    xor %edi, %edi
+    mov %r12, %rsi
+    shl $4, %rsi
+    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
+    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
+                                         no page faults later (stack.S counts them) */
+    mov $-1, %r8
+    xor %r9d, %r9d
+    mov $SYS_mmap, %eax
+    syscall
+    cmp $-4095, %rax
+    jae .Lresize_fail                 /* -errno                                    */
+    mov %rax, %r13                    /* r13 = new table                           */
+    mov ntab(%rip), %rbx              /* rbx = old table                           */
+    mov ncap(%rip), %r11              /* r11 = old capacity                        */
+    lea -1(%r12), %rcx                /* rcx = new mask                            */
+    xor %esi, %esi                    /* rsi = old index                           */
+1:  cmp %r11, %rsi
+    jae 4f
+    mov %rsi, %rdx
+    shl $4, %rdx
+    mov (%rbx, %rdx), %rdi            /* key                                       */
+    mov 8(%rbx, %rdx), %r10           /* size                                      */
+    inc %rsi
+    cmp $NTOMB, %rdi
+    jbe 1b
+    NHASH %rdi
+2:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    cmpq $0, (%r13, %rdx)
+    je 3f
+    inc %rax
+    jmp 2b
+3:  mov %rdi, (%r13, %rdx)
+    mov %r10, 8(%r13, %rdx)
+    jmp 1b
+4:  mov %r13, ntab(%rip)
+    mov %r12, ncap(%rip)
+    mov %r12, (ss_native_stats + 24)(%rip)
+    mov ss_native_tracked(%rip), %rax
+    mov %rax, nused(%rip)
+    test %rbx, %rbx
+    jz 5f
+    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
+    mov %r11, %rsi
+    shl $4, %rsi
+    mov $SYS_munmap, %eax
+    syscall
+5:  xor %eax, %eax
+    jmp 6f
+.Lresize_fail:
+    mov $-1, %rax
+6:
+    POP_RBX_R12_R13
+    ret
+ENDFUNC ntable_resize
+
+/*
+ * ntable_insert — record (rdi = block, rsi = size); a key already present
+ * (a stale record: its block was freed out of our sight and the address
+ * reused) gets the new size, never a second entry.  Lock held.
+ *   out: rax = 0, or -1 if the table could not grow.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
+ */
+LOCALFUNC ntable_insert
+    mov nused(%rip), %rax
+    inc %rax
+    shl $2, %rax                      /* (used + 1) * 4                            */
+    mov ncap(%rip), %rcx
+    lea (%rcx, %rcx, 2), %rcx         /* capacity * 3                              */
+    cmp %rcx, %rax
+    jbe 1f                            /* keeps load (tombstones too) <= 3/4        */
+    push %rdi
+    .cfi_def_cfa_offset 16
+    push %rsi
+    .cfi_def_cfa_offset 24
+    mov ss_native_tracked(%rip), %rdi
+    inc %rdi
+    call ncap_for
+    mov %rax, %rdi
+    call ntable_resize
+    pop %rsi
+    .cfi_def_cfa_offset 16
+    pop %rdi
+    .cfi_def_cfa_offset 8
+    test %rax, %rax
+    jnz 6f
+1:  mov ncap(%rip), %rcx
+    dec %rcx                          /* rcx = mask                                */
+    mov ntab(%rip), %r8
+    xor %r10d, %r10d                  /* r10 = first tombstone seen, or 0          */
+    NHASH %rdi
+2:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    add %r8, %rdx                     /* rdx = entry                               */
+    mov (%rdx), %r9
+    cmp %rdi, %r9
+    je .Lins_update                   /* already recorded                          */
+    test %r9, %r9
+    jz 3f                             /* empty: the chain ends, the key is absent  */
+    cmp $NTOMB, %r9
+    jne 4f
+    test %r10, %r10
+    jnz 4f
+    mov %rdx, %r10
+4:  inc %rax
+    jmp 2b
+3:  test %r10, %r10
+    jnz 5f
+    mov %rdx, %r10                    /* no tombstone on the way: the empty entry  */
+    incq nused(%rip)
+5:  mov %rdi, (%r10)
+    mov %rsi, 8(%r10)
+    incq ss_native_tracked(%rip)
+    xor %eax, %eax
+    ret
+.Lins_update:
+    mov %rsi, 8(%rdx)
+    xor %eax, %eax
+6:  ret
+ENDFUNC ntable_insert
+
+/*
+ * ntable_lookup — find block rdi.  Lock held.
+ *   out: rax = its entry, or 0 if it is not recorded.
+ *   clobbers: rax, rcx, rdx, r8, r9.
+ */
+LOCALFUNC ntable_lookup
+    mov ncap(%rip), %rcx
+    test %rcx, %rcx
+    jz 3f
+    dec %rcx
+    mov ntab(%rip), %r8
+    NHASH %rdi
+1:  and %rcx, %rax
+    mov %rax, %rdx
+    shl $4, %rdx
+    add %r8, %rdx
+    mov (%rdx), %r9
+    cmp %rdi, %r9
+    je 2f
+    test %r9, %r9
+    jz 3f                             /* empty: the probe chain ends               */
+    inc %rax
+    jmp 1b
+2:  mov %rdx, %rax
+    ret
+3:  xor %eax, %eax
+    ret
+ENDFUNC ntable_lookup
+
+/*
+ * nuntrack — forget block rdi (takes the lock); shrinks the table when the
+ * live count fell below 1/8 of it.
+ *   out: rax = the recorded size, or -1.  clobbers: caller-saved registers.
+ */
+LOCALFUNC nuntrack
+    push %rbx
+    .cfi_def_cfa_offset 16
+    .cfi_offset %rbx, -16
+    mov %rdi, %r11
+    NLOCK
+    mov %r11, %rdi
+    call ntable_lookup
+    test %rax, %rax
+    jz 2f
+    movq $NTOMB, (%rax)
+    mov 8(%rax), %rbx                 /* rbx = size                                */
+    decq ss_native_tracked(%rip)
+    mov ncap(%rip), %rax
+    cmp $NTABLE_MIN, %rax
+    jbe 1f
+    mov ss_native_tracked(%rip), %rdi
+    shl $3, %rdi
+    cmp %rax, %rdi
+    jae 1f                            /* live * 8 >= capacity: keep it             */
+    mov ss_native_tracked(%rip), %rdi
+    call ncap_for
+    mov %rax, %rdi
+    call ntable_resize                /* a failure keeps the larger table          */
+1:  NUNLOCK
+    mov %rbx, %rax
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+2:  NUNLOCK
+    mov $-1, %rax
+    pop %rbx
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nuntrack
+
+/*
+ * ntrack — record block rdi of rsi bytes (takes the lock).
+ *   out: rax = 0, or -1 if it could not be recorded.
+ *   clobbers: caller-saved registers.
+ */
+LOCALFUNC ntrack
+    mov %rdi, %r11
+    NLOCK
+    mov %r11, %rdi
+    call ntable_insert
+    mov %rax, %r11
+    NUNLOCK
+    mov %r11, %rax
+    ret
+ENDFUNC ntrack
+
+/*
+ * nrecorded — the recorded size of block rdi, or -1 (takes the lock).
+ *   clobbers: rax, rcx, rdx, r8, r9, r11.
+ */
+LOCALFUNC nrecorded
+    mov %rdi, %r11
+    NLOCK
+    mov %r11, %rdi
+    call ntable_lookup
+    test %rax, %rax
+    jz 1f
+    mov 8(%rax), %r11
+    jmp 2f
+1:  mov $-1, %r11
+2:  NUNLOCK
+    mov %r11, %rax
+    ret
+ENDFUNC nrecorded
+
+/*
+ * nclamp — rdi = block, rsi = bytes: min(rsi, malloc_usable_size(rdi)).
+ *   out: rax.  clobbers: caller-saved registers.  rsp must be 16-aligned + 8
+ *   at the call (as for any C call).
+ */
+LOCALFUNC nclamp
+    push %rsi
+    .cfi_def_cfa_offset 16
+    call *(ss_native_api + NAPI_USABLE)(%rip)
+    pop %rsi
+    .cfi_def_cfa_offset 8
+    cmp %rsi, %rax
+    jbe 1f
+    mov %rsi, %rax
+1:  ret
+ENDFUNC nclamp
+
+/*
+ * nzero — rdi = block, rsi = bytes: zero them (rep stosb keeps the data out
+ * of registers) and count them.  clobbers: rax, rcx, rdi.
+ */
+LOCALFUNC nzero
+    mov %rsi, %rcx
+    xor %eax, %eax
+    rep stosb
+    lock incq ss_native_stats(%rip)
+    lock addq %rsi, (ss_native_stats + 8)(%rip)
+    ret
+ENDFUNC nzero
+
+/* errno = ENOMEM through __errno_location.  clobbers: caller-saved. */
+LOCALFUNC nset_enomem
+    sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call *(ss_native_api + NAPI_ERRNO)(%rip)
+    movl $ENOMEM, (%rax)
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nset_enomem
+
+/*
+ * The slow paths.  Reached by a jump from a family's wrapper (the stack as at
+ * the wrapper's entry, the C arguments untouched) with r11 = the family's row.
+ *
+ * native_malloc_slow (rdi = size) and the others that return a block: call
+ * the next function, then, if the thread is inside a scope, record the block;
+ * a block that cannot be recorded is freed again and NULL returned with
+ * errno = ENOMEM (as heap.S refuses such a PyMem block).
+ */
+LOCALFUNC native_malloc_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13                    /* r13 = row                                 */
+    mov %rdi, %r12                    /* r12 = size to record                      */
+    call *(K_MALLOC * 8)(%r13)
+.Lnative_record:                      /* rax = block, r12 = size, r13 = row        */
+    mov %rax, %rbx
+    test %rax, %rax
+    jz 2f
+    call in_scope                     /* heap.S                                    */
+    jz 2f
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jz 2f
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %rbx, %rdi
+    call *(K_FREE * 8)(%r13)
+    call nset_enomem
+    xor %ebx, %ebx
+2:  mov %rbx, %rax
+    POP_RBX_R12_R13
+    ret
+ENDFUNC native_malloc_slow
+
+/* calloc(n = rdi, size = rsi) */
+LOCALFUNC native_calloc_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov %rdi, %r12
+    imul %rsi, %r12                   /* an overflow makes calloc fail: no record  */
+    call *(K_CALLOC * 8)(%r13)
+    jmp .Lnative_record
+ENDFUNC native_calloc_slow
+
+/* aligned_alloc / memalign (alignment = rdi, size = rsi) */
+LOCALFUNC native_aligned_alloc_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov %rsi, %r12
+    call *(K_ALIGNED_ALLOC * 8)(%r13)
+    jmp .Lnative_record
+ENDFUNC native_aligned_alloc_slow
+LOCALFUNC native_memalign_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov %rsi, %r12
+    call *(K_MEMALIGN * 8)(%r13)
+    jmp .Lnative_record
+ENDFUNC native_memalign_slow
+
+/* valloc(size = rdi); pvalloc(size = rdi) records the size rounded to pages */
+LOCALFUNC native_valloc_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov %rdi, %r12
+    call *(K_VALLOC * 8)(%r13)
+    jmp .Lnative_record
+ENDFUNC native_valloc_slow
+LOCALFUNC native_pvalloc_slow
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov (ss_native_api + NAPI_PAGE)(%rip), %rax
+    dec %rax
+    lea (%rdi, %rax), %r12
+    not %rax
+    and %rax, %r12                    /* r12 = size rounded up to a page           */
+    call *(K_PVALLOC * 8)(%r13)
+    jmp .Lnative_record
+ENDFUNC native_pvalloc_slow
+
+/* int posix_memalign(void **memptr = rdi, size_t alignment = rsi, size_t size = rdx) */
+LOCALFUNC native_posix_memalign_slow
+    PUSH_RBX_R12_R15
+    mov %r11, %r13
+    mov %rdi, %r14                    /* r14 = memptr                              */
+    mov %rdx, %r12
+    call *(K_POSIX_MEMALIGN * 8)(%r13)
+    mov %eax, %r15d                   /* r15 = the result                          */
+    test %eax, %eax
+    jnz 2f
+    mov (%r14), %rbx
+    call in_scope
+    jz 2f
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jz 2f
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %rbx, %rdi
+    call *(K_FREE * 8)(%r13)
+    movq $0, (%r14)
+    mov $ENOMEM, %r15d
+2:  mov %r15d, %eax
+    POP_RBX_R12_R15
+    ret
+ENDFUNC native_posix_memalign_slow
+
+/* free(block = rdi): a recorded block is zeroed first */
+LOCALFUNC native_free_slow
+    test %rdi, %rdi
+    jz 1f
+    PUSH_RBX_R12_R13
+    mov %r11, %r13
+    mov %rdi, %rbx
+    call nuntrack
+    cmp $-1, %rax
+    je 2f
+    mov %rbx, %rdi
+    mov %rax, %rsi
+    call nclamp
+    mov %rbx, %rdi
+    mov %rax, %rsi
+    call nzero
+2:  mov %r13, %r11
+    mov %rbx, %rdi
+    POP_RBX_R12_R13
+1:  jmp *(K_FREE * 8)(%r11)          /* tail call: the block is the allocator's   */
+ENDFUNC native_free_slow
+
+/*
+ * realloc(block = rdi, size = rsi).  A recorded block, or any block while the
+ * thread is inside a scope: allocate with the family's malloc, record, copy
+ * min(old, new) bytes, zero the old block, free it; a failure leaves the old
+ * block as it was (still recorded if it was).  size 0: the old block is
+ * zeroed, then handed to the next realloc (which frees it, or shrinks it).
+ * Otherwise (not recorded, outside scopes): the next realloc.
+ */
+LOCALFUNC native_realloc_slow
+    test %rdi, %rdi
+    jnz 1f
+    mov %rsi, %rdi                    /* realloc(NULL, n) is malloc(n)             */
+    jmp native_malloc_slow
+1:  PUSH_RBX_R12_R15
+    mov %r11, %r13                    /* r13 = row                                 */
+    mov %rdi, %rbx                    /* rbx = old block                           */
+    mov %rsi, %r12                    /* r12 = new size                            */
+    call nrecorded
+    mov %rax, %r14                    /* r14 = recorded size, or -1                */
+    cmp $-1, %rax
+    jne 2f
+    call in_scope
+    jz .Lrealloc_plain                /* not ours, not in a scope                  */
+2:  mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
+    call *(ss_native_api + NAPI_USABLE)(%rip) /* of it.  Not the recorded size: a
+                                         stale record (the block freed out of sight,
+                                         the address reused by a larger block) would
+                                         copy too little                          */
+    mov %rax, %r14
+    test %r12, %r12
+    jz .Lrealloc_zero_size
+    mov %r12, %rdi
+    call *(K_MALLOC * 8)(%r13)
+    test %rax, %rax
+    jz .Lrealloc_out                  /* errno set by malloc; old block untouched  */
+    mov %rax, %r15                    /* r15 = new block                           */
+    mov %rax, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jnz .Lrealloc_unrecordable
+    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
+    mov %rbx, %rsi
+    mov %r14, %rcx
+    cmp %r12, %rcx
+    jbe 3f
+    mov %r12, %rcx
+3:  rep movsb
+    mov %rbx, %rdi
+    call nuntrack
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call nzero
+    mov %rbx, %rdi
+    call *(K_FREE * 8)(%r13)
+    mov %r15, %rax
+    jmp .Lrealloc_out
+.Lrealloc_unrecordable:
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %r15, %rdi
+    call *(K_FREE * 8)(%r13)
+    call nset_enomem
+    xor %eax, %eax
+    jmp .Lrealloc_out
+.Lrealloc_zero_size:
+    mov %rbx, %rdi
+    call nuntrack
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call nzero
+    mov %rbx, %rdi
+    xor %esi, %esi
+    call *(K_REALLOC * 8)(%r13)
+    mov %rax, %rbx                    /* NULL (freed), or a minimal block          */
+    test %rax, %rax
+    jz 4f
+    call in_scope
+    jz 4f
+    mov %rbx, %rdi
+    xor %esi, %esi
+    call ntrack                       /* a 0-byte record: only its slack to zero   */
+4:  mov %rbx, %rax
+    jmp .Lrealloc_out
+.Lrealloc_plain:
+    mov %r13, %r11
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    .cfi_remember_state
+    POP_RBX_R12_R15
+    jmp *(K_REALLOC * 8)(%r11)
+    .cfi_restore_state
+.Lrealloc_out:
+    POP_RBX_R12_R15
+    ret
+ENDFUNC native_realloc_slow
+
+/* reallocarray(block = rdi, n = rsi, size = rdx): realloc(block, n * size),
+ * or NULL with errno = ENOMEM when the product overflows. */
+LOCALFUNC native_reallocarray_slow
+    mov %rdx, %rax
+    mul %rsi                          /* rdx:rax = n * size                        */
+    jo 1f
+    mov %rax, %rsi
+    jmp native_realloc_slow
+1:  sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call nset_enomem
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    xor %eax, %eax
+    ret
+ENDFUNC native_reallocarray_slow
+
+/*
+ * The wrappers: FAMILIES copies of each, ss_native_<kind>_<family>, the
+ * addresses _native_heap.py writes into GOT slots.  Same contract as the C
+ * function they stand for.  Fast path: one load, a branch, a tail call.
+ */
+.macro ALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    cmpq $0, ss_heap_active(%rip)
+    jne 1f
+    jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
+1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
+    jmp native_\name\()_slow
+ENDFUNC ss_native_\name\()_\fam
+.endm
+.macro FREE_WRAPPER fam
+FUNC ss_native_free_\fam
+    cmpq $0, ss_native_tracked(%rip)
+    jne 1f
+    jmp *(ss_native_next + \fam * ROW + K_FREE * 8)(%rip)
+1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
+    jmp native_free_slow
+ENDFUNC ss_native_free_\fam
+.endm
+.macro REALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    mov ss_heap_active(%rip), %rax
+    or ss_native_tracked(%rip), %rax
+    jnz 1f
+    jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
+1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
+    jmp native_\name\()_slow
+ENDFUNC ss_native_\name\()_\fam
+.endm
+
+.irp fam, 0, 1, 2, 3
+    ALLOC_WRAPPER malloc, K_MALLOC, \fam
+    ALLOC_WRAPPER calloc, K_CALLOC, \fam
+    REALLOC_WRAPPER realloc, K_REALLOC, \fam
+    REALLOC_WRAPPER reallocarray, K_REALLOCARRAY, \fam
+    ALLOC_WRAPPER posix_memalign, K_POSIX_MEMALIGN, \fam
+    ALLOC_WRAPPER aligned_alloc, K_ALIGNED_ALLOC, \fam
+    ALLOC_WRAPPER memalign, K_MEMALIGN, \fam
+    ALLOC_WRAPPER valloc, K_VALLOC, \fam
+    ALLOC_WRAPPER pvalloc, K_PVALLOC, \fam
+    FREE_WRAPPER \fam
+.endr
+
+/*
+ * void ss_native_atfork_prepare(void)                 [pthread_atfork handler]
+ * Takes the table lock (waiting for an update in progress on another thread)
+ * and names the calling thread its owner for the duration of fork.
+ * void ss_native_atfork_release(void)        [parent and child handler]
+ * Gives it up.  clobbers: rax, flags.
+ */
+FUNC ss_native_atfork_prepare
+    mov $1, %eax
+1:  xchg %rax, native_lock(%rip)
+    test %rax, %rax
+    jz 3f
+    mov %fs:0, %rax
+    cmp native_fork_owner(%rip), %rax
+    je 4f                             /* registered twice (a second interpreter): held */
+2:  pause
+    cmpq $0, native_lock(%rip)
+    jne 2b
+    mov $1, %eax
+    jmp 1b
+3:  mov %fs:0, %rax
+    mov %rax, native_fork_owner(%rip)
+4:  ret
+ENDFUNC ss_native_atfork_prepare
+
+FUNC ss_native_atfork_release
+    movq $0, native_fork_owner(%rip)
+    movq $0, native_lock(%rip)
+    ret
+ENDFUNC ss_native_atfork_release
+
+/*
+ * int ss_native_collect(struct dl_phdr_info *info, size_t size, uint64_t *out)
+ *                                             [dl_iterate_phdr callback]
+ * Copies what the Python side needs of each loaded object, so that no Python
+ * code runs while the loader's lock is held (a Python callback could give up
+ * the GIL there to a thread that waits for that lock inside dlopen).
+ * out[0] = capacity (entries), out[1] = objects seen, out[2] = dlpi_adds,
+ * out[3] = dlpi_subs, then entries of COLLECT_ENTRY bytes:
+ *   {addr, phdr, phnum, name bytes (NUL-terminated, cut at COLLECT_NAME - 1)}.
+ * Capacity 0: only the counters (a cheap "did the link map change?").
+ *   out: eax = 0 (continue), or 1 (stop: capacity 0).
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8, r9.
+ */
+.equ COLLECT_ENTRY, 280
+.equ COLLECT_NAME, 256
+FUNC ss_native_collect
+    cmp $48, %rsi                     /* dlpi_adds/subs present (size >= 48)       */
+    jb 1f
+    mov 32(%rdi), %rax
+    mov %rax, 16(%rdx)
+    mov 40(%rdi), %rax
+    mov %rax, 24(%rdx)
+1:  mov 8(%rdx), %rcx                 /* rcx = index                               */
+    incq 8(%rdx)
+    cmpq $0, (%rdx)
+    je .Lcollect_stop
+    cmp (%rdx), %rcx
+    jae .Lcollect_more                /* full: counted, not copied                 */
+    imul $COLLECT_ENTRY, %rcx
+    lea 32(%rdx, %rcx), %r8           /* r8 = entry                                */
+    mov (%rdi), %rax
+    mov %rax, (%r8)                   /* dlpi_addr                                 */
+    mov 16(%rdi), %rax
+    mov %rax, 8(%r8)                  /* dlpi_phdr                                 */
+    movzwl 24(%rdi), %eax
+    mov %rax, 16(%r8)                 /* dlpi_phnum                                */
+    mov 8(%rdi), %rsi                 /* dlpi_name (may be NULL)                   */
+    lea 24(%r8), %r9
+    xor %ecx, %ecx
+    test %rsi, %rsi
+    jz 3f
+2:  cmp $(COLLECT_NAME - 1), %ecx
+    jae 3f
+    movzbl (%rsi, %rcx), %eax
+    test %al, %al
+    jz 3f
+    mov %al, (%r9, %rcx)
+    inc %ecx
+    jmp 2b
+3:  movb $0, (%r9, %rcx)
+.Lcollect_more:
+    xor %eax, %eax
+    ret
+.Lcollect_stop:
+    mov $1, %eax
+    ret
+ENDFUNC ss_native_collect
+
+/*
+ * uint64_t ss_native_recorded(void *block)                      [ctypes, tests]
+ * The size recorded for block, or (uint64_t)-1.
+ */
+FUNC ss_native_recorded
+    sub $8, %rsp
+    .cfi_def_cfa_offset 16
+    call nrecorded
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC ss_native_recorded
+
+GNU_PROPERTY_NOTES

@@ -1,0 +1,180 @@
+/*
+ * alloc.S — a test-only object that allocates the way native libraries do:
+ * through its own PLT/GOT entries for malloc and its family (undefined
+ * symbols, bound by the dynamic loader to the C library).  Built into
+ * libsecretscope-probe-alloc-<arch>.so; nothing here takes part in
+ * protection.  tests/test_native_heap.py loads it (and copies of it, to
+ * play a library loaded later) and checks that blocks obtained here inside a
+ * scope hold no sentinel once freed.
+ *
+ * Each pa_<name> has the C signature of <name> and tail-calls it through the
+ * PLT (JUMP_SLOT relocation); pa_malloc_got and pa_free_got go through a
+ * GLOB_DAT GOT entry instead, as code that takes the function's address does.
+ */
+.equ MASK, 0xa5a5a5a5a5a5a5a5
+
+.macro FUNC name
+    .globl \name
+    .type \name, @function
+    .p2align 4
+\name:
+    .cfi_startproc
+    endbr64
+.endm
+.macro ENDFUNC name
+    .cfi_endproc
+    .size \name, . - \name
+.endm
+.macro VIA_PLT name
+FUNC pa_\name
+    jmp \name@PLT
+ENDFUNC pa_\name
+.endm
+
+    .text
+VIA_PLT malloc
+VIA_PLT calloc
+VIA_PLT realloc
+VIA_PLT reallocarray
+VIA_PLT posix_memalign
+VIA_PLT aligned_alloc
+VIA_PLT memalign
+VIA_PLT valloc
+VIA_PLT pvalloc
+VIA_PLT free
+
+FUNC pa_malloc_got
+    jmp *malloc@GOTPCREL(%rip)
+ENDFUNC pa_malloc_got
+FUNC pa_free_got
+    jmp *free@GOTPCREL(%rip)
+ENDFUNC pa_free_got
+
+/*
+ * void pa_malloc_many(void **out, size_t n, size_t size)          [ctypes]
+ * out[i] = malloc(size) for i < n, through the PLT.
+ * void pa_free_many(void **blocks, size_t n)                       [ctypes]
+ * free(blocks[i]) for i < n.
+ * void pa_loop(size_t n, size_t size)                      [ctypes, bench]
+ * n times free(malloc(size)): the allocator's cost without a foreign call
+ * per block.  clobbers: caller-saved registers (rbx, r12, r13 are saved).
+ */
+FUNC pa_malloc_many
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %rbx
+    mov %rsi, %r12
+    mov %rdx, %r13
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call malloc@PLT
+    mov %rax, (%rbx)
+    add $8, %rbx
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_malloc_many
+
+FUNC pa_free_many
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %rbx
+    mov %rsi, %r12
+1:  test %r12, %r12
+    jz 2f
+    mov (%rbx), %rdi
+    call free@PLT
+    add $8, %rbx
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_free_many
+
+FUNC pa_loop
+    push %rbx
+    push %r12
+    push %r13
+    mov %rdi, %r12
+    mov %rsi, %r13
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call malloc@PLT
+    mov %rax, %rdi
+    call free@PLT
+    dec %r12
+    jmp 1b
+2:  pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_loop
+
+/*
+ * void pa_loop_via(size_t n, size_t size, void *(*m)(size_t), void (*f)(void *))
+ * pa_loop through the given functions instead of the GOT: the bench's bare
+ * figure, measured in the same process as the wrapped one.  [ctypes, bench]
+ */
+FUNC pa_loop_via
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rdi, %r12
+    mov %rsi, %r13
+    mov %rdx, %r14
+    mov %rcx, %r15
+1:  test %r12, %r12
+    jz 2f
+    mov %r13, %rdi
+    call *%r14
+    mov %rax, %rdi
+    call *%r15
+    dec %r12
+    jmp 1b
+2:  pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    ret
+ENDFUNC pa_loop_via
+
+/*
+ * void pa_fill(void *block, size_t bytes, uint64_t masked)         [ctypes]
+ * Writes the sentinel (masked ^ MASK) into every whole 8-byte word of the
+ * block, then clears the registers that held it.  clobbers: rax, rcx, rdx, rdi.
+ */
+FUNC pa_fill
+    movabs $MASK, %rax
+    xor %rdx, %rax
+    shr $3, %rsi
+    mov %rsi, %rcx
+    rep stosq
+    xor %eax, %eax
+    xor %edx, %edx
+    ret
+ENDFUNC pa_fill
+
+    .section .note.GNU-stack, "", @progbits
+    .pushsection .note.gnu.property, "a"
+    .p2align 3
+    .long 4
+    .long 16
+    .long 5
+    .asciz "GNU"
+    .long 0xc0000002
+    .long 4
+    .long 3
+    .p2align 3
+    .popsection
