@@ -24,3 +24,19 @@ def env_flag(name: str, default: bool, environ: Optional[Dict[str, str]] = None)
         raise ConfigurationError(f"secretscope: {name}={raw!r} is not understood: use 1/true/yes/on or "
                                  f"0/false/no/off (refusing to guess, so as not to run unprotected)")
     return value
+
+
+def env_choice(name: str, choices: "tuple[str, ...]", default: str) -> str:
+    """The setting `name`, one of `choices` (case-insensitive); unset or empty: `default`."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower() or default
+    if value not in choices:
+        raise ConfigurationError(f"secretscope: {name} must be {' or '.join(choices)}, not {raw!r}")
+    return value
+
+
+def check_at_rest_settings() -> None:
+    """SecretBuffer's settings, checked when secretscope is imported (the buffer itself is imported
+    on first use): a misspelt value fails at once, not at the first buffer."""
+    env_choice("SECRETSCOPE_SECRETBUFFER", ("auto", "plain"), "auto")
+    env_flag("SECRETSCOPE_SECRETMEM", True)

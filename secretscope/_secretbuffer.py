@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import hmac
-import os
 import sys
 import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NoReturn, Optional, Tuple, Type, TypeVar, cast, final
 
-from ._errors import ConfigurationError, SecretscopeError
+from ._config import env_choice
+from ._errors import SecretscopeError
 from ._secretmemory import POOL_MAX, Memory, Pool, Region, Slot
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ class BufferProtection:
 def _load_base() -> Tuple[type, Optional[str]]:
     """SECRETSCOPE_SECRETBUFFER=plain forces ordinary bytearray memory (for tests); auto (the
     default) uses memory of its own wherever _bytearray_storage supports the interpreter."""
-    choice = os.environ.get("SECRETSCOPE_SECRETBUFFER", "auto").strip().lower() or "auto"
-    if choice not in ("auto", "plain"):
-        raise ConfigurationError(f"secretscope: SECRETSCOPE_SECRETBUFFER must be auto or plain, not {choice!r}")
+    choice = env_choice("SECRETSCOPE_SECRETBUFFER", ("auto", "plain"), "auto")
     if choice == "plain":
         return bytearray, "plain memory was forced by SECRETSCOPE_SECRETBUFFER=plain"
     try:
