@@ -18,6 +18,9 @@
 #                              after running that tool itself.
 #   SECRETSCOPE_ARM64_QEMU_CPUS  the QEMU_CPU configurations, separated by spaces
 #                              (default: the three below).  Each runs the suite once.
+#   SECRETSCOPE_ARM64_TESTS    the test files or folders to run (default: tests, the whole
+#                              suite); tools/run_matrix.py passes its register-state subset
+#                              for the configurations that do not run the whole suite.
 #   SECRETSCOPE_ARM64_QEMU_EXTRA  appended to every configuration (default
 #                              "pauth-impdef=on": pointer authentication stays ON, so
 #                              paciasp/autiasp are really checked, with qemu's cheap
@@ -123,7 +126,7 @@ for cpu in $CPUS; do
     start=$(date +%s%N)
     "$PY" -m pytest -q -p no:cacheprovider --ignore=tests/test_arm64_emulated.py \
         --deselect tests/test_threads.py::test_gdb_unwinds_through_the_trampoline \
-        tests "${PYTEST_ARGS[@]}"
+        ${SECRETSCOPE_ARM64_TESTS:-tests} "${PYTEST_ARGS[@]}"
     status=$?
     ms=$((($(date +%s%N) - start) / 1000000))
     elapsed="$((ms / 1000)).$((ms % 1000 / 100))"
