@@ -4,7 +4,7 @@ Which wheel a build makes: SECRETSCOPE_WHEEL=x86_64 | aarch64 | any | auto (defa
 
 - x86_64, aarch64: a binary wheel tagged
   py3-none-manylinux_2_17_<arch>.manylinux2014_<arch>.musllinux_1_1_<arch> holding only that
-  architecture's objects (secretscope/_lib/*-<arch>.so) and a SHA256SUMS listing only them.  The
+  architecture's objects (secretscope/_lib/*_<arch>.so) and a SHA256SUMS listing only them.  The
   objects link against no library (no libc, no undefined symbol: tests/test_build.py), so one
   wheel serves every Linux C library; manylinux2014 / musllinux_1_1 are the oldest tags installers
   still know.
@@ -59,7 +59,7 @@ def wheel_target() -> str:
 def object_arch(name: str) -> str | None:
     """The architecture a shared object of secretscope/_lib is built for, from its name."""
     for arch in ARCHES:
-        if name.endswith(f"-{arch}.so"):
+        if name.endswith(f"_{arch}.so"):
             return arch
     return None
 

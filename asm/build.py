@@ -40,22 +40,22 @@ class Target:
 
 
 TARGETS = [
-    Target("x86_64", Path("asm/x86_64"), Path("secretscope/_lib/libsecretscope-x86_64.so"),
-           "libsecretscope-x86_64.so", Path("asm/x86_64/exports.map")),
-    Target("x86_64", Path("asm/x86_64/probe"), Path("secretscope/_lib/libsecretscope-probe-x86_64.so"),
-           "libsecretscope-probe-x86_64.so", None),
-    Target("x86_64", Path("asm/x86_64/buffer"), Path("secretscope/_lib/libsecretscope-buffer-x86_64.so"),
-           "libsecretscope-buffer-x86_64.so", None),
-    Target("x86_64", Path("asm/x86_64/probe_alloc"), Path("secretscope/_lib/libsecretscope-probe-alloc-x86_64.so"),
-           "libsecretscope-probe-alloc-x86_64.so", None),
-    Target("aarch64", Path("asm/aarch64"), Path("secretscope/_lib/libsecretscope-aarch64.so"),
-           "libsecretscope-aarch64.so", Path("asm/aarch64/exports.map")),
-    Target("aarch64", Path("asm/aarch64/probe"), Path("secretscope/_lib/libsecretscope-probe-aarch64.so"),
-           "libsecretscope-probe-aarch64.so", None),
-    Target("aarch64", Path("asm/aarch64/buffer"), Path("secretscope/_lib/libsecretscope-buffer-aarch64.so"),
-           "libsecretscope-buffer-aarch64.so", None),
-    Target("aarch64", Path("asm/aarch64/probe_alloc"), Path("secretscope/_lib/libsecretscope-probe-alloc-aarch64.so"),
-           "libsecretscope-probe-alloc-aarch64.so", None),
+    Target("x86_64", Path("asm/x86_64"), Path("secretscope/_lib/libsecretscope_x86_64.so"),
+           "libsecretscope_x86_64.so", Path("asm/x86_64/exports.map")),
+    Target("x86_64", Path("asm/x86_64/probe"), Path("secretscope/_lib/libsecretscope_probe_x86_64.so"),
+           "libsecretscope_probe_x86_64.so", None),
+    Target("x86_64", Path("asm/x86_64/buffer"), Path("secretscope/_lib/libsecretscope_buffer_x86_64.so"),
+           "libsecretscope_buffer_x86_64.so", None),
+    Target("x86_64", Path("asm/x86_64/probe_alloc"), Path("secretscope/_lib/libsecretscope_probe_alloc_x86_64.so"),
+           "libsecretscope_probe_alloc_x86_64.so", None),
+    Target("aarch64", Path("asm/aarch64"), Path("secretscope/_lib/libsecretscope_aarch64.so"),
+           "libsecretscope_aarch64.so", Path("asm/aarch64/exports.map")),
+    Target("aarch64", Path("asm/aarch64/probe"), Path("secretscope/_lib/libsecretscope_probe_aarch64.so"),
+           "libsecretscope_probe_aarch64.so", None),
+    Target("aarch64", Path("asm/aarch64/buffer"), Path("secretscope/_lib/libsecretscope_buffer_aarch64.so"),
+           "libsecretscope_buffer_aarch64.so", None),
+    Target("aarch64", Path("asm/aarch64/probe_alloc"), Path("secretscope/_lib/libsecretscope_probe_alloc_aarch64.so"),
+           "libsecretscope_probe_alloc_aarch64.so", None),
 ]
 
 

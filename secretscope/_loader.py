@@ -20,8 +20,8 @@ LIB_DIR = Path(__file__).resolve().parent / "_lib"
 def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
     """Path of the shared object: kind "" is the backend, "probe" the diagnostic helpers."""
     arch = arch or native_arch() or "unknown"
-    middle = f"-{kind}" if kind else ""
-    return LIB_DIR / f"libsecretscope{middle}-{arch}.so"
+    middle = f"_{kind.replace('-', '_')}" if kind else ""
+    return LIB_DIR / f"libsecretscope{middle}_{arch}.so"
 
 
 def read_manifest() -> Dict[str, str]:

@@ -42,7 +42,7 @@ def native_unavailable_reason() -> Optional[str]:
     if sys.maxsize < 2**63 - 1:  # not ctypes: it may not import here (3.12's isolated subinterpreters)
         return "the native backend needs a 64-bit interpreter"
     shipped = shipped_objects()
-    if shipped is not None and f"libsecretscope-{native_arch()}.so" not in shipped:
+    if shipped is not None and f"libsecretscope_{native_arch()}.so" not in shipped:
         return (f"this installation carries no native object for {native_arch()} (it is the py3-none-any "
                 f"wheel, for platforms without a native backend): install the Linux {native_arch()} wheel "
                 f"(pip picks it on this machine unless told otherwise) or build from source")

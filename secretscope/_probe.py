@@ -1,6 +1,6 @@
 """Residue probes: plant a known sentinel in the stack and registers, then look for it.
 
-Backed by libsecretscope-probe-<arch>.so, a diagnostic object separate from
+Backed by libsecretscope_probe_<arch>.so, a diagnostic object separate from
 the protecting code.  Used by `python -m secretscope` and by the test suite.
 """
 from __future__ import annotations

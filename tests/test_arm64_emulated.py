@@ -87,14 +87,14 @@ def test_gdb_unwinds_through_the_aarch64_trampoline(arm64_python, tmp_path):
     base_file = tmp_path / "base"
     # qemu's gdbstub reports no shared libraries: the target tells where the backend is loaded
     code = ("import os, secretscope\n"
-            "base = [l for l in open('/proc/self/maps') if 'libsecretscope-aarch64.so' in l][0]\n"
+            "base = [l for l in open('/proc/self/maps') if 'libsecretscope_aarch64.so' in l][0]\n"
             f"open({str(base_file)!r}, 'w').write(base.split('-')[0])\n"
             "secretscope.do(os.getppid)\n")
     script = tmp_path / "bt.py"
     script.write_text(
         "import gdb\n"
         f"base = int(open({str(base_file)!r}).read(), 16)\n"
-        f"gdb.execute('add-symbol-file {ROOT / 'secretscope' / '_lib' / 'libsecretscope-aarch64.so'} -o %#x' % base)\n"
+        f"gdb.execute('add-symbol-file {ROOT / 'secretscope' / '_lib' / 'libsecretscope_aarch64.so'} -o %#x' % base)\n"
         "gdb.execute('bt')\n")
     port = _free_port()
     # pauth=off: qemu 7.2's gdbstub does not report the PAC masks, so gdb could not strip

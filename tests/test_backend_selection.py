@@ -122,16 +122,16 @@ def _write_entry(lib_dir, name, data):
 @pytest.mark.parametrize("damage", ["truncated", "foreign", "other-arch"])
 def test_a_damaged_object_with_a_matching_entry_is_refused_before_loading(native, tmp_path, damage):
     lib_dir = _copy_package(tmp_path)
-    so = lib_dir / f"libsecretscope-{native.arch}.so"
+    so = lib_dir / f"libsecretscope_{native.arch}.so"
     if damage == "truncated":
         data = so.read_bytes()[:6000]  # headers intact, segments cut short: dlopen would SIGBUS
         expect = "truncated"
     elif damage == "foreign":
-        data = (ROOT / "secretscope" / "_lib" / f"libsecretscope-probe-{native.arch}.so").read_bytes()
+        data = (ROOT / "secretscope" / "_lib" / f"libsecretscope_probe_{native.arch}.so").read_bytes()
         expect = "soname"
     else:
         other = "aarch64" if native.arch == "x86_64" else "x86_64"
-        data = (ROOT / "secretscope" / "_lib" / f"libsecretscope-{other}.so").read_bytes()
+        data = (ROOT / "secretscope" / "_lib" / f"libsecretscope_{other}.so").read_bytes()
         expect = "ELF machine"
     so.write_bytes(data)
     _write_entry(lib_dir, so.name, data)
@@ -145,7 +145,7 @@ def test_a_damaged_object_with_a_matching_entry_is_refused_before_loading(native
 
 def test_a_library_with_dependencies_is_refused(native, tmp_path):
     lib_dir = _copy_package(tmp_path)
-    so = lib_dir / f"libsecretscope-{native.arch}.so"
+    so = lib_dir / f"libsecretscope_{native.arch}.so"
     libc = next((p for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6",
                              "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/aarch64-linux-gnu/libc.so.6")
                  if native.arch in p and __import__("os").path.exists(p)), None)
@@ -161,7 +161,7 @@ def test_a_library_with_dependencies_is_refused(native, tmp_path):
 
 def test_the_fallback_warning_names_the_users_import(native, tmp_path):
     lib_dir = _copy_package(tmp_path)
-    (lib_dir / f"libsecretscope-{native.arch}.so").unlink()
+    (lib_dir / f"libsecretscope_{native.arch}.so").unlink()
     (tmp_path / "user_code.py").write_text("import warnings\nwarnings.simplefilter('always')\n"
                                            "import secretscope\n")
     r = subprocess.run([sys.executable, "user_code.py"], capture_output=True, text=True, cwd=str(tmp_path),

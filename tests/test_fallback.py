@@ -52,7 +52,7 @@ def _copy_package(tmp_path):
 @pytest.mark.parametrize("damage", ["corrupt", "missing", "truncated", "manifest-missing"])
 def test_broken_shared_object_falls_back_with_a_warning(native, tmp_path, damage):
     lib_dir = _copy_package(tmp_path)
-    so = lib_dir / f"libsecretscope-{native.arch}.so"
+    so = lib_dir / f"libsecretscope_{native.arch}.so"
     if damage == "corrupt":
         from elf import PT_LOAD, Elf
         text = [seg for seg in Elf(so).segment(PT_LOAD) if seg.flags & 1][0]  # the code segment

@@ -1,7 +1,7 @@
 """Guarantee 3, native part: every block native code obtains from malloc and its family inside a
 scope is zeroed when it is freed, whenever and on whichever thread that is.
 
-The allocations go through a real GOT: libsecretscope-probe-alloc-<arch>.so (asm/*/probe_alloc)
+The allocations go through a real GOT: libsecretscope_probe_alloc_<arch>.so (asm/*/probe_alloc)
 calls malloc, calloc, ... through its own PLT/GOT entries like any native library, and copies a
 sentinel into the block (pa_fill), which is then freed without wiping.  The process's writable
 memory is scanned for the sentinel afterwards.  Every case has its control: the same allocation
@@ -94,7 +94,7 @@ KINDS = ["malloc", "malloc_got", "calloc", "realloc_grown", "reallocarray", "pos
 
 
 def _probe_alloc_path(arch: str) -> Path:
-    return LIB_DIR / f"libsecretscope-probe-alloc-{arch}.so"
+    return LIB_DIR / f"libsecretscope_probe_alloc_{arch}.so"
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_cxx_new_array(nh, scanner, alloc, scoped):
 
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
 def test_library_loaded_after_the_first_scope(nh, scanner, native, tmp_path, scoped):
-    copy = tmp_path / f"libsecretscope-probe-alloc-copy-{int(scoped)}.so"
+    copy = tmp_path / f"libsecretscope_probe_alloc_copy-{int(scoped)}.so"
     shutil.copyfile(_probe_alloc_path(native.arch), copy)
     assert nh.installed
     a = Alloc(copy)  # a new object in the link map
@@ -320,7 +320,7 @@ def test_fork_while_other_threads_allocate_inside_scopes(native, nh):
 
 
 def test_dlclose_after_patching(native, nh, tmp_path):
-    copy = tmp_path / "libsecretscope-probe-alloc-unloaded.so"
+    copy = tmp_path / "libsecretscope_probe_alloc_unloaded.so"
     shutil.copyfile(_probe_alloc_path(native.arch), copy)
     code = _CHILD + textwrap.dedent(f"""
         import _ctypes, gc
@@ -442,7 +442,7 @@ def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
     the wrapper written over its slot calls it.  Played by PyMem_RawMalloc/PyMem_RawFree (functions
     that wrap malloc/free) written into a fresh library's slots before the first scope of a child;
     tracemalloc, which traces the raw domain, proves the calls went through them."""
-    copy = tmp_path / "libsecretscope-probe-alloc-interposed.so"
+    copy = tmp_path / "libsecretscope_probe_alloc_interposed.so"
     shutil.copyfile(_probe_alloc_path(native.arch), copy)
     code = textwrap.dedent(f"""
         import ctypes, sys, tracemalloc

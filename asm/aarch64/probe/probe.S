@@ -1,7 +1,7 @@
 /*
  * probe.S — diagnostic helpers that plant a sentinel in the stack and in the
  * registers, and look for it afterwards.  Built into its own object
- * (libsecretscope-probe-aarch64.so), separate from the protecting code, and
+ * (libsecretscope_probe_aarch64.so), separate from the protecting code, and
  * used by `python -m secretscope` (live self-test) and by the test suite.
  * Nothing here takes part in protection.
  */

@@ -7,7 +7,7 @@
  * PyType_FromSpecWithBases((bytearray,)), adding two words after the
  * PyByteArrayObject: the data pointer (0 once closed) and the data length.
  * These routines are that type's bf_getbuffer and tp_dealloc.  Built into its
- * own object (libsecretscope-buffer-x86_64.so), independent of the scope
+ * own object (libsecretscope_buffer_x86_64.so), independent of the scope
  * backend: it needs no CPU feature and holds no state but the table below.
  */
 

@@ -2,7 +2,7 @@
  * alloc.S — a test-only object that allocates the way native libraries do:
  * through its own PLT/GOT entries for malloc and its family (undefined
  * symbols, bound by the dynamic loader to the C library).  Built into
- * libsecretscope-probe-alloc-<arch>.so; nothing here takes part in
+ * libsecretscope_probe_alloc_<arch>.so; nothing here takes part in
  * protection.  tests/test_native_heap.py loads it (and copies of it, to
  * play a library loaded later) and checks that blocks obtained here inside a
  * scope hold no sentinel once freed.
