@@ -306,16 +306,44 @@ LOCALFUNC track
 ENDFUNC track
 
 /*
- * untrack — forget block x0 (takes the lock).                    [internal]
+ * untrack — forget block x0 (takes the lock); give memory back when the
+ * table has emptied: fewer than an eighth of its capacity live, and larger
+ * than TABLE_MIN, it is rehashed into a table four times the live count
+ * (table_grow sizes it so) and the old one is unmapped, so that a scope that
+ * recorded millions of blocks does not keep their table once they are freed
+ * (if mmap fails the old table is kept: it works).               [internal]
  *   out: x0 = the recorded size, or -1
- *   clobbers: x0, x9-x15, flags.  x1-x8 are preserved.
+ *   clobbers: x0, x9-x16, flags.  x1-x8 are preserved.
  */
 LOCALFUNC untrack
-    PROLOGUE 16
+    PROLOGUE 96
     TABLE_LOCK
     bl table_remove
+    cmn x0, #1
+    b.eq .Luntrack_out
+    HEAP_STATE
+    ldr x10, [x9, #H_CAP]
+    mov x11, #TABLE_MIN
+    cmp x10, x11
+    b.ls .Luntrack_out                  /* the smallest table stays             */
+    LDR_GLOBAL x11, ss_heap_tracked
+    lsl x11, x11, #3
+    cmp x11, x10
+    b.hs .Luntrack_out                  /* live * 8 >= capacity: keep it        */
+    stp x0, x1, [sp, #16]               /* table_grow clobbers x0-x16           */
+    stp x2, x3, [sp, #32]
+    stp x4, x5, [sp, #48]
+    stp x6, x7, [sp, #64]
+    str x8, [sp, #80]
+    bl table_grow
+    ldp x0, x1, [sp, #16]
+    ldp x2, x3, [sp, #32]
+    ldp x4, x5, [sp, #48]
+    ldp x6, x7, [sp, #64]
+    ldr x8, [sp, #80]
+.Luntrack_out:
     TABLE_UNLOCK
-    RETURN 16
+    RETURN 96
 ENDFUNC untrack
 
 /*

@@ -178,8 +178,10 @@ LOCALFUNC table_remove
 ENDFUNC table_remove
 
 /*
- * table_grow — rehash into a fresh mmap'd table twice the live size (at least
- * TABLE_MIN), dropping tombstones.  Called with the lock held.
+ * table_grow — rehash into a fresh mmap'd table of four times the live count
+ * (at least TABLE_MIN entries), dropping tombstones: larger when the table is
+ * full (table_insert), smaller when it has emptied (table_shrink).  Called
+ * with the lock held.
  *   out: rax = 0, or -1 if mmap failed (the old table is kept).
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
@@ -265,7 +267,8 @@ LOCALFUNC track
 ENDFUNC track
 
 /*
- * untrack — forget block rdi (takes the lock).                  [internal]
+ * untrack — forget block rdi (takes the lock); give memory back when the
+ * table has emptied (table_shrink).                             [internal]
  *   out: rax = the recorded size, or -1.  clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC untrack
@@ -273,9 +276,54 @@ LOCALFUNC untrack
     TABLE_LOCK
     mov %r8, %rdi
     call table_remove
+    cmp $-1, %rax
+    je .Luntrack_out
+    mov heap_cap(%rip), %rcx
+    cmp $TABLE_MIN, %rcx
+    jbe .Luntrack_out                 /* the smallest table stays                  */
+    mov ss_heap_tracked(%rip), %rdx
+    shl $3, %rdx
+    cmp %rcx, %rdx
+    jae .Luntrack_out                 /* live * 8 >= capacity: keep it             */
+    call table_shrink
+.Luntrack_out:
     TABLE_UNLOCK
     ret
 ENDFUNC untrack
+
+/*
+ * table_shrink — the table holds fewer than an eighth of its capacity in live
+ * records: rehash them into a table four times their count (table_grow sizes
+ * it so, at least TABLE_MIN) and unmap the old one, so that a scope that
+ * recorded millions of blocks does not keep their table once they are freed.
+ * Called with the lock held.  If mmap fails the old table is kept (it works).
+ *   preserves: rax, rsi, rdi, r10, r11 (untrack's callers' view).
+ *   clobbers: rcx, rdx, r8, r9, flags.
+ */
+LOCALFUNC table_shrink
+    push %rax
+    .cfi_def_cfa_offset 16
+    push %rsi
+    .cfi_def_cfa_offset 24
+    push %rdi
+    .cfi_def_cfa_offset 32
+    push %r10
+    .cfi_def_cfa_offset 40
+    push %r11
+    .cfi_def_cfa_offset 48
+    call table_grow
+    pop %r11
+    .cfi_def_cfa_offset 40
+    pop %r10
+    .cfi_def_cfa_offset 32
+    pop %rdi
+    .cfi_def_cfa_offset 24
+    pop %rsi
+    .cfi_def_cfa_offset 16
+    pop %rax
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC table_shrink
 
 /*
  * zero_block — rdi = block, rsi = bytes: zero it (rep stosb keeps the data
