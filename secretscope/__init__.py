@@ -15,18 +15,19 @@ runs the code plainly and ``protection()`` says that nothing is protected.
 import sys as _sys
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ._config import check_at_rest_settings as _check_at_rest_settings
+from ._config import check_settings as _check_settings
 from ._errors import ConfigurationError, NativeLoadError, NativeUnavailableError, SecretscopeError
 from ._inherit import inherit
 from ._protection import Protection
 
 try:
-    _check_at_rest_settings()
+    _check_settings()
     from ._scope import Scope, do, enabled, protection, secret
 except (ConfigurationError, NativeUnavailableError) as _exc:
     # `python -m secretscope` imports this package before its __main__ runs: there, an unmet
     # requirement or a bad setting is one line on stderr and exit status 2, not a traceback.
-    if _sys.orig_argv[1:3] in (["-m", "secretscope"], ["-m", "secretscope.__main__"]):
+    if _sys.argv[:1] == ["-m"] and any(a == "-m" and m in ("secretscope", "secretscope.__main__")
+                                       for a, m in zip(_sys.orig_argv, _sys.orig_argv[1:])):
         print(_exc, file=_sys.stderr)
         raise SystemExit(2) from None
     raise

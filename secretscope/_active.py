@@ -18,4 +18,4 @@ enabled: Callable[[], bool] = backend.enabled
 configure_inheritance(enabled, do, native=backend.name == "native")
 registry = getattr(backend, "registry", None)  # the native backend's per-thread registration
 if registry is not None:
-    registry.also_on_register(first_scope)
+    registry.on_registered.append(first_scope)

@@ -70,7 +70,7 @@ def select_backend() -> Backend:
         if in_subinterpreter:
             if require:
                 raise NativeUnavailableError(f"secretscope: native protection is required "
-                                             f"(SECRETSCOPE_REQUIRE_NATIVE=1) but {in_subinterpreter}")
+                                             f"({why_required}) but {in_subinterpreter}")
             return SubinterpreterBackend(in_subinterpreter)
         try:
             # Imported only here: the native modules bind CPython's C-API through ctypes at

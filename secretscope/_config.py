@@ -35,8 +35,10 @@ def env_choice(name: str, choices: "tuple[str, ...]", default: str) -> str:
     return value
 
 
-def check_at_rest_settings() -> None:
-    """SecretBuffer's settings, checked when secretscope is imported (the buffer itself is imported
-    on first use): a misspelt value fails at once, not at the first buffer."""
+def check_settings() -> None:
+    """The settings read later (inheritance when the backend is wired, SecretBuffer's on its first
+    use), checked when secretscope is imported and before a backend is chosen: a misspelt value
+    fails at once, before anything process-wide is set up."""
+    env_flag("SECRETSCOPE_INHERIT", True)
     env_choice("SECRETSCOPE_SECRETBUFFER", ("auto", "plain"), "auto")
     env_flag("SECRETSCOPE_SECRETMEM", True)

@@ -52,10 +52,11 @@ _REQUIRED_API = ("PyObject_CallNoArgs", "PyBool_FromLong", "PyErr_SetString", "P
 
 # Exported symbols the Python side binds unconditionally (asm/<arch>/exports.map).
 _REQUIRED_EXPORTS = ("ss_api", "ss_abi_version", "ss_features", "ss_init", "ss_register_thread",
-                     "ss_forget_thread", "ss_reset_after_fork", "ss_thread_depth", "ss_enabled", "ss_call",
-                     "ss_do", "ss_object_layout", "ss_object_call", "ss_object_get", "ss_object_traverse",
-                     "ss_object_clear", "ss_object_dealloc", "ss_scope_enter", "ss_scope_exit",
-                     "ss_vectorcall_compat")
+                     "ss_forget_thread", "ss_reset_after_fork", "ss_thread_depth", "ss_call", "ss_do_checked",
+                     "ss_do_step", "ss_enabled_exact", "ss_object_layout", "ss_object_call", "ss_object_get",
+                     "ss_object_traverse", "ss_object_clear", "ss_object_dealloc", "ss_scope_enter",
+                     "ss_scope_exit_unbound", "ss_exit_get", "ss_exit_dealloc", "ss_scope_new", "ss_block_types",
+                     "ss_call_hooks", "ss_greenlet_entry", "ss_vectorcall_compat")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
 CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)

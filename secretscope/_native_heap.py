@@ -377,6 +377,9 @@ class NativeHeapZeroing:
             return
         for slot in slots:
             if slot.bound in self._ours:
+                # ours already (the object seen again after an unload cleared the record): keep it
+                # under watch, so that lazy binding overwriting it is noticed (_verify_slots)
+                self._written.setdefault(obj.name, []).append((slot.address, slot.bound, relro))
                 continue
             if not self._write_slot(slot.address, self.wrappers[family][slot.kind], relro):
                 self.problems.append(f"{label}: mprotect refused to make its GOT writable; not covered")

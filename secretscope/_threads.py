@@ -146,16 +146,6 @@ class StackRegistry:
         self.generation += 1
         self._reset()
 
-    def also_on_register(self, hook: Callable[[], None]) -> None:
-        """Run `hook` too on every thread's first scope, after the hooks given before."""
-        previous = self._on_register
-
-        def both() -> None:
-            previous()
-            hook()
-
-        self._on_register = both
-
     def register(self) -> None:
         """Called by the assembly (PyObject_CallNoArgs) on a thread's first scope."""
         self._on_register()
