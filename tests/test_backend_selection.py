@@ -103,7 +103,9 @@ def test_a_stripped_object_keeps_native_protection(native, tmp_path, how):
     if tool is None:
         pytest.skip(f"no strip for {native.arch} (binutils)")
     lib_dir = _copy_package(tmp_path)
-    for so in lib_dir.glob(f"*-{native.arch}.so"):  # this architecture's objects
+    objects = sorted(lib_dir.glob(f"*_{native.arch}.so"))  # this architecture's objects
+    assert objects, "no object to strip: the test would prove nothing"
+    for so in objects:
         before = so.read_bytes()
         subprocess.run([tool, *how, str(so)], check=True)
         assert so.read_bytes() != before, "strip changed nothing: the test would prove nothing"

@@ -33,7 +33,7 @@ from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_byte
 from secretscope._probe import masked_bytes
 
 # this module's tags (tests/residue.py): the id bytes no other test family uses
-_tags = iter([*range(0x00, 0x0A), 0x0E, 0x0F, 0x10, *range(0x19, 0x20), 0x90, *range(0x99, 0xA0),
+_tags = iter([*range(0x00, 0x0A), 0x0E, 0x0F, 0x10, *range(0x1A, 0x20), 0x5B, 0x5F, 0x90, *range(0x9A, 0xA0),
               *range(0xB6, 0xC0)])
 MODES = ["control", "off", "scoped"]
 

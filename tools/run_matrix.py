@@ -72,15 +72,13 @@ ARCH_ORDER = ("amd64", "arm64")
 FALLBACK_SUITE = ("tests/test_api.py", "tests/test_fallback.py", "tests/test_cli.py", "tests/test_matrix.py")
 
 # the register-state subset: what depends on the vector length and on which register state the
-# CPU has (registers, stack and signal frames, heap zeroing, scopes through the trampolines and
-# the core dump).  Under emulation the whole suite runs once per version, with SVE at 128 bits;
+# CPU has (registers, stack and signal frames, scopes through the trampolines, the core dump).
+# Under emulation the whole suite runs once per version, with SVE at 128 bits;
 # the other QEMU_CPU configurations (SVE off, SVE at 512 bits) run this subset, which is where
 # they differ.  (The whole suite under qemu takes ~5 minutes a configuration here.)
 REGISTER_STATE_SUITE = ("tests/test_register_residue.py", "tests/test_stack_residue.py", "tests/test_signals.py",
-                        "tests/test_core.py", "tests/test_heap.py", "tests/test_native_heap.py",
-                        "tests/test_free_lists.py", "tests/test_exceptions.py", "tests/test_suspendable.py",
-                        "tests/test_scan_skipping.py", "tests/test_threads.py", "tests/test_block_pairing.py",
-                        "tests/test_recursion.py")
+                        "tests/test_core.py", "tests/test_exceptions.py", "tests/test_suspendable.py",
+                        "tests/test_scan_skipping.py")
 ARM64_FULL_SUITE_CPU = "max,sve=on,sve128=on"
 
 # arm64 QEMU_CPU configurations (as tools/test_arm64.sh): FP/AdvSIMD only, SVE 128, SVE 512
