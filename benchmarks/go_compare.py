@@ -110,8 +110,8 @@ def run_go(goroot: Path, cache: Path, benchtime: str, count: int) -> dict[str, l
 
 def run_python(quick: bool) -> dict[str, float]:
     from secretscope._active import backend, do
-    from secretscope._bench import per_call_ns
-    from secretscope._probe import Probe
+    from secretscope.diagnostics.bench import per_call_ns
+    from secretscope.diagnostics.probe import Probe
     probe = Probe(backend)  # type: ignore[arg-type]
     repeat = 5 if quick else 15
     out = {}

@@ -1,4 +1,5 @@
 """python -m secretscope [selftest [--json] | bench [--quick]]: report coverage and run the live self-test."""
+# Argument parsing only: the commands are in secretscope.diagnostics (selftest, bench).
 from __future__ import annotations
 
 import argparse
@@ -31,20 +32,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "bench":
         if args.json:
             parser().error("--json applies to selftest, not bench")
-        _banner()
-        from ._bench import run as bench
+        from .diagnostics.bench import main as bench
         return bench(sys.stdout, quick=args.quick)
-    from ._selftest import run
-    if args.json:
-        return run(sys.stdout, as_json=True)
-    _banner()
-    return run(sys.stdout)
-
-
-def _banner() -> None:
-    import platform  # names the implementation actually running (CPython, PyPy, ...)
-    print(f"secretscope {__version__}: Go's runtime/secret for "
-          f"{platform.python_implementation()} {platform.python_version()}")
+    from .diagnostics.selftest import main as selftest
+    return selftest(sys.stdout, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def native(backend):
 
 @pytest.fixture(scope="session")
 def probe(native):
-    from secretscope._probe import Probe
+    from secretscope.diagnostics.probe import Probe
     return Probe(native)
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from secretscope import secret
 from secretscope._active import backend
-from secretscope._memscan import make_bytes
-from secretscope._probe import Probe, masked
+from secretscope.diagnostics.memory_scan import make_bytes
+from secretscope.diagnostics.probe import Probe, masked
 
 TAG = 0xEE
 

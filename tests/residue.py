@@ -7,7 +7,7 @@ import threading
 from typing import Callable, Dict, Tuple
 
 from secretscope import do, secret
-from secretscope._probe import Probe
+from secretscope.diagnostics.probe import Probe
 from secretscope._threads import current_thread_bounds
 
 # Sentinel tags (the id byte of the 8-byte pattern), one range per test family, so that what one

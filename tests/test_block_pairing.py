@@ -24,7 +24,7 @@ import pytest
 from conftest import run_python
 from residue import KiB, in_thread
 from secretscope import enabled, protection, secret
-from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
 
 # sentinel tags (tests/residue.py): 0x5c stack, 0xf8-0xfb heap
 

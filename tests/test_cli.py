@@ -25,10 +25,10 @@ def test_selftest_passes_and_reports(native):
 def test_selftest_fails_when_a_claimed_protection_does_not_hold(native, monkeypatch):
     # Break the protection on purpose: the "scoped" runs call the function plainly
     # and the register check spills after a plain call.  The self-test must notice.
-    from secretscope import _selftest
-    monkeypatch.setattr(_selftest, "do", lambda f, *a, **k: f(*a, **k))
+    from secretscope.diagnostics import selftest
+    monkeypatch.setattr(selftest, "do", lambda f, *a, **k: f(*a, **k))
     out = io.StringIO()
-    assert _selftest.run(out) == 1
+    assert selftest.run(out) == 1
     report = out.getvalue()
     assert "FAIL" in report and "result: FAILED: stack 1 KiB" in report
 
@@ -86,10 +86,10 @@ def test_json_report_holds_the_coverage_and_every_check(native, argv):
 
 
 def test_json_report_says_when_a_claimed_protection_fails(native, monkeypatch):
-    from secretscope import _selftest
-    monkeypatch.setattr(_selftest, "do", lambda f, *a, **k: f(*a, **k))
+    from secretscope.diagnostics import selftest
+    monkeypatch.setattr(selftest, "do", lambda f, *a, **k: f(*a, **k))
     out = io.StringIO()
-    assert _selftest.run(out, as_json=True) == 1
+    assert selftest.run(out, as_json=True) == 1
     report = json.loads(out.getvalue())["selftest"]
     assert report["result"] == "FAILED" and "stack 1 KiB" in report["failed"]
     assert next(c for c in report["checks"] if c["name"] == "stack 1 KiB")["verdict"] == "FAIL"
@@ -103,7 +103,7 @@ def test_json_report_under_the_fallback():
 
 
 def test_bench_columns_stay_apart_and_aligned():
-    from secretscope._bench import table
+    from secretscope.diagnostics.bench import table
     rows = [("1 MiB", 1_777_074.0, 1_772_338.0), ("empty", 48.0, 51.5), ("only plain", 123_456_789.0, None)]
     lines = table("title", rows)
     assert lines[0] == "title"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI, ROOT
-from secretscope._probe import sentinel
+from secretscope.diagnostics.probe import sentinel
 
 SECONDS = 3.0
 TAG = 0xEE

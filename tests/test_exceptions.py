@@ -10,7 +10,7 @@ import pytest
 
 from residue import KiB
 from secretscope import do, enabled, secret
-from secretscope._probe import sentinel
+from secretscope.diagnostics.probe import sentinel
 
 
 class Custom(BaseException):

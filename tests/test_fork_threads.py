@@ -23,7 +23,7 @@ import os, sys
 sys.path.insert(0, {tests!r})
 from secretscope import do, enabled, secret
 from secretscope._active import backend
-from secretscope._probe import Probe
+from secretscope.diagnostics.probe import Probe
 from residue import KiB, stack_residue
 
 probe = Probe(backend)

@@ -29,8 +29,8 @@ import pytest
 
 from secretscope import do, protection
 from secretscope._freelists import FreeLists, Unsupported, _Memory
-from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
-from secretscope._probe import masked_bytes
+from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope.diagnostics.probe import masked_bytes
 
 # this module's tags (tests/residue.py): the id bytes no other test family uses
 _tags = iter([*range(0x00, 0x0A), 0x0E, 0x0F, 0x10, *range(0x1A, 0x20), 0x5B, 0x5F, 0x90, *range(0x9A, 0xA0),

@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from conftest import run_python
-from secretscope._memscan import (MemoryScanner, bytes_sentinel_masked, int_sentinel_masked, make_bytes,
+from secretscope.diagnostics.memory_scan import (MemoryScanner, bytes_sentinel_masked, int_sentinel_masked, make_bytes,
                                   make_int, writable_mappings)
 from secretscope import do, protection, secret
 
@@ -162,10 +162,10 @@ TRACEMALLOC_ORDERS = {
 
 _PRELUDE = textwrap.dedent("""
     import gc, sys, tracemalloc as tm
-    from secretscope._memscan import MemoryScanner, make_bytes, bytes_sentinel_masked
+    from secretscope.diagnostics.memory_scan import MemoryScanner, make_bytes, bytes_sentinel_masked
     from secretscope import do, protection
     from secretscope._active import backend
-    from secretscope._probe import Probe
+    from secretscope.diagnostics.probe import Probe
     scanner = MemoryScanner(Probe(backend))
     scan = lambda: scanner.count_process(bytes_sentinel_masked(7))
     def check():

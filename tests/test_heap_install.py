@@ -21,8 +21,8 @@ CODE = textwrap.dedent("""
     from secretscope import do
     from secretscope._active import backend
     from secretscope import _heap
-    from secretscope._memscan import MemoryScanner, make_bytes, bytes_sentinel_masked
-    from secretscope._probe import Probe
+    from secretscope.diagnostics.memory_scan import MemoryScanner, make_bytes, bytes_sentinel_masked
+    from secretscope.diagnostics.probe import Probe
 
     heap = backend.heap
     assert not heap.installed

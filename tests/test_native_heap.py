@@ -23,7 +23,7 @@ import pytest
 
 from conftest import run_python
 from secretscope import do, protection
-from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
 from secretscope._loader import LIB_DIR
 
 _tags = itertools.count(1)
@@ -456,9 +456,9 @@ def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
         from test_native_heap import Alloc, masked
         from secretscope import do
         from secretscope._active import backend
-        from secretscope._memscan import MemoryScanner
+        from secretscope.diagnostics.memory_scan import MemoryScanner
         from secretscope._native_heap import PT_DYNAMIC, PT_GNU_RELRO, PT_LOAD
-        from secretscope._probe import Probe
+        from secretscope.diagnostics.probe import Probe
         a = Alloc(__import__("pathlib").Path({str(copy)!r}))
         nh = backend.native_heap
         objects = nh._collect_objects()[0]

@@ -20,7 +20,7 @@ import pytest
 
 from residue import in_thread
 from secretscope._platform import native_arch
-from secretscope._probe import D_MARK, FFR_MARK, FPCR_FZ, FPSR_CUMULATIVE, sentinel
+from secretscope.diagnostics.probe import D_MARK, FFR_MARK, FPCR_FZ, FPSR_CUMULATIVE, sentinel
 
 TAG = 0x5A
 ARCH = native_arch()

@@ -21,7 +21,7 @@ import pytest
 
 from residue import KiB, MiB, RUNNERS, in_thread, word_at
 from secretscope import do
-from secretscope._probe import sentinel
+from secretscope.diagnostics.probe import sentinel
 
 SCOPED = ["decorator", "do", "with"]
 # Under qemu-user the process's fault count also counts the emulator's own faults (its translator

@@ -14,7 +14,7 @@ import pytest
 
 from residue import in_thread
 from secretscope import do, secret
-from secretscope._probe import masked
+from secretscope.diagnostics.probe import masked
 from secretscope._threads import alternate_signal_stack, current_thread_bounds
 
 TAGS = iter(range(0x50, 0x58))  # tests/residue.py lists the ranges

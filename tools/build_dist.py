@@ -11,7 +11,8 @@ target: py3-none-manylinux_2_17_<arch>.manylinux2014_<arch>.musllinux_1_1_<arch>
 architecture's objects, and py3-none-any with none.
 
 --check needs the `lint` extra (build, twine, check-wheel-contents, auditwheel) and verifies:
-- every wheel holds exactly the objects of its tag, each listed with its load digest in SHA256SUMS;
+- every wheel holds every module of the package (secretscope.diagnostics too), and exactly the
+  objects of its tag, each listed with its load digest in SHA256SUMS;
 - `twine check --strict` (metadata and long description) on every file;
 - `check-wheel-contents` on every wheel, nothing ignored (the objects are named
   libsecretscope[_kind]_<arch>.so: it takes any *.so for an extension module and wants a name
@@ -102,6 +103,9 @@ def check_contents(target: str, wheel: Path) -> None:
     expected = set() if target == "any" else {f"libsecretscope{kind}_{target}.so" for kind in ("", "_probe", "_buffer", "_probe_alloc")}
     if set(objects) != expected:
         raise SystemExit(f"{wheel.name}: objects {sorted(objects)}, expected {sorted(expected)}")
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "secretscope").rglob("*.py")}
+    if modules - set(names):  # a subpackage missing from pyproject.toml's [tool.setuptools] packages
+        raise SystemExit(f"{wheel.name}: lacks the modules {sorted(modules - set(names))}")
     stray = [n for n in names if n.endswith(".so") and not n.startswith("secretscope/_lib/")]
     if stray:
         raise SystemExit(f"{wheel.name}: objects outside secretscope/_lib: {stray}")

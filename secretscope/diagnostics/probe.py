@@ -9,9 +9,9 @@ import ctypes
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Tuple
 
-from . import _cpython
-from ._loader import library_path, load_verified
-from ._native import NativeBackend
+from .. import _cpython
+from .._loader import library_path, load_verified
+from .._native import NativeBackend
 
 SPILL_BYTES = 128 + 4096 + 64
 # asm/aarch64/probe/probe.S: OUT_SIZE, plus room to align the buffer to 16 bytes

@@ -15,11 +15,12 @@ import sys
 import timeit
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple, cast
 
-from ._active import backend, do
-from ._scope import secret
+from .._active import backend, do
+from .._scope import secret
+from . import banner
 
 if TYPE_CHECKING:
-    from ._native import NativeBackend
+    from .._native import NativeBackend
 
 Row = Tuple[str, float, Optional[float]]  # name, plain ns, scoped ns
 
@@ -80,7 +81,7 @@ def _native_loop() -> Optional[Any]:
     import ctypes
     if backend.name != "native":
         return None
-    from ._loader import library_path, load_verified
+    from .._loader import library_path, load_verified
     try:
         lib = load_verified(library_path("probe-alloc"))
     except Exception:  # noqa: BLE001 - a missing diagnostic object only drops the rows
@@ -156,7 +157,7 @@ def inherit_rows(repeat: int) -> List[Row]:
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from ._inherit import inherit
+    from .._inherit import inherit
     batch = 100
     pool = ThreadPoolExecutor(max_workers=1)
     loop = asyncio.new_event_loop()
@@ -192,8 +193,8 @@ def breakdown_rows(repeat: int) -> List[Row]:
     in this run (probe_loop_* repeat each primitive n times per ctypes call)."""
     import ctypes
 
-    from ._probe import Probe
-    from ._threads import current_thread_bounds
+    from .probe import Probe
+    from .._threads import current_thread_bounds
     probe = Probe(backend)  # type: ignore[arg-type]
     lib = probe.lib
     if not hasattr(lib, "probe_loop_syscall"):
@@ -267,7 +268,7 @@ def busy_process_rows(repeat: int) -> List[Row]:
     import ctypes
     import threading
 
-    from ._loader import library_path
+    from .._loader import library_path
     lib = ctypes.CDLL(str(library_path("probe", _native().arch)))
     fault_loop = getattr(lib, "probe_fault_loop", None)
     if fault_loop is None:
@@ -352,7 +353,7 @@ def measure(quick: bool = False) -> Dict[str, List[Row]]:
         tables[f"native heap wrappers, a native loop ({LOOP_BLOCKS} x malloc + free through a library's GOT)"] = native
 
     if backend.name == "native":
-        from ._probe import Probe
+        from .probe import Probe
         probe = Probe(backend)  # type: ignore[arg-type]
         seed: List[Row] = []
         for size, fn in probe.use_stack.items():
@@ -428,3 +429,9 @@ def run(out: TextIO, quick: bool = False) -> int:
         print("\n".join(table(title, rows)), file=out)
         print(file=out)
     return 0
+
+
+def main(out: TextIO, quick: bool = False) -> int:
+    """`python -m secretscope bench [--quick]`: the banner, then the benchmarks."""
+    banner(out)
+    return run(out, quick=quick)

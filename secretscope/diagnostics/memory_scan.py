@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 from typing import Iterator, List, Optional, Tuple
 
-from ._probe import Probe, masked, masked_bytes
+from .probe import Probe, masked, masked_bytes
 
 CHUNK = 1 << 20
 MASK_WORD = 0xA5A5A5A5A5A5A5A5

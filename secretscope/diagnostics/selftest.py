@@ -10,12 +10,13 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple
 
-from ._active import backend, do
-from ._protection import Protection
-from ._threads import alternate_signal_stack, current_thread_bounds
+from .._active import backend, do
+from .._protection import Protection
+from . import banner
+from .._threads import alternate_signal_stack, current_thread_bounds
 
 if TYPE_CHECKING:
-    from ._probe import Probe
+    from .probe import Probe
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -62,7 +63,7 @@ def _in_thread(fn: Callable[[], Check]) -> Check:
 
 
 def _register_check(probe: Probe, tag: int) -> List[Check]:
-    from ._probe import sentinel
+    from .probe import sentinel
     pattern = sentinel(tag)
     control = probe.spill_after(probe.plain_vectorcall(), probe.regs_fill, tag)
     scoped = probe.spill_after(backend.addresses["ss_call"], probe.regs_fill, tag)  # type: ignore[union-attr]
@@ -78,7 +79,7 @@ def _register_check(probe: Probe, tag: int) -> List[Check]:
 def _heap_check(probe: Probe, tag: int, claimed: bool) -> Check:
     import gc
 
-    from ._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes
+    from .memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes
     scanner = MemoryScanner(probe)
     try:
         def run(scoped: bool) -> int:
@@ -99,9 +100,9 @@ def _free_list_check(probe: Probe, tag: int, claimed: bool) -> Check:
     """20 floats whose bits are the secret, dropped: parked on the float free list, or not."""
     import struct
 
-    from ._freelists import _Memory  # pyright: ignore[reportPrivateUsage]
-    from ._memscan import MemoryScanner, bytes_sentinel_masked, make_bytes
-    from ._probe import masked_bytes
+    from .._freelists import _Memory  # pyright: ignore[reportPrivateUsage]
+    from .memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes
+    from .probe import masked_bytes
     scanner, mem = MemoryScanner(probe), _Memory()
     try:
         def run(scoped: bool) -> Tuple[int, int]:
@@ -129,9 +130,9 @@ def _native_heap_check(probe: Probe, tag: int) -> Check:
     object), filled with the secret and freed without wiping."""
     import ctypes
 
-    from ._memscan import MemoryScanner
-    from ._loader import library_path, load_verified
-    from ._probe import masked
+    from .memory_scan import MemoryScanner
+    from .._loader import library_path, load_verified
+    from .probe import masked
 
     lib = load_verified(library_path("probe-alloc"))
     malloc, free, fill = lib.pa_malloc, lib.pa_free, lib.pa_fill
@@ -166,7 +167,7 @@ def _signal_check(probe: Probe, tag: int) -> Check:
     import faulthandler
     import signal
 
-    from ._probe import masked
+    from .probe import masked
 
     was_enabled = faulthandler.is_enabled()
     faulthandler.enable()  # gives this thread an alternate signal stack
@@ -212,7 +213,7 @@ def run(stream: TextIO, as_json: bool = False) -> int:
         return 0
 
     # The probe binds CPython's C-API at import: only with the native backend (not on PyPy).
-    from ._probe import Probe
+    from .probe import Probe
     probe = Probe(backend)  # type: ignore[arg-type]
     checks: List[Check] = [
         _stack_check(probe, 1 * KiB, 4096, 0x11, "stack 1 KiB"),
@@ -251,7 +252,7 @@ def json_report(out: TextIO, p: Protection, checks: Optional[List[Check]]) -> in
                   "checks": [{"name", "without", "with", "verdict", "claimed", "control_found",
                               "clean", and any later Check field}]}}
     """
-    from . import __version__
+    from .. import __version__
     failed = [c.name for c in checks or () if c.claimed and not c.clean]
     report: Dict[str, Any] = {
         "secretscope": __version__,
@@ -273,3 +274,11 @@ def _check_fields(c: Check) -> Dict[str, Any]:
     fields = dataclasses.asdict(c)
     return {"name": fields.pop("name"), "without": fields.pop("unprotected"), "with": fields.pop("protected"),
             "verdict": c.verdict, **fields}
+
+
+def main(stream: TextIO, as_json: bool = False) -> int:
+    """`python -m secretscope [selftest] [--json]`: the banner (text report only), then run."""
+    if as_json:
+        return run(stream, as_json=True)
+    banner(stream)
+    return run(stream)
