@@ -1,25 +1,16 @@
-"""Shared fixtures: the active backend and the residue probe.
+"""Shared fixtures: the active backend, the residue probe and the memory scanner.
 
 On a platform with a native backend, falling back is a test failure, not a
-skip: a silently unprotected run must never look green.
+skip: a silently unprotected run must never look green.  The helpers the tests
+import are the package tests._support (environment, residue, ...).
 """
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Dict, Optional
 
 import pytest
 
 import secretscope
-from secretscope._platform import native_unavailable_reason
 from secretscope._active import backend as _backend
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = bool(os.environ.get("CI"))
-NATIVE_EXPECTED = native_unavailable_reason() is None and os.environ.get("SECRETSCOPE_BACKEND", "auto") != "fallback"
+from tests._support.environment import NATIVE_EXPECTED
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -46,11 +37,18 @@ def probe(native):
     return Probe(native)
 
 
-def run_python(code: str, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None,
-               timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run code in a fresh interpreter (this one), with the package importable."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd or ROOT), full_env.get("PYTHONPATH", "")]))
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, cwd=str(cwd or ROOT), timeout=timeout)
+@pytest.fixture(scope="module")
+def scanner(probe):
+    """A MemoryScanner over this process (one per test module: it holds /proc/self/mem open)."""
+    from secretscope.diagnostics.memory_scan import MemoryScanner
+    s = MemoryScanner(probe)
+    yield s
+    s.mem.close()
+
+
+@pytest.fixture(scope="module")
+def heap_scanner(native, scanner):
+    """The scanner, where the heap guarantee is available (skips with the reason where not)."""
+    if not native.heap.available:
+        pytest.skip(native.heap.reason)
+    return scanner

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT
+from tests._support.environment import IN_CI, ROOT, skip_locally_fail_in_ci
 
 SCRIPT = ROOT / "tools" / "test_arm64.sh"
 QEMU_CPUS = ["max,sve=off", "max,sve=on,sve128=on", "max,sve=on,sve512=on"]
@@ -33,9 +33,7 @@ SETUP = ("python3 tools/debian_sysroot.py --arch arm64 --suite system --python 3
 
 
 def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"AArch64 emulation is required in CI: {reason}")
-    pytest.skip(reason)
+    skip_locally_fail_in_ci(reason, f"AArch64 emulation is required in CI: {reason}")
 
 
 @pytest.fixture(scope="module")

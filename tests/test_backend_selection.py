@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, run_python
 from secretscope._loaddigest import load_digest
+from tests._support.environment import ROOT, run_python
 
 REPORT = textwrap.dedent("""
     import warnings

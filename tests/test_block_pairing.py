@@ -21,12 +21,12 @@ import threading
 
 import pytest
 
-from conftest import run_python
-from residue import KiB, in_thread
 from secretscope import enabled, protection, secret
-from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope.diagnostics.memory_scan import bytes_sentinel_masked, make_bytes, writable_mappings
+from tests._support.environment import run_python
+from tests._support.residue import KiB, in_thread
 
-# sentinel tags (tests/residue.py): 0x5c stack, 0xf8-0xfb heap
+# sentinel tags (tests/_support/residue.py): 0x5c stack, 0xf8-0xfb heap
 
 
 def _state(native):
@@ -183,17 +183,10 @@ def test_a_block_is_not_closed_from_another_thread(native):
     assert box["owner_after"] == (False, 0)
 
 
-@pytest.fixture(scope="module")
-def scanner(probe, native):
-    if not native.heap.available:
-        pytest.skip(native.heap.reason)
-    s = MemoryScanner(probe)
-    yield s
-    s.mem.close()
 
 
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
-def test_a_refused_foreign_exit_leaves_the_block_erasing_the_heap(scanner, native, scoped):
+def test_a_refused_foreign_exit_leaves_the_block_erasing_the_heap(heap_scanner, native, scoped):
     """The issue's 20 copies: a thread inside a real block meets the exit of a block open on
     another thread, then allocates and frees a secret there.  The block must still record and
     zero those allocations (before the fix that exit ended this thread's scope instead)."""
@@ -224,7 +217,7 @@ def test_a_refused_foreign_exit_leaves_the_block_erasing_the_heap(scanner, nativ
                 body()
         else:
             body()
-        return scanner.count_process(bytes_sentinel_masked(tag), list(writable_mappings()))
+        return heap_scanner.count_process(bytes_sentinel_masked(tag), list(writable_mappings()))
 
     try:
         left = in_thread(run)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from conftest import IN_CI, ROOT
-from elf import (DT_NEEDED, DT_TEXTREL, PT_GNU_EH_FRAME, PT_GNU_PROPERTY, PT_GNU_STACK, SHN_UNDEF,
-                 STT_FUNC, Elf)
+from tests._support.environment import IN_CI, ROOT
+from tests._support.elf import (DT_NEEDED, DT_TEXTREL, PT_GNU_EH_FRAME, PT_GNU_PROPERTY, PT_GNU_STACK, SHN_UNDEF,
+                                STT_FUNC, Elf)
 
 LIB = ROOT / "secretscope" / "_lib"
 OBJECTS = sorted(LIB.glob("*.so"))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import secretscope
-from conftest import run_python
+from tests._support.environment import run_python
 
 
 def test_selftest_passes_and_reports(native):

@@ -8,7 +8,7 @@ import ast
 import json
 from pathlib import Path
 
-from conftest import ROOT, run_python
+from tests._support.environment import ROOT, run_python
 
 PACKAGE = ROOT / "secretscope"
 # The diagnostics and `python -m secretscope`'s argument parsing, which dispatches into them.

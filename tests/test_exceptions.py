@@ -8,9 +8,9 @@ import traceback
 
 import pytest
 
-from residue import KiB
 from secretscope import do, enabled, secret
 from secretscope.diagnostics.probe import sentinel
+from tests._support.residue import KiB
 
 
 class Custom(BaseException):

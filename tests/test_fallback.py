@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, run_python
+from tests._support.environment import ROOT, run_python
 
 REPORT = textwrap.dedent("""
     import warnings
@@ -54,7 +54,7 @@ def test_broken_shared_object_falls_back_with_a_warning(native, tmp_path, damage
     lib_dir = _copy_package(tmp_path)
     so = lib_dir / f"libsecretscope_{native.arch}.so"
     if damage == "corrupt":
-        from elf import PT_LOAD, Elf
+        from tests._support.elf import PT_LOAD, Elf
         text = [seg for seg in Elf(so).segment(PT_LOAD) if seg.flags & 1][0]  # the code segment
         data = bytearray(so.read_bytes())
         data[text.offset + 64] ^= 0xFF  # loaded bytes: what the digest covers

@@ -11,20 +11,17 @@ import os
 
 import pytest
 
-from conftest import ROOT, run_python
+from tests._support.environment import run_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-
-TESTS = ROOT / "tests"
 
 # The child's checks; exit status 0 = all held, 1 = a check failed, 2 = a scope raised.
 CHILD_CHECKS = """
 import os, sys
-sys.path.insert(0, {tests!r})
 from secretscope import do, enabled, secret
 from secretscope._active import backend
 from secretscope.diagnostics.probe import Probe
-from residue import KiB, stack_residue
+from tests._support.residue import KiB, stack_residue
 
 probe = Probe(backend)
 
@@ -54,7 +51,7 @@ def child_checks(tag):
 
 @pytest.mark.parametrize("used_before", [False, True], ids=["fresh-thread", "thread-used-a-scope"])
 def test_fork_from_a_worker_thread(native, used_before):
-    code = CHILD_CHECKS.format(tests=str(TESTS)) + f"""
+    code = CHILD_CHECKS + f"""
 import threading, warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() of a multi-threaded process
 statuses = []
@@ -80,7 +77,7 @@ sys.exit(os.WEXITSTATUS(statuses[0]))
 def test_multiprocessing_fork_pool_with_maxtasksperchild(native):
     # Pool(maxtasksperchild=1) replaces each worker after one task, forking from the pool's
     # worker-handler thread: every task after the first runs in a child of a worker thread.
-    code = CHILD_CHECKS.format(tests=str(TESTS)) + """
+    code = CHILD_CHECKS + """
 import multiprocessing, warnings
 warnings.simplefilter("ignore", DeprecationWarning)
 

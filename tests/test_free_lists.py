@@ -29,10 +29,10 @@ import pytest
 
 from secretscope import do, protection
 from secretscope._freelists import FreeLists, Unsupported, _Memory
-from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
+from secretscope.diagnostics.memory_scan import bytes_sentinel_masked, make_bytes, writable_mappings
 from secretscope.diagnostics.probe import masked_bytes
 
-# this module's tags (tests/residue.py): the id bytes no other test family uses
+# this module's tags (tests/_support/residue.py): the id bytes no other test family uses
 _tags = iter([*range(0x00, 0x0A), 0x0E, 0x0F, 0x10, *range(0x1A, 0x20), 0x5B, 0x5F, 0x90, *range(0x9A, 0xA0),
               *range(0xB6, 0xC0)])
 MODES = ["control", "off", "scoped"]
@@ -56,11 +56,6 @@ def mem():
     m.close()
 
 
-@pytest.fixture(scope="module")
-def scanner(probe, native):
-    s = MemoryScanner(probe)
-    yield s
-    s.mem.close()
 
 
 def _located(lists: FreeLists, name: str):
@@ -430,7 +425,7 @@ print("child", os.waitstatus_to_exitcode(status), "parent", fl.inside.value, boo
 
 
 def test_fork_child_gets_its_lists_back(lists):
-    from conftest import run_python
+    from tests._support.environment import run_python
     r = run_python(_CHILD)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["child", "0", "parent", "0", "True"]
@@ -458,7 +453,7 @@ for scoped in (False, True):
 @pytest.mark.parametrize("setup", ["PYTHONMALLOC=debug", "tracemalloc first"])
 def test_located_under_other_allocators(lists, setup):
     """The lists are found and kept off with the debug allocator and under tracemalloc too."""
-    from conftest import run_python
+    from tests._support.environment import run_python
     env = {"PYTHONMALLOC": "debug"} if setup.startswith("PYTHONMALLOC") else {}
     prelude = "import tracemalloc; tracemalloc.start()" if setup == "tracemalloc first" else ""
     r = run_python(_UNDER.format(prelude=prelude), env=env)
@@ -527,7 +522,7 @@ if failure is not None:
 def test_a_subinterpreter_reports_its_lists_uncovered(lists):
     """Imported in a (legacy, shared-GIL) subinterpreter, secretscope claims no heap protection (its free
     lists are not kept off: the native backend is not loaded there) and refuses scopes; main's lists work."""
-    from conftest import run_python
+    from tests._support.environment import run_python
     r = run_python(_SUBINTERPRETER)
     if "does not support loading in subinterpreters" in r.stdout + r.stderr:
         pytest.skip("secretscope cannot be imported in an isolated subinterpreter on this version")

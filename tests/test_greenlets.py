@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from conftest import run_python
 from secretscope import enabled, secret
+from tests._support.environment import run_python
 
 REQUIRED = os.environ.get("SECRETSCOPE_TEST_GREENLET") == "1"
 
@@ -84,11 +84,10 @@ def test_greenlet_imported_after_the_thread_registered(native):
     # a fresh process: secretscope first, a scope (the main thread registers), only then greenlet
     code = (
         "import sys\n"
-        "sys.path.insert(0, 'tests')\n"
         "from secretscope import secret, enabled\n"
         "assert secret(enabled)() and 'greenlet' not in sys.modules\n"
         "import greenlet\n"
-        "from test_greenlets import switch_story, EXPECTED\n"
+        "from tests.test_greenlets import switch_story, EXPECTED\n"
         "seen = switch_story(greenlet)\n"
         "assert seen == EXPECTED, seen\n"
         "print('ok')\n")

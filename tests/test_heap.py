@@ -15,22 +15,15 @@ import threading
 
 import pytest
 
-from conftest import run_python
-from secretscope.diagnostics.memory_scan import (MemoryScanner, bytes_sentinel_masked, int_sentinel_masked, make_bytes,
+from secretscope.diagnostics.memory_scan import (bytes_sentinel_masked, int_sentinel_masked, make_bytes,
                                   make_int, writable_mappings)
 from secretscope import do, protection, secret
+from tests._support.environment import run_python
 
 SIZES = {"small": 64, "medium": 4096, "large": 1 << 20}  # < pymalloc's 512, > 512, > mmap threshold
-_tags = itertools.count(0xC0)  # tag ranges per test family: see tests/residue.py
+_tags = itertools.count(0xC0)  # tag ranges per test family: see tests/_support/residue.py
 
 
-@pytest.fixture(scope="module")
-def scanner(probe, native):
-    if not native.heap.available:
-        pytest.skip(native.heap.reason)
-    s = MemoryScanner(probe)
-    yield s
-    s.mem.close()
 
 
 def _factory(kind):
@@ -50,13 +43,13 @@ def _footprint(obj):
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
 @pytest.mark.parametrize("kind", ["bytes", "str", "bytearray", "int"])
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
-def test_objects_are_zeroed_when_freed(scanner, native, kind, size, scoped):
+def test_objects_are_zeroed_when_freed(heap_scanner, native, kind, size, scoped):
     tag = next(_tags)
     make, word = _factory(kind)
     copies = 1 if size >= 1 << 20 else 64  # several: the scan's own allocations may reuse freed blocks
     zeroed_before = native.heap.stats[1]
     objs = [do(make, tag, size) if scoped else make(tag, size) for _ in range(copies)]
-    assert scanner.count_process(word(tag)) >= copies  # there while alive
+    assert heap_scanner.count_process(word(tag)) >= copies  # there while alive
     obj = objs[0]
     address, footprint = _footprint(obj)
     buffer = None
@@ -66,10 +59,10 @@ def test_objects_are_zeroed_when_freed(scanner, native, kind, size, scoped):
     mappings = list(writable_mappings())
     del obj, objs
     gc.collect()
-    freed = scanner.count(address, address + footprint, word(tag))
+    freed = heap_scanner.count(address, address + footprint, word(tag))
     if buffer:
-        freed += scanner.count(buffer[0], buffer[0] + buffer[1], word(tag))
-    anywhere = scanner.count_process(word(tag), mappings)
+        freed += heap_scanner.count(buffer[0], buffer[0] + buffer[1], word(tag))
+    anywhere = heap_scanner.count_process(word(tag), mappings)
     if scoped:
         assert (freed, anywhere) == (0, 0), f"{kind}: sentinel left in freed memory ({freed}) / process ({anywhere})"
         assert native.heap.stats[1] - zeroed_before >= size  # the wrapper zeroed at least the object
@@ -83,7 +76,7 @@ def test_objects_are_zeroed_when_freed(scanner, native, kind, size, scoped):
 
 
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
-def test_bytearray_grown_inside_a_scope_leaves_no_copy(scanner, scoped):
+def test_bytearray_grown_inside_a_scope_leaves_no_copy(heap_scanner, scoped):
     tag = next(_tags)
 
     def grow():
@@ -94,7 +87,7 @@ def test_bytearray_grown_inside_a_scope_leaves_no_copy(scanner, scoped):
         return ba
 
     ba = do(grow) if scoped else grow()
-    live = scanner.count_process(bytes_sentinel_masked(tag))
+    live = heap_scanner.count_process(bytes_sentinel_masked(tag))
     expected = len(ba) // 8
     if scoped:
         assert live == expected, f"{live - expected} copies of the secret outside the live bytearray"
@@ -102,11 +95,11 @@ def test_bytearray_grown_inside_a_scope_leaves_no_copy(scanner, scoped):
         assert live > expected, "negative control: reallocation should leave old copies behind"
     del ba
     gc.collect()
-    after = scanner.count_process(bytes_sentinel_masked(tag))
+    after = heap_scanner.count_process(bytes_sentinel_masked(tag))
     assert (after == 0) if scoped else (after > 0)
 
 
-def test_freed_much_later_on_another_thread(scanner):
+def test_freed_much_later_on_another_thread(heap_scanner):
     tag = next(_tags)
     box = {}
 
@@ -118,7 +111,7 @@ def test_freed_much_later_on_another_thread(scanner):
     t.start()
     t.join()
     threading.Event().wait(0.3)
-    assert scanner.count_process(bytes_sentinel_masked(tag)) >= 512
+    assert heap_scanner.count_process(bytes_sentinel_masked(tag)) >= 512
 
     def consumer():  # not in a scope, on yet another thread
         box.clear()
@@ -127,11 +120,11 @@ def test_freed_much_later_on_another_thread(scanner):
     t = threading.Thread(target=consumer)
     t.start()
     t.join()
-    assert scanner.count_process(bytes_sentinel_masked(tag)) == 0
-    assert scanner.count_process(int_sentinel_masked(tag)) == 0
+    assert heap_scanner.count_process(bytes_sentinel_masked(tag)) == 0
+    assert heap_scanner.count_process(int_sentinel_masked(tag)) == 0
 
 
-def test_realloc_of_an_untracked_block_inside_a_scope_becomes_tracked(scanner):
+def test_realloc_of_an_untracked_block_inside_a_scope_becomes_tracked(heap_scanner):
     tag = next(_tags)
     ba = bytearray(16)  # allocated outside the scope
 
@@ -142,7 +135,7 @@ def test_realloc_of_an_untracked_block_inside_a_scope_becomes_tracked(scanner):
     fill()
     del ba
     gc.collect()
-    assert scanner.count_process(bytes_sentinel_masked(tag)) == 0
+    assert heap_scanner.count_process(bytes_sentinel_masked(tag)) == 0
 
 
 def test_protection_reports_heap(native):

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from conftest import run_python
+from tests._support.environment import run_python
 
 CODE = textwrap.dedent("""
     import ctypes, gc, threading, time

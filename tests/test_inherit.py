@@ -16,9 +16,9 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-from conftest import run_python
-from residue import KiB
 from secretscope import do, enabled, inherit, protection, secret
+from tests._support.environment import run_python
+from tests._support.residue import KiB
 
 Work = Callable[[], Any]
 
@@ -310,7 +310,7 @@ def test_an_exception_from_inherited_work_propagates(inheriting):
 
 # ---- stack residue ----------------------------------------------------------------------------
 
-_TAGS = iter(range(0xA0, 0xB6))  # tests/residue.py: 0xa0-0xb5 are this module's
+_TAGS = iter(range(0xA0, 0xB6))  # tests/_support/residue.py: 0xa0-0xb5 are this module's
 
 
 def _writer(probe) -> Any:

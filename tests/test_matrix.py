@@ -20,11 +20,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from conftest import IN_CI, ROOT
+from tests._support.environment import IN_CI, ROOT, skip_locally_fail_in_ci
 
 
 def _run_matrix_module():
@@ -36,12 +35,6 @@ def _run_matrix_module():
     sys.modules["run_matrix"] = module  # dataclasses looks the module up while defining Entry
     spec.loader.exec_module(module)
     return module
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def test_the_whole_matrix_passes():
@@ -71,7 +64,7 @@ def test_support_table_matches_the_matrix_run():
     path = Path(os.environ.get("SECRETSCOPE_MATRIX_RESULTS") or rm.DEFAULT_RESULTS)
     results = rm.load_results(path)
     if results is None:
-        _unavailable(f"no matrix results in {path}: run python3 tools/run_matrix.py first")
+        skip_locally_fail_in_ci(f"no matrix results in {path}: run python3 tools/run_matrix.py first")
     problems = rm.docs_problems(results, rm.DOCS.read_text())
     assert problems == [], "\n".join(problems)
     assert [r["name"] for r in results["entries"] if r["status"] == "failed"] == []
@@ -113,7 +106,7 @@ def _pypy() -> str:
         pass
     python = shutil.which("pypy3")
     if python is None:
-        _unavailable("no PyPy here: python3 tools/run_matrix.py --only pypy3 prepares Debian unstable's "
+        skip_locally_fail_in_ci("no PyPy here: python3 tools/run_matrix.py --only pypy3 prepares Debian unstable's "
                      "pypy3 (or: apt-get install pypy3, or set SECRETSCOPE_PYPY)")
     return python
 

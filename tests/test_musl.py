@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI
 from secretscope._loader import library_path
 from secretscope._native import ABI_VERSION
 from secretscope._platform import native_arch
+from tests._support.environment import skip_locally_fail_in_ci
 
 HARNESS = r"""
 #include <dlfcn.h>
@@ -50,9 +50,8 @@ pytestmark = pytest.mark.skipif(native_arch() != "x86_64" or bool(os.environ.get
 def loader(tmp_path_factory) -> Path:
     musl_gcc = shutil.which("musl-gcc")
     if musl_gcc is None or not Path("/lib/ld-musl-x86_64.so.1").exists():
-        if IN_CI:
-            pytest.fail("musl-gcc / ld-musl-x86_64.so.1 missing: apt-get install musl-tools (.ci/run does)")
-        pytest.skip("musl-gcc not installed (apt-get install musl-tools)")
+        skip_locally_fail_in_ci("musl-gcc not installed (apt-get install musl-tools)",
+                                "musl-gcc / ld-musl-x86_64.so.1 missing: apt-get install musl-tools (.ci/run does)")
     work = tmp_path_factory.mktemp("musl")
     (work / "load.c").write_text(HARNESS)
     subprocess.run([musl_gcc, "-O1", "-o", str(work / "load"), str(work / "load.c")], check=True,

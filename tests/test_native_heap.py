@@ -17,85 +17,16 @@ import os
 import shutil
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 
-from conftest import run_python
 from secretscope import do, protection
-from secretscope.diagnostics.memory_scan import MemoryScanner, bytes_sentinel_masked, make_bytes, writable_mappings
-from secretscope._loader import LIB_DIR
+from secretscope.diagnostics.memory_scan import bytes_sentinel_masked, make_bytes, writable_mappings
+from tests._support.environment import run_python
+from tests._support.probe_alloc import KINDS, Alloc, masked, probe_alloc_path, signature
 
 _tags = itertools.count(1)
-_MASKED_PREFIX = int.from_bytes(bytes(b ^ 0xA5 for b in b"NATIVE"), "little")  # never unmasked here
-
-
-def masked(n: int) -> int:
-    """This module's sentinels: "NATIVE" and a 16-bit number, XOR-masked (as pa_fill takes them),
-    so they never collide with the tagged sentinels of the other residue tests."""
-    return _MASKED_PREFIX | ((n & 0xFFFF) ^ 0xA5A5) << 48
 SMALL, LARGE = 200, 1 << 20     # LARGE is above glibc's mmap threshold (128 KiB by default)
-
-
-def _sig(fn, restype, *argtypes):
-    fn.restype, fn.argtypes = restype, list(argtypes)
-    return fn
-
-
-class Alloc:
-    """ctypes view of the probe-alloc object (or a copy of it, loaded as another library)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        lib = self.lib = ctypes.CDLL(str(path))
-        vp, sz = ctypes.c_void_p, ctypes.c_size_t
-        self.malloc = _sig(lib.pa_malloc, vp, sz)
-        self.malloc_got = _sig(lib.pa_malloc_got, vp, sz)
-        self.calloc = _sig(lib.pa_calloc, vp, sz, sz)
-        self.realloc = _sig(lib.pa_realloc, vp, vp, sz)
-        self.reallocarray = _sig(lib.pa_reallocarray, vp, vp, sz, sz)
-        self.posix_memalign = _sig(lib.pa_posix_memalign, ctypes.c_int, ctypes.POINTER(vp), sz, sz)
-        self.aligned_alloc = _sig(lib.pa_aligned_alloc, vp, sz, sz)
-        self.memalign = _sig(lib.pa_memalign, vp, sz, sz)
-        self.valloc = _sig(lib.pa_valloc, vp, sz)
-        self.pvalloc = _sig(lib.pa_pvalloc, vp, sz)
-        self.free = _sig(lib.pa_free, None, vp)
-        self.free_got = _sig(lib.pa_free_got, None, vp)
-        self.fill = _sig(lib.pa_fill, None, vp, sz, ctypes.c_uint64)
-
-    def allocate(self, how: str, size: int) -> int:
-        if how == "malloc":
-            return self.malloc(size)
-        if how == "malloc_got":
-            return self.malloc_got(size)
-        if how == "calloc":
-            return self.calloc(size // 8, 8)
-        if how == "realloc_grown":
-            p = self.realloc(None, 16)
-            return self.realloc(p, size)
-        if how == "reallocarray":
-            return self.reallocarray(None, size // 8, 8)
-        if how == "posix_memalign":
-            out = ctypes.c_void_p()
-            assert self.posix_memalign(ctypes.byref(out), 64, size) == 0
-            return out.value
-        if how == "aligned_alloc":
-            return self.aligned_alloc(64, size)
-        if how == "memalign":
-            return self.memalign(256, size)
-        if how == "valloc":
-            return self.valloc(size)
-        if how == "pvalloc":
-            return self.pvalloc(size)
-        raise ValueError(how)
-
-
-KINDS = ["malloc", "malloc_got", "calloc", "realloc_grown", "reallocarray", "posix_memalign",
-         "aligned_alloc", "memalign", "valloc", "pvalloc"]
-
-
-def _probe_alloc_path(arch: str) -> Path:
-    return LIB_DIR / f"libsecretscope_probe_alloc_{arch}.so"
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +40,11 @@ def nh(native):
 
 @pytest.fixture(scope="module")
 def alloc(nh, native):
-    a = Alloc(_probe_alloc_path(native.arch))
+    a = Alloc(probe_alloc_path(native.arch))
     assert str(a.path) in nh.patched_objects, sorted(nh.patched_objects)  # loaded after the first scope
     return a
 
 
-@pytest.fixture(scope="module")
-def scanner(probe):
-    s = MemoryScanner(probe)
-    yield s
-    s.mem.close()
 
 
 def _fill_and_keep(a: Alloc, how: str, size: int, tag: int) -> int:
@@ -222,8 +148,8 @@ def test_cxx_new_array(nh, scanner, alloc, scoped):
         cxx = ctypes.CDLL("libstdc++.so.6")
     except OSError:
         pytest.skip("libstdc++.so.6 is not installed")
-    new = _sig(cxx._Znam, ctypes.c_void_p, ctypes.c_size_t)      # operator new[](size_t)
-    delete = _sig(cxx._ZdaPv, None, ctypes.c_void_p)              # operator delete[](void *)
+    new = signature(cxx._Znam, ctypes.c_void_p, ctypes.c_size_t)      # operator new[](size_t)
+    delete = signature(cxx._ZdaPv, None, ctypes.c_void_p)              # operator delete[](void *)
     assert any("libstdc++" in name for name in nh.patched_objects)
     tag = next(_tags)
 
@@ -243,7 +169,7 @@ def test_cxx_new_array(nh, scanner, alloc, scoped):
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
 def test_library_loaded_after_the_first_scope(nh, scanner, native, tmp_path, scoped):
     copy = tmp_path / f"libsecretscope_probe_alloc_copy-{int(scoped)}.so"
-    shutil.copyfile(_probe_alloc_path(native.arch), copy)
+    shutil.copyfile(probe_alloc_path(native.arch), copy)
     assert nh.installed
     a = Alloc(copy)  # a new object in the link map
     assert str(copy) in nh.patched_objects
@@ -260,7 +186,7 @@ def test_library_loaded_after_the_first_scope(nh, scanner, native, tmp_path, sco
 def test_pymalloc_large_blocks_are_recorded_once_in_each_table(nh, native, scanner):
     """pymalloc hands requests above 512 bytes to malloc (through libpython's GOT): the block is
     recorded by heap.S and by native.S; each free must remove its own record."""
-    tag = 0x5E  # tests/residue.py: this module's tag for make_bytes
+    tag = 0x5E  # tests/_support/residue.py: this module's tag for make_bytes
     objs = [do(make_bytes, tag, 4096) for _ in range(32)]
     addresses = [id(o) for o in objs]
     assert all(nh.lib.ss_native_recorded(a) != 2**64 - 1 for a in addresses)  # malloc'd, recorded
@@ -292,8 +218,7 @@ def test_protection_reports_native_heap(nh):
 
 _CHILD = textwrap.dedent("""
     import ctypes, os, sys, threading
-    sys.path.insert(0, "tests")
-    from test_native_heap import Alloc, _probe_alloc_path
+    from tests._support.probe_alloc import Alloc, probe_alloc_path
     from secretscope import do, protection
     from secretscope._active import backend
     do(lambda: None)
@@ -302,7 +227,7 @@ _CHILD = textwrap.dedent("""
 
 def test_fork_while_other_threads_allocate_inside_scopes(native, nh):
     code = _CHILD + textwrap.dedent(f"""
-        a = Alloc(_probe_alloc_path({native.arch!r}))
+        a = Alloc(probe_alloc_path({native.arch!r}))
         stop = False
         def hammer():
             while not stop:
@@ -327,7 +252,7 @@ def test_fork_while_other_threads_allocate_inside_scopes(native, nh):
 
 def test_dlclose_after_patching(native, nh, tmp_path):
     copy = tmp_path / "libsecretscope_probe_alloc_unloaded.so"
-    shutil.copyfile(_probe_alloc_path(native.arch), copy)
+    shutil.copyfile(probe_alloc_path(native.arch), copy)
     code = _CHILD + textwrap.dedent(f"""
         import _ctypes, gc
         a = Alloc(__import__("pathlib").Path({str(copy)!r}))
@@ -341,7 +266,7 @@ def test_dlclose_after_patching(native, nh, tmp_path):
         libc.free.argtypes = [ctypes.c_void_p]
         for p in kept:
             libc.free(p)                      # out of our sight: stale records stay
-        b = Alloc(_probe_alloc_path({native.arch!r}))
+        b = Alloc(probe_alloc_path({native.arch!r}))
         do(lambda: [b.free(b.malloc(64)) for _ in range(1000)])   # addresses reused: clamped zeroing
         p = protection()
         assert p.native_heap, p.reason
@@ -352,10 +277,10 @@ def test_dlclose_after_patching(native, nh, tmp_path):
 
 
 _RSS_CHILD = _CHILD + textwrap.dedent("""
-    a = Alloc(_probe_alloc_path(ARCH))
+    a = Alloc(probe_alloc_path(ARCH))
     n = 2_000_000
-    many = _sig(a.lib.pa_malloc_many, None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
-    free_many = _sig(a.lib.pa_free_many, None, ctypes.c_void_p, ctypes.c_size_t)
+    many = signature(a.lib.pa_malloc_many, None, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
+    free_many = signature(a.lib.pa_free_many, None, ctypes.c_void_p, ctypes.c_size_t)
     blocks = (ctypes.c_void_p * n)()
     run = (lambda: do(many, blocks, n, 16)) if SCOPED else (lambda: many(blocks, n, 16))
     run()
@@ -376,8 +301,7 @@ def test_side_table_memory_is_given_back(native, nh):
     figures = {}
     for scoped in (False, True):
         code = _RSS_CHILD.replace("ARCH", repr(native.arch)).replace("SCOPED", str(scoped))
-        code = code.replace("from test_native_heap import Alloc, _probe_alloc_path",
-                            "from test_native_heap import Alloc, _probe_alloc_path, _sig")
+        code = code.replace("import Alloc, probe_alloc_path", "import Alloc, probe_alloc_path, signature")
         r = run_python(code, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         figures[scoped] = [int(x) for x in r.stdout.split()]
@@ -394,7 +318,7 @@ def test_an_allocation_that_cannot_be_recorded_fails(native, nh):
         pytest.skip("under qemu-user RLIMIT_AS limits the emulator's own address space, not the guest's")
     code = _CHILD + textwrap.dedent(f"""
         import resource
-        a = Alloc(_probe_alloc_path({native.arch!r}))
+        a = Alloc(probe_alloc_path({native.arch!r}))
         malloc = ctypes.CDLL(str(a.path), use_errno=True).pa_malloc
         malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
         def vm_kib():
@@ -449,11 +373,10 @@ def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
     that wrap malloc/free) written into a fresh library's slots before the first scope of a child;
     tracemalloc, which traces the raw domain, proves the calls went through them."""
     copy = tmp_path / "libsecretscope_probe_alloc_interposed.so"
-    shutil.copyfile(_probe_alloc_path(native.arch), copy)
+    shutil.copyfile(probe_alloc_path(native.arch), copy)
     code = textwrap.dedent(f"""
         import ctypes, sys, tracemalloc
-        sys.path.insert(0, "tests")
-        from test_native_heap import Alloc, masked
+        from tests._support.probe_alloc import Alloc, masked
         from secretscope import do
         from secretscope._active import backend
         from secretscope.diagnostics.memory_scan import MemoryScanner

@@ -1,7 +1,7 @@
 """End to end, guarantee 3 with real libraries: PyNaCl, argon2-cffi, pycryptodome, bcrypt,
 cryptography and hashlib/hmac/blake2 keep key material in memory they get from libc's malloc.
 
-A child (tests/native_libs_child.py) forms a key from two masks, uses it with the library inside
+A child (tests/_support/native_libs_child.py) forms a key from two masks, uses it with the library inside
 a scope (or, for the control, without one), drops everything and collects; then the parent,
 which knows the key and computes what derives from it, reads the child's writable memory through
 /proc/<pid>/mem and counts 16-byte windows of each.  With a scope nothing may be found; without
@@ -17,15 +17,14 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
-from conftest import IN_CI, ROOT
-from native_libs import CASES
+from tests._support.environment import ROOT, SUPPORT, pythonpath, skip_locally_fail_in_ci
+from tests._support.native_libs import CASES
 
-CHILD = Path(__file__).resolve().parent / "native_libs_child.py"
+CHILD = SUPPORT / "native_libs_child.py"
 
 
 def _writable_mappings(pid: int) -> List[Tuple[int, int, str]]:
@@ -64,7 +63,7 @@ def run_case(name: str, scoped: bool) -> Tuple[Dict[str, List[str]], str]:
     key = secrets.token_bytes(32)
     m1 = secrets.token_bytes(32)
     m2 = bytes(a ^ b for a, b in zip(key, m1))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONPATH=pythonpath())
     child = subprocess.Popen([sys.executable, str(CHILD), name, str(int(scoped)), m1.hex(), m2.hex()],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env, cwd=str(ROOT))
@@ -99,9 +98,7 @@ def _require(name: str) -> None:
         if known:
             pytest.skip(known)
         message = f"{case.package} (pyproject.toml's test extra) is not installed for {sys.executable}"
-        if IN_CI:
-            pytest.fail(message + ", and tools/run_matrix.py did not report it uninstallable")
-        pytest.skip(message)
+        skip_locally_fail_in_ci(message, message + ", and tools/run_matrix.py did not report it uninstallable")
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from conftest import run_python
+from tests._support.environment import run_python
 
 CHILD = r"""
 import functools, json, sys, threading

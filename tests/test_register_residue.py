@@ -18,9 +18,9 @@ import re
 
 import pytest
 
-from residue import in_thread
 from secretscope._platform import native_arch
 from secretscope.diagnostics.probe import D_MARK, FFR_MARK, FPCR_FZ, FPSR_CUMULATIVE, sentinel
+from tests._support.residue import in_thread
 
 TAG = 0x5A
 ARCH = native_arch()

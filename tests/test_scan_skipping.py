@@ -19,9 +19,9 @@ from typing import Callable, Tuple
 
 import pytest
 
-from residue import KiB, MiB, RUNNERS, in_thread, word_at
 from secretscope import do
 from secretscope.diagnostics.probe import sentinel
+from tests._support.residue import KiB, MiB, RUNNERS, in_thread, word_at
 
 SCOPED = ["decorator", "do", "with"]
 # Under qemu-user the process's fault count also counts the emulator's own faults (its translator

@@ -23,10 +23,11 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import IN_CI, ROOT, run_python
 from secretscope import SecretBuffer, wipe
 from secretscope._secretbuffer import NATIVE, PLAIN_REASON
 from secretscope._secretmemory import PAGE, POOL_MAX, Pool
+from tests._support.cores import dump_child, require_core_files, search
+from tests._support.environment import ROOT, run_python, skip_locally_fail_in_ci
 
 LINUX_NATIVE = sys.platform.startswith("linux") and sys.implementation.name == "cpython"
 KEY = bytes(range(0x41, 0x61))          # 32 distinctive bytes
@@ -549,10 +550,7 @@ HARDEN_CHILD = textwrap.dedent("""
 def test_harden_prevents_core_dumps(tmp_path):
     pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
     if pattern.startswith("|") or "/" in pattern:
-        reason = f"kernel.core_pattern is {pattern!r}: cores are not written to the working directory"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_locally_fail_in_ci(f"kernel.core_pattern is {pattern!r}: cores are not written to the working directory")
     script = tmp_path / "child.py"
     script.write_text(HARDEN_CHILD)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -602,18 +600,11 @@ def test_harden_lock_memory_reports_what_took_effect(tmp_path):
 # ---- core dump -----------------------------------------------------------------------------------
 
 def _core_run(mode: str, tmp: Path, key: bytes, env_extra: Dict[str, str]) -> List[str]:
-    from test_core import _describe, _find_core, _hits, _load_segments
     tmp.mkdir()
     key_file = tmp / "key.masked"
     key_file.write_bytes(bytes(b ^ 0xA5 for b in key))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_extra}
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "secretbuffer_child.py"), mode, str(key_file), str(tmp)],
-                          cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGABRT, proc.stdout + proc.stderr
-    core = _find_core(tmp, 0)
-    maps = (tmp / "maps.txt").read_text().splitlines()
-    segs = _load_segments(core)
-    hits = [_describe(h, segs, maps) for h in _hits(core, key)]
+    core = dump_child("secretbuffer_child.py", [mode, str(key_file), str(tmp)], tmp, env_extra)
+    hits = search(core, key, tmp / "maps.txt")
     core.unlink()
     return hits
 
@@ -621,13 +612,7 @@ def _core_run(mode: str, tmp: Path, key: bytes, env_extra: Dict[str, str]) -> Li
 @needs_native
 @pytest.mark.parametrize("kind", ["secretmem", "anonymous"])
 def test_core_dump_holds_no_secretbuffer_content(tmp_path, kind):
-    from test_core import _core_pattern
-    pattern = _core_pattern()
-    if pattern.startswith("|"):
-        reason = f"kernel.core_pattern pipes cores to a helper ({pattern!r}); as root: echo core > /proc/sys/kernel/core_pattern"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_core_files()
     env = {"SECRETSCOPE_SECRETMEM": "0"} if kind == "anonymous" else {}
     probe = run_python("from secretscope import SecretBuffer; p = SecretBuffer(8).protection; "
                        "print(p.not_dumped, p.reason)", env=env)

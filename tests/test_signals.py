@@ -12,12 +12,12 @@ import signal
 
 import pytest
 
-from residue import in_thread
 from secretscope import do, secret
 from secretscope.diagnostics.probe import masked
 from secretscope._threads import alternate_signal_stack, current_thread_bounds
+from tests._support.residue import in_thread
 
-TAGS = iter(range(0x50, 0x58))  # tests/residue.py lists the ranges
+TAGS = iter(range(0x50, 0x58))  # tests/_support/residue.py lists the ranges
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import itertools
 
 import pytest
 
-from residue import KiB, MiB, in_thread, is_main_thread, stack_residue
+from tests._support.residue import KiB, MiB, in_thread, is_main_thread, stack_residue
 
 DEPTHS = [1 * KiB, 64 * KiB, 1 * MiB]
 STRIDES = {"dense": 4096, "gaps": 3 * 4096 + 64}  # gaps: two untouched pages between blocks
 SCOPED = ["decorator", "do", "with"]
-_tags = itertools.count(0x20)  # tag ranges per test family: see tests/residue.py
+_tags = itertools.count(0x20)  # tag ranges per test family: see tests/_support/residue.py
 
 
 def _check(probe, runner, depth, stride):

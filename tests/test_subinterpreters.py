@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from conftest import run_python
+from tests._support.environment import run_python
 
 # Runs inside the subinterpreter; raises (making the run fail) if any check fails.
 SUB_CODE = r'''

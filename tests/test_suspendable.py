@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from residue import KiB
 from secretscope import enabled, secret
+from tests._support.residue import KiB
 
 # ---- generators -------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ import types
 
 import pytest
 
-from residue import KiB
 from secretscope import do, enabled, secret
+from tests._support.residue import KiB
 
 
 def plain_wrapper(fn):

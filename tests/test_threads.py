@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from conftest import IN_CI, ROOT
-from residue import KiB, stack_residue
 from secretscope import do, enabled, secret
+from tests._support.environment import ROOT, skip_locally_fail_in_ci
+from tests._support.residue import KiB, stack_residue
 
 
 def test_concurrent_scopes_do_not_interfere(probe):
@@ -88,9 +88,7 @@ def test_gdb_unwinds_through_the_trampoline(native):
                     "tests/test_arm64_emulated.py checks the AArch64 CFI through qemu's gdbstub")
     gdb = shutil.which("gdb")
     if gdb is None:
-        if IN_CI:
-            pytest.fail("gdb is required in CI to check the trampoline's CFI")
-        pytest.skip("gdb not installed")
+        skip_locally_fail_in_ci("gdb not installed", "gdb is required in CI to check the trampoline's CFI")
     code = "import os, secretscope; secretscope.do(os.getppid)"
     r = subprocess.run(
         [gdb, "-batch", "-nx", "-ex", "set breakpoint pending on", "-ex", "set debuginfod enabled off",

@@ -67,7 +67,7 @@ SUITE_TIMEOUT = 1800      # seconds per suite; the whole suite takes ~20-30 s na
 ARCH_LABEL = {"amd64": "x86-64", "arm64": "AArch64"}
 ARCH_ORDER = ("amd64", "arm64")
 
-# the fallback subset: the test modules that import nothing native (tests/residue.py and the
+# the fallback subset: the test modules that import nothing native (tests/_support/residue.py and the
 # residue tests bind CPython's C-API through secretscope.diagnostics.probe, which PyPy does not have)
 FALLBACK_SUITE = ("tests/test_api.py", "tests/test_fallback.py", "tests/test_cli.py", "tests/test_matrix.py")
 

@@ -3,7 +3,7 @@
 Each case names the package it needs (a pip distribution of the `test` extra, or None for the
 standard library), `run(key)` (what the child does with the key, dropping every result), and
 `targets(key)` (what the parent searches the child's memory for: the key and what derives from
-it).  tests/native_libs_child.py runs a case; tests/test_native_heap_libraries.py searches.
+it).  tests/_support/native_libs_child.py runs a case; tests/test_native_heap_libraries.py searches.
 """
 from __future__ import annotations
 

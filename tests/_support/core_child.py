@@ -1,6 +1,6 @@
 """Child process of test_core.py: scopes on 4 threads, allocation churn, timer signals, then abort.
 
-    python tests/core_child.py {scoped,plain} SECONDS OUTDIR
+    python tests/_support/core_child.py {scoped,plain} SECONDS OUTDIR
 
 Each iteration derives a secret that exists nowhere outside `derive` (it is built from its masked
 form there), puts it in heap objects (bytes, bytearray, str), on the stack (16 KiB deep) and in

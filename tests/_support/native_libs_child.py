@@ -1,4 +1,4 @@
-"""Child of tests/test_native_heap_libraries.py: python native_libs_child.py CASE SCOPED MASK1 MASK2
+"""Child of tests/test_native_heap_libraries.py: python tests/_support/native_libs_child.py CASE SCOPED MASK1 MASK2
 
 Forms the key from two masks (so the parent's argv never holds it) inside a scope when SCOPED is
 1 (outside otherwise), runs the case with it, drops everything, collects, prints "ready" and
@@ -10,11 +10,8 @@ import ctypes
 import gc
 import sys
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
-
-import native_libs  # noqa: E402
-
-from secretscope import do, protection, secret  # noqa: E402
+from secretscope import do, protection, secret
+from tests._support import native_libs  # the repository is on PYTHONPATH (the parent's run_case)
 
 
 def work(case: native_libs.Case, m1: bytes, m2: bytes) -> None:

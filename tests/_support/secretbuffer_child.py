@@ -1,6 +1,6 @@
 """Child process of test_secretbuffer.py's core-dump test: hold a key, then abort with a core dump.
 
-    python tests/secretbuffer_child.py {secretbuffer,pooled,bytearray} MASKED_KEY_FILE OUTDIR
+    python tests/_support/secretbuffer_child.py {secretbuffer,pooled,bytearray} MASKED_KEY_FILE OUTDIR
 
 The key exists in this process only where the mode puts it: the file holds it XOR-masked, it is
 read straight into the holder (raw readinto: no intermediate bytes object) and unmasked there
