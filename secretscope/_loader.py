@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import ctypes
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
 from ._elfcheck import validate
 from ._errors import NativeLoadError
 from ._loaddigest import load_digest
-from ._platform import native_arch
+from ._platform import LIB_DIR, native_arch, read_manifest
 
-LIB_DIR = Path(__file__).resolve().parent / "_lib"
+__all__ = ["LIB_DIR", "library_path", "load_verified", "read_manifest"]
 
 
 def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
@@ -22,27 +22,6 @@ def library_path(kind: str = "", arch: Optional[str] = None) -> Path:
     arch = arch or native_arch() or "unknown"
     middle = f"_{kind.replace('-', '_')}" if kind else ""
     return LIB_DIR / f"libsecretscope{middle}_{arch}.so"
-
-
-def read_manifest() -> Dict[str, str]:
-    """file name -> load digest of every shared object as built from asm/ (asm/build.py writes it).
-
-    The digest is _loaddigest.load_digest: SHA-256 over the segments the loader maps, so stripping
-    the installed objects (as distribution packaging does) keeps them loadable."""
-    manifest = LIB_DIR / "SHA256SUMS"
-    try:
-        lines = manifest.read_text().splitlines()
-    except OSError as exc:
-        raise NativeLoadError(f"{manifest} is missing: the package is incomplete ({exc})") from None
-    entries: Dict[str, str] = {}
-    for line in lines:
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if len(fields) != 2:
-            raise NativeLoadError(f"{manifest} is damaged: {line[:60]!r}")
-        entries[fields[1]] = fields[0]
-    return entries
 
 
 def load_verified(path: Path, loader: type = ctypes.CDLL, arch: Optional[str] = None) -> ctypes.CDLL:

@@ -5,7 +5,12 @@ import platform
 import sys
 import sysconfig
 from pathlib import Path
-from typing import FrozenSet, Optional
+from typing import Dict, FrozenSet, Optional
+
+from ._errors import NativeLoadError
+
+#: where the shared objects and their manifest (SHA256SUMS) are installed
+LIB_DIR = Path(__file__).resolve().parent / "_lib"
 
 #: machine name (as platform.machine() reports it on Linux) -> shared-object architecture
 NATIVE_ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -54,7 +59,29 @@ def shipped_objects() -> Optional[FrozenSet[str]]:
     wheel lists only its own, the py3-none-any wheel none), or None when the list cannot be read:
     then the loader reports the installation as damaged."""
     try:
-        lines = (Path(__file__).resolve().parent / "_lib" / "SHA256SUMS").read_text().splitlines()
-    except OSError:
+        return frozenset(read_manifest())
+    except NativeLoadError:
         return None
-    return frozenset(line.split()[-1] for line in lines if line.strip())
+
+
+def read_manifest() -> Dict[str, str]:
+    """file name -> load digest of every shared object as built from asm/ (asm/build.py writes it).
+
+    The digest is _loaddigest.load_digest: SHA-256 over the segments the loader maps, so stripping
+    the installed objects (as distribution packaging does) keeps them loadable.  Here, not in
+    _loader (which re-exports it), because native_unavailable_reason needs the names where ctypes
+    cannot be imported (CPython 3.12's isolated subinterpreters)."""
+    manifest = LIB_DIR / "SHA256SUMS"
+    try:
+        lines = manifest.read_text().splitlines()
+    except OSError as exc:
+        raise NativeLoadError(f"{manifest} is missing: the package is incomplete ({exc})") from None
+    entries: Dict[str, str] = {}
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if len(fields) != 2:
+            raise NativeLoadError(f"{manifest} is damaged: {line[:60]!r}")
+        entries[fields[1]] = fields[0]
+    return entries

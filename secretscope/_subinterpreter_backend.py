@@ -8,20 +8,20 @@ module using @secret can still be imported here); calling the decorated function
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NoReturn, Optional, Tuple
+from dataclasses import replace
+from typing import Any, Callable, NoReturn
 
 from ._errors import SecretscopeError
-from ._platform import platform_tag
+from ._fallback import FallbackBackend
 from ._protection import Protection
 
 
-class SubinterpreterBackend:
-    """No protection, and no scope: each entry point raises with the reason."""
-
-    name = "fallback"
+class SubinterpreterBackend(FallbackBackend):
+    """No protection, and no scope: each entry point raises with the reason (what it reports,
+    `enabled()`, `depth()` and the rest are the fallback's)."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
+        super().__init__(reason)
         self.message = (
             f"secretscope: scopes cannot run in this interpreter: {reason}. Run the code that needs a "
             f"scope in the main interpreter; to run it here without any protection, set "
@@ -39,10 +39,6 @@ class SubinterpreterBackend:
     def exit(self, *exc_info: object) -> bool:  # never reached: enter raised
         self._refuse()
 
-    @staticmethod
-    def enabled() -> bool:
-        return False
-
     def wrap(self, f: Callable[..., Any]) -> Callable[..., Any]:
         """A plain function that refuses to call f (a distinct object, so metadata can be copied)."""
         refuse = self._refuse
@@ -51,16 +47,5 @@ class SubinterpreterBackend:
             refuse()
         return secret_wrapper
 
-    def features(self) -> Tuple[str, ...]:
-        return ()
-
-    def depth(self) -> int:
-        return 0
-
     def protection(self) -> Protection:
-        return Protection(backend="fallback", platform=platform_tag(), registers=False, stack=False,
-                          heap=False, signal_stacks=False, reason=f"{self.reason}; scopes raise SecretscopeError")
-
-    @property
-    def lib(self) -> Optional[object]:
-        return None
+        return replace(super().protection(), reason=f"{self.reason}; scopes raise SecretscopeError")

@@ -15,31 +15,19 @@ PACKAGE = ROOT / "secretscope"
 NOT_RUNTIME = {PACKAGE / "__main__.py"}
 
 USER_CODE = r'''
-import asyncio, json, sys, threading
-import secretscope
-from secretscope import SecretBuffer, do, enabled, harden, inherit, protection, secret, wipe
-
-@secret
-def decorated(x):
-    return x + 1
-
-@secret
-def generator():
-    yield enabled()
-
-@secret
-async def coroutine():
-    return enabled()
+import json, sys, threading
+from secretscope import SecretBuffer, enabled, harden, inherit, protection, secret, wipe
+from tests._support.scope_kinds import ATTEMPTS
 
 def block():
     with secret():
         t = threading.Thread(target=enabled)  # inherited into a scope
         t.start()
         t.join()
-        return enabled()
 
-assert decorated(1) == 2 and do(lambda: 3) == 3
-block(); next(generator()); asyncio.run(coroutine())
+for attempt in ATTEMPTS.values():
+    attempt()
+block()
 p = protection(); inherit(inherit(True)); str(p); p.complete
 with SecretBuffer(16) as buf:
     buf[:4] = b"abcd"

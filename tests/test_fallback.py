@@ -120,3 +120,15 @@ def test_fallback_has_the_switch_and_nothing_to_inherit():
     r = run_python(code, env={"SECRETSCOPE_BACKEND": "fallback"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "fallback False True False [False] TypeError threading"
+
+
+def test_shipped_objects_are_the_manifests_entries(monkeypatch, tmp_path):
+    # The loader's reading of SHA256SUMS: comment lines name no object; unreadable or damaged: None.
+    from secretscope import _platform
+    monkeypatch.setattr(_platform, "LIB_DIR", tmp_path)
+    assert _platform.shipped_objects() is None
+    (tmp_path / "SHA256SUMS").write_text("# load digests: SHA-256 of each object (_loaddigest.py)\n\n"
+                                         f"{'ab' * 32}  libsecretscope_x86_64.so\n")
+    assert _platform.shipped_objects() == {"libsecretscope_x86_64.so"}
+    (tmp_path / "SHA256SUMS").write_text("libsecretscope_x86_64.so\n")
+    assert _platform.shipped_objects() is None

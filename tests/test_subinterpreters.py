@@ -24,7 +24,7 @@ from tests._support.environment import run_python
 SUB_CODE = r'''
 import os, sys
 import secretscope
-from secretscope import SecretscopeError, do, enabled, protection, secret
+from secretscope import SecretscopeError, enabled, protection
 
 p = protection()
 assert p.backend == "fallback" and not (p.registers or p.stack or p.heap or p.signal_stacks), p
@@ -33,27 +33,8 @@ assert not enabled()
 # nothing native was loaded here, and the allocator wrapper was not installed from here
 assert "secretscope._native" not in sys.modules and "secretscope._heap" not in sys.modules
 
-@secret
-def decorated():
-    return enabled()
-
-@secret
-def generator():
-    yield enabled()
-
-@secret
-async def coroutine():
-    return enabled()
-
-def block():
-    with secret():
-        return enabled()
-
-attempts = {
-    "decorated": decorated, "do": lambda: do(enabled), "with": block,
-    "generator": lambda: next(generator()), "coroutine": lambda: coroutine().send(None),
-}
-for name, attempt in attempts.items():
+from tests._support.scope_kinds import ATTEMPTS
+for name, attempt in ATTEMPTS.items():
     try:
         attempt()
     except SecretscopeError as exc:
