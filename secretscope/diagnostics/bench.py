@@ -6,6 +6,7 @@ run.  Nothing here asserts a speed: timing belongs in benchmarks, not tests.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import hmac
 import os
@@ -78,7 +79,6 @@ def _native_loop() -> Optional[Any]:
     """The probe-alloc object: pa_loop does n times free(malloc(size)) through its own PLT/GOT,
     as a native library allocates (one foreign call for the whole loop); pa_loop_via the same
     through function pointers (libc's own malloc and free: the bare allocator)."""
-    import ctypes
     if backend.name != "native":
         return None
     from .._loader import library_path, load_verified
@@ -188,84 +188,110 @@ def inherit_rows(repeat: int) -> List[Row]:
     return rows
 
 
-def breakdown_rows(repeat: int) -> List[Row]:
-    """Where an empty scope's time goes, from the primitives its erasure uses, timed one by one
-    in this run (probe_loop_* repeat each primitive n times per ctypes call)."""
-    import ctypes
+class _Primitives:
+    """The probe's probe_loop_* routines, each repeating one primitive of a scope's erasure N times
+    per ctypes call, timed per repetition; and the buffers they work on."""
 
-    from .probe import Probe
-    from .._threads import current_thread_bounds
-    probe = Probe(backend)  # type: ignore[arg-type]
-    lib = probe.lib
-    if not hasattr(lib, "probe_loop_syscall"):
-        return []
-    n = 2000
-    vec = (ctypes.c_uint8 * 4096)()
-    page = (ctypes.c_uint8 * 8192)()  # zero, like a recorded page nobody wrote
-    page_addr = (ctypes.addressof(page) + 4095) & ~4095
-    low = current_thread_bounds()[0]
-    here = probe.stack_pointer() & ~4095
-    area = (ctypes.c_uint8 * (576 + 64))()
-    area_addr = (ctypes.addressof(area) + 63) & ~63
-    ctypes.c_uint32.from_address(area_addr + 24).value = 0x1F80
-    xcr0 = ctypes.c_uint64.in_dll(_native().lib, "ss_xcr0").value
-    buf = (ctypes.c_uint8 * 65536)()
+    N = 2000
 
-    def syscall(number: int, *args: int) -> float:
-        """One x86-64 system call with up to three arguments, timed."""
-        return loop("probe_loop_syscall", number, *(list(args) + [0, 0, 0])[:3])
+    def __init__(self, lib: Any, repeat: int) -> None:
+        self.lib, self.repeat = lib, repeat
+        self.vec = (ctypes.c_uint8 * 4096)()
+        self._page = (ctypes.c_uint8 * 8192)()  # zero, like a recorded page nobody wrote
+        self.page_addr = (ctypes.addressof(self._page) + 4095) & ~4095
+        self._area = (ctypes.c_uint8 * (576 + 64))()  # an XSAVE area: legacy region + header
+        self.area_addr = (ctypes.addressof(self._area) + 63) & ~63
+        ctypes.c_uint32.from_address(self.area_addr + 24).value = 0x1F80  # MXCSR's init value
+        self.buf = (ctypes.c_uint8 * 65536)()
 
-    def loop(fn_name: str, *args: int) -> float:
-        fn = getattr(lib, fn_name)
+    def loop(self, fn_name: str, *args: int) -> float:
+        fn = getattr(self.lib, fn_name)
         fn.restype = None
         fn.argtypes = [ctypes.c_uint64] * (1 + len(args))
-        env = {"fn": fn, "args": (n, *args)}
-        return per_call_ns("fn(*args)", env, repeat) / n
+        env = {"fn": fn, "args": (self.N, *args)}
+        return per_call_ns("fn(*args)", env, self.repeat) / self.N
 
+    def syscall(self, number: int, *args: int) -> float:
+        """One x86-64 system call with up to three arguments, timed."""
+        return self.loop("probe_loop_syscall", number, *(list(args) + [0, 0, 0])[:3])
+
+
+def _empty_scope_rows(repeat: int) -> List[Row]:
+    """What an empty scope adds to a call, through do() and through @secret."""
     env: Dict[str, Any] = {"noop": _noop, "do": do, "snoop": secret(_noop)}
     plain = per_call_ns("noop()", env, repeat)
     scans_before = _native().scan_counts()
     scope = per_call_ns("do(noop)", env, repeat) - plain
     skipped = _skipped_share(scans_before)
     decorated = per_call_ns("snoop()", env, repeat) - plain
-    features = _native().feature_bits
-    avx, avx512, zerocheck = features & 2, features & 4, features & 32
-    rows: List[Row] = [
+    return [
         (f"empty scope, do(): total added to a call{skipped}", scope, None),
         ("empty scope, @secret: total added (Python wrapper included)", decorated, None),
-        ("every scope: getrusage(RUSAGE_SELF), the page-fault check", syscall(SYS_GETRUSAGE, RUSAGE_SELF, ctypes.addressof(buf)),
-         None),
+    ]
+
+
+def _every_scope_rows(p: _Primitives) -> List[Row]:
+    """What every scope does: the page-fault check (with cheaper calls for comparison) and the
+    register zeroing, or the XRSTOR that replaces it when other state is in use."""
+    buf = ctypes.addressof(p.buf)
+    features = _native().feature_bits
+    rows: List[Row] = [
+        ("every scope: getrusage(RUSAGE_SELF), the page-fault check", p.syscall(SYS_GETRUSAGE, RUSAGE_SELF, buf), None),
         ("  for comparison: getrusage(RUSAGE_THREAD) (blind to other threads' faults)",
-         syscall(SYS_GETRUSAGE, RUSAGE_THREAD, ctypes.addressof(buf)), None),
-        ("  for comparison: the cheapest system call (getppid)", syscall(SYS_GETPPID), None),
+         p.syscall(SYS_GETRUSAGE, RUSAGE_THREAD, buf), None),
+        ("  for comparison: the cheapest system call (getppid)", p.syscall(SYS_GETPPID), None),
     ]
-    if avx:
+    if features & 2:  # AVX
         rows.append(("every scope: XGETBV(1) + zeroing instructions (SSE/AVX/AVX-512 state)",
-                     loop("probe_loop_regzero", 1 if avx512 else 0), None))
+                     p.loop("probe_loop_regzero", 1 if features & 4 else 0), None))
+    xcr0 = ctypes.c_uint64.in_dll(_native().lib, "ss_xcr0").value
     rows.append(("  instead, when other state is in use: XRSTOR to init state",
-                 loop("probe_loop_xrstor", area_addr, xcr0 & 0xFF), None))
-    if zerocheck:
-        rows.append(("per recorded page: read it (still zero: done)", loop("probe_loop_read", page_addr), None))
-    rows += [
-        ("per recorded page written since: zero 4 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 4096), None),
-        ("after page faults, the scan: mincore, one page (fixed cost)",
-         syscall(SYS_MINCORE, page_addr, 4096, ctypes.addressof(vec)), None),
-        (f"  mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
-         syscall(SYS_MINCORE, low, here - low, ctypes.addressof(vec)) if here - low <= 4096 * 4096 else float("nan"),
-         None),
-        ("  main thread: mincore on an unmapped page (growth probe)",
-         syscall(SYS_MINCORE, 4096, 4096, ctypes.addressof(vec)), None),
-        ("after a signal (or always, without rseq): sigaltstack query", syscall(SYS_SIGALTSTACK, 0, ctypes.addressof(vec)),
-         None),
-        ("zero 64 KiB", loop("probe_loop_zero", ctypes.addressof(buf), 65536), None),
-    ]
+                 p.loop("probe_loop_xrstor", p.area_addr, xcr0 & 0xFF), None))
     return rows
+
+
+def _recorded_page_rows(p: _Primitives) -> List[Row]:
+    """Per page the scope recorded: read it when the zero check is on (still zero: done), zero it."""
+    rows: List[Row] = []
+    if _native().feature_bits & 32:  # the zero check
+        rows.append(("per recorded page: read it (still zero: done)", p.loop("probe_loop_read", p.page_addr), None))
+    rows.append(("per recorded page written since: zero 4 KiB", p.loop("probe_loop_zero", ctypes.addressof(p.buf), 4096),
+                 None))
+    return rows
+
+
+def _scan_rows(p: _Primitives, low: int, here: int) -> List[Row]:
+    """After page faults or a signal: the mincore scan of the stack, the sigaltstack query, and
+    zeroing 64 KiB for scale.  low..here: this thread's stack below the caller."""
+    vec = ctypes.addressof(p.vec)
+    return [
+        ("after page faults, the scan: mincore, one page (fixed cost)", p.syscall(SYS_MINCORE, p.page_addr, 4096, vec),
+         None),
+        (f"  mincore over this thread's stack below here ({(here - low) >> 10} KiB)",
+         p.syscall(SYS_MINCORE, low, here - low, vec) if here - low <= 4096 * 4096 else float("nan"), None),
+        ("  main thread: mincore on an unmapped page (growth probe)", p.syscall(SYS_MINCORE, 4096, 4096, vec), None),
+        ("after a signal (or always, without rseq): sigaltstack query", p.syscall(SYS_SIGALTSTACK, 0, vec), None),
+        ("zero 64 KiB", p.loop("probe_loop_zero", ctypes.addressof(p.buf), 65536), None),
+    ]
+
+
+def breakdown_rows(repeat: int) -> List[Row]:
+    """Where an empty scope's time goes, from the primitives its erasure uses, timed one by one
+    in this run (probe_loop_* repeat each primitive n times per ctypes call)."""
+    from .._threads import current_thread_bounds
+    from .probe import Probe
+    probe = Probe(backend)  # type: ignore[arg-type]
+    if not hasattr(probe.lib, "probe_loop_syscall"):
+        return []
+    primitives = _Primitives(probe.lib, repeat)
+    low, here = current_thread_bounds()[0], probe.stack_pointer() & ~4095
+    return [*_empty_scope_rows(repeat), *_every_scope_rows(primitives), *_recorded_page_rows(primitives),
+            *_scan_rows(primitives, low, here)]
 
 
 def busy_process_rows(repeat: int) -> List[Row]:
     """An empty scope while another thread (native, no GIL) keeps faulting pages in: the fault
     count changes between scopes, so they scan; the back-off skips the count for a while."""
-    import ctypes
     import threading
 
     from .._loader import library_path
@@ -298,7 +324,6 @@ def _floats() -> None:
 def free_list_rows(repeat: int) -> List[Row]:
     """What keeping scopes off the free lists costs (freelists.S): the same scope with the lists
     left alone (the mechanism switched off for the measurement) and kept off."""
-    import ctypes
     fl = getattr(backend, "free_lists", None)
     if fl is None:
         return []
@@ -332,71 +357,91 @@ def _skipped_share(before: Optional[Tuple[int, int]]) -> str:
     return f" ({100 * recorded / max(1, scans + recorded):.0f}% skipped the scan)"
 
 
-def measure(quick: bool = False) -> Dict[str, List[Row]]:
-    repeat = 5 if quick else 15
-    tables: Dict[str, List[Row]] = {}
-    env: Dict[str, Any] = {"do": do, "secret": secret}
-    loop = _native_loop()
+def _native_bare(loop: Optional[Any], repeat: int) -> Optional[float]:
+    """malloc+free of 64 bytes from the probe-alloc object's loop before any wrapper is installed
+    (None when it already is, or there is no native heap); the loop warmed first."""
     nh = getattr(backend, "native_heap", None)
-    if loop is not None:
-        loop.pa_loop(LOOP_BLOCKS * 10, 64)  # warm: the first calls pay for page faults and lazy binding
-    native_bare = (per_call_ns("loop(n, 64)", {"loop": loop.pa_loop, "n": LOOP_BLOCKS}, repeat) / LOOP_BLOCKS
-                   if loop is not None and nh is not None and nh.available and not nh.installed else None)
-    heap = heap_rows(repeat)  # first: it needs the process before any scope
-    if heap:
-        tables["heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)"] = heap
-    inherit = inherit_rows(repeat)
-    if inherit:
-        tables["inheritance wrappers, outside scopes: standard library vs wrapper installed"] = inherit
-    native = native_heap_rows(native_bare, loop, repeat)
-    if native:
-        tables[f"native heap wrappers, a native loop ({LOOP_BLOCKS} x malloc + free through a library's GOT)"] = native
+    if loop is None:
+        return None
+    loop.pa_loop(LOOP_BLOCKS * 10, 64)  # warm: the first calls pay for page faults and lazy binding
+    if nh is None or not nh.available or nh.installed:
+        return None
+    return per_call_ns("loop(n, 64)", {"loop": loop.pa_loop, "n": LOOP_BLOCKS}, repeat) / LOOP_BLOCKS
 
-    if backend.name == "native":
-        from .probe import Probe
-        probe = Probe(backend)  # type: ignore[arg-type]
-        seed: List[Row] = []
-        for size, fn in probe.use_stack.items():
-            label = f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
-            env.update(f=fn, g=secret(fn))
-            plain = per_call_ns("f()", env, repeat)
-            before = _native().scan_counts()
-            scoped = per_call_ns("do(f)", env, repeat)
-            seed.append((f"native helper using {label} of stack: do(f){_skipped_share(before)}", plain, scoped))
-        tables["seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)"] = seed
 
-    env.update(noop=_noop, snoop=secret(_noop))
-    breakdown = breakdown_rows(repeat) if backend.name == "native" else []
-    if breakdown:
-        tables["where a scope's time goes (per operation, this run, main thread)"] = breakdown
-    tables["empty call"] = [
+def seed_rows(repeat: int) -> List[Row]:
+    """The seed's shape: a native helper using 1 KiB to 1 MiB of stack, plain and in do()."""
+    from .probe import Probe
+    probe = Probe(backend)  # type: ignore[arg-type]
+    env: Dict[str, Any] = {"do": do}
+    rows: List[Row] = []
+    for size, fn in probe.use_stack.items():
+        label = f"{size // 1024} KiB" if size < 1 << 20 else "1 MiB"
+        env.update(f=fn, g=secret(fn))
+        plain = per_call_ns("f()", env, repeat)
+        before = _native().scan_counts()
+        scoped = per_call_ns("do(f)", env, repeat)
+        rows.append((f"native helper using {label} of stack: do(f){_skipped_share(before)}", plain, scoped))
+    return rows
+
+
+def empty_call_rows(repeat: int) -> List[Row]:
+    env: Dict[str, Any] = {"do": do, "noop": _noop, "snoop": secret(_noop)}
+    return [
         ("decorated empty function vs plain", per_call_ns("noop()", env, repeat), per_call_ns("snoop()", env, repeat)),
         ("do(empty function) vs plain", per_call_ns("noop()", env, repeat), per_call_ns("do(noop)", env, repeat)),
     ]
 
-    free_lists = free_list_rows(repeat) if backend.name == "native" else []
-    if free_lists:
-        tables["interpreter free lists kept off during scopes (docs/free-lists.md)"] = free_lists
 
-    busy = busy_process_rows(repeat) if backend.name == "native" else []
-    if busy:
-        tables["another thread taking page faults all the time (64 KiB mapped, touched, unmapped, in a loop)"] = busy
+def forms_rows(work: Callable[[], Any], repeat: int) -> List[Row]:
+    """The three forms of scope around the same work."""
+    env: Dict[str, Any] = {"do": do, "secret": secret, "hm": work}
+    plain = per_call_ns("hm()", env, repeat)
+    env["shm"] = secret(work)
+    return [
+        ("@secret", plain, per_call_ns("shm()", env, repeat)),
+        ("do(f)", plain, per_call_ns("do(hm)", env, repeat)),
+        ("with secret():", plain, per_call_ns("with secret():\n    hm()", env, repeat)),
+    ]
 
-    forms: List[Row] = []
-    work = workloads()
-    env["hm"] = work[0][1]
-    plain_hm = per_call_ns("hm()", env, repeat)
-    env["shm"] = secret(work[0][1])
-    forms.append(("@secret", plain_hm, per_call_ns("shm()", env, repeat)))
-    forms.append(("do(f)", plain_hm, per_call_ns("do(hm)", env, repeat)))
-    forms.append(("with secret():", plain_hm, per_call_ns("with secret():\n    hm()", env, repeat)))
-    tables[f"forms, around: {work[0][0]}"] = forms
 
-    real: List[Row] = []
+def real_rows(work: List[Tuple[str, Callable[[], Any]]], repeat: int) -> List[Row]:
+    env: Dict[str, Any] = {}
+    rows: List[Row] = []
     for name, fn in work:
         env.update(w=fn, sw=secret(fn))
-        real.append((name, per_call_ns("w()", env, repeat), per_call_ns("sw()", env, repeat)))
-    tables["real workloads, decorated"] = real
+        rows.append((name, per_call_ns("w()", env, repeat), per_call_ns("sw()", env, repeat)))
+    return rows
+
+
+def measure(quick: bool = False) -> Dict[str, List[Row]]:
+    """Every table, titled, in the order printed (each table that has rows here)."""
+    repeat = 5 if quick else 15
+    native = backend.name == "native"
+    tables: Dict[str, List[Row]] = {}
+
+    def add(title: str, rows: List[Row]) -> None:
+        if rows:
+            tables[title] = rows
+
+    loop = _native_loop()
+    native_bare = _native_bare(loop, repeat)
+    add("heap wrapper, allocation-heavy loop (200 dicts of lists, strs, tuples, bytes)",
+        heap_rows(repeat))  # first after the bare figures: it needs the process before any scope
+    add("inheritance wrappers, outside scopes: standard library vs wrapper installed", inherit_rows(repeat))
+    add(f"native heap wrappers, a native loop ({LOOP_BLOCKS} x malloc + free through a library's GOT)",
+        native_heap_rows(native_bare, loop, repeat))
+    if native:
+        add("seed shape (Go: 1 KiB 17.1 -> 48.0 ns, 2.8x; 64 KiB 1019 -> 3055 ns, 3.0x)", seed_rows(repeat))
+        add("where a scope's time goes (per operation, this run, main thread)", breakdown_rows(repeat))
+    add("empty call", empty_call_rows(repeat))
+    if native:
+        add("interpreter free lists kept off during scopes (docs/free-lists.md)", free_list_rows(repeat))
+        add("another thread taking page faults all the time (64 KiB mapped, touched, unmapped, in a loop)",
+            busy_process_rows(repeat))
+    work = workloads()
+    add(f"forms, around: {work[0][0]}", forms_rows(work[0][1], repeat))
+    add("real workloads, decorated", real_rows(work, repeat))
     return tables
 
 

@@ -3,7 +3,6 @@ registers, inside and outside a scope, with the residue each leaves."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import platform
 import threading
@@ -190,11 +189,8 @@ def _signal_check(probe: Probe, tag: int) -> Check:
                  after == 0, True)
 
 
-def run(stream: TextIO, as_json: bool = False) -> int:
-    """Print the report (as_json: one JSON object, see json_report) and return the exit status
-    (1 if a claimed protection fails)."""
-    out = io.StringIO() if as_json else stream  # the text report, discarded for JSON
-    p = backend.protection()
+def coverage_report(p: Protection, out: TextIO) -> None:
+    """The coverage lines: platform, backend, features, what is covered and why not."""
     yes = {True: "yes", False: "no"}
     print(f"platform  {p.platform}", file=out)
     print(f"backend   {p.backend}", file=out)
@@ -206,12 +202,10 @@ def run(stream: TextIO, as_json: bool = False) -> int:
           f"a scope (SECRETSCOPE_INHERIT, secretscope.inherit())", file=out)
     if p.reason:
         print(f"not covered: {p.reason}", file=out)
-    if p.backend != "native":
-        if as_json:
-            return json_report(stream, p, None)
-        print("\nself-test: skipped (the fallback backend claims no protection)", file=out)
-        return 0
 
+
+def live_checks(p: Protection) -> List[Check]:
+    """Every check of the live self-test this backend's claims call for (native backend only)."""
     # The probe binds CPython's C-API at import: only with the native backend (not on PyPy).
     from .probe import Probe
     probe = Probe(backend)  # type: ignore[arg-type]
@@ -229,8 +223,11 @@ def run(stream: TextIO, as_json: bool = False) -> int:
         checks.append(_signal_check(probe, 0x17))
     if p.native_heap:
         checks.append(_native_heap_check(probe, 0x19))
-    if as_json:
-        return json_report(stream, p, checks)
+    return checks
+
+
+def checks_report(p: Protection, checks: List[Check], out: TextIO) -> int:
+    """The checks' table and the result line; the exit status (1 if a claimed protection fails)."""
     print("\nself-test: a known secret, without a scope / inside a scope", file=out)
     width = max(len(c.name) for c in checks)
     for c in checks:
@@ -241,6 +238,21 @@ def run(stream: TextIO, as_json: bool = False) -> int:
     failed = [c.name for c in checks if c.claimed and not c.clean]
     print("\nresult: " + (f"FAILED: {', '.join(failed)}" if failed else "every claimed protection holds"), file=out)
     return 1 if failed else 0
+
+
+def run(stream: TextIO, as_json: bool = False) -> int:
+    """Print the report (as_json: one JSON object, see json_report) and return the exit status
+    (1 if a claimed protection fails)."""
+    p = backend.protection()
+    if not as_json:
+        coverage_report(p, stream)
+    if p.backend != "native":
+        if as_json:
+            return json_report(stream, p, None)
+        print("\nself-test: skipped (the fallback backend claims no protection)", file=stream)
+        return 0
+    checks = live_checks(p)
+    return json_report(stream, p, checks) if as_json else checks_report(p, checks, stream)
 
 
 def json_report(out: TextIO, p: Protection, checks: Optional[List[Check]]) -> int:
