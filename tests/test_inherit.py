@@ -37,6 +37,21 @@ def opted_out(native):
     inherit(previous)
 
 
+@pytest.fixture(params=[True, False], ids=["inherited", "control"])
+def inherits(request, native) -> Any:
+    """Each test twice: with inheritance, and without (the control, where residue must survive)."""
+    previous = inherit(request.param)
+    yield request.param
+    inherit(previous)
+
+
+def _assert_erased(found: int, inherits: bool, left: str) -> None:
+    if inherits:
+        assert found == 0, left
+    else:
+        assert found > 0, "control: without inheritance the sentinel must survive"
+
+
 # ---- ways of starting work: each runs `work` and returns its result ---------------------------
 
 class _ThreadResult(threading.Thread):
@@ -320,156 +335,116 @@ def _writer(probe) -> Any:
 
 
 @pytest.mark.parametrize("raises", [False, True], ids=["returns", "raises"])
-@pytest.mark.parametrize("inherits", [True, False], ids=["inherited", "control"])
 def test_thread_stack_is_erased_when_run_returns(probe, inherits, raises, monkeypatch):
-    previous = inherit(inherits)
-    try:
-        tag, write, written = _writer(probe)
-        reported: List[Any] = []
-        monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_type))
+    tag, write, written = _writer(probe)
+    reported: List[Any] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_type))
 
-        def work() -> None:
-            write()
-            if raises:
-                raise KeyError("from run()")
+    def work() -> None:
+        write()
+        if raises:
+            raise KeyError("from run()")
 
-        # counted on the thread itself after run() returned: its stack is still in use there
-        t = _ThreadResult(work, after=lambda: probe.count(*written(), tag))
-        do(t.start)
-        t.join()
-        assert reported == ([KeyError] if raises else [])
-        assert t.afterwards is not None
-        if inherits:
-            assert t.afterwards == 0, "sentinel left on the thread's stack after run() returned"
-        else:
-            assert t.afterwards > 0, "control: without inheritance the sentinel must survive"
-    finally:
-        inherit(previous)
+    # counted on the thread itself after run() returned: its stack is still in use there
+    t = _ThreadResult(work, after=lambda: probe.count(*written(), tag))
+    do(t.start)
+    t.join()
+    assert reported == ([KeyError] if raises else [])
+    assert t.afterwards is not None
+    _assert_erased(t.afterwards, inherits, "sentinel left on the thread's stack after run() returned")
 
 
-@pytest.mark.parametrize("inherits", [True, False], ids=["inherited", "control"])
 @pytest.mark.parametrize("way", ["submit", "map"])
 def test_executor_work_stack_is_erased(probe, inherits, way):
-    previous = inherit(inherits)
-    try:
-        tag, write, written = _writer(probe)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            def scoped() -> None:
-                if way == "submit":
-                    pool.submit(write).result()
-                else:
-                    list(pool.map(lambda _: write(), range(1)))
-            do(scoped)
-            # the worker is idle now, blocked far above the sentinel; read its stack from here
-            found = probe.count(*written(), tag)
-        if inherits:
-            assert found == 0, "sentinel left on the worker's stack"
-        else:
-            assert found > 0, "control: without inheritance the sentinel must survive"
-    finally:
-        inherit(previous)
+    tag, write, written = _writer(probe)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        def scoped() -> None:
+            if way == "submit":
+                pool.submit(write).result()
+            else:
+                list(pool.map(lambda _: write(), range(1)))
+        do(scoped)
+        # the worker is idle now, blocked far above the sentinel; read its stack from here
+        found = probe.count(*written(), tag)
+    _assert_erased(found, inherits, "sentinel left on the worker's stack")
 
 
-@pytest.mark.parametrize("inherits", [True, False], ids=["inherited", "control"])
 @pytest.mark.parametrize("way", ["run_in_executor", "to_thread"])
 def test_default_executor_work_stack_is_erased(probe, inherits, way):
-    previous = inherit(inherits)
-    try:
-        tag, write, written = _writer(probe)
+    tag, write, written = _writer(probe)
 
-        @secret
-        async def submit() -> None:
-            await ASYNC[way](write)
+    @secret
+    async def submit() -> None:
+        await ASYNC[way](write)
 
-        async def main() -> int:
-            await submit()
-            return probe.count(*written(), tag)  # before asyncio.run ends the worker threads
+    async def main() -> int:
+        await submit()
+        return probe.count(*written(), tag)  # before asyncio.run ends the worker threads
 
-        found = asyncio.run(main())
-        if inherits:
-            assert found == 0, "sentinel left on the default executor's worker stack"
-        else:
-            assert found > 0, "control: without inheritance the sentinel must survive"
-    finally:
-        inherit(previous)
+    found = asyncio.run(main())
+    _assert_erased(found, inherits, "sentinel left on the default executor's worker stack")
 
 
 TASK_WAYS = ["create_task", "ensure_future", "gather"] + (["TaskGroup"] if sys.version_info >= (3, 11) else []) \
     + (["eager_task_factory"] if sys.version_info >= (3, 12) else [])
 
 
-@pytest.mark.parametrize("inherits", [True, False], ids=["inherited", "control"])
 @pytest.mark.parametrize("way", TASK_WAYS)
 def test_task_stack_is_erased_at_each_suspension(probe, inherits, way):
-    previous = inherit(inherits)
-    try:
-        tag, write, written = _writer(probe)
-        counts: List[int] = []
+    tag, write, written = _writer(probe)
+    counts: List[int] = []
 
-        async def body(wrote: asyncio.Event, gate: asyncio.Event) -> None:
-            await asyncio.sleep(0)  # an eager task's first step runs inside its creator's scope
-            write()
-            wrote.set()
-            await gate.wait()       # suspended: the sentinel must be gone now
+    async def body(wrote: asyncio.Event, gate: asyncio.Event) -> None:
+        await asyncio.sleep(0)  # an eager task's first step runs inside its creator's scope
+        write()
+        wrote.set()
+        await gate.wait()       # suspended: the sentinel must be gone now
 
-        async def watcher(wrote: asyncio.Event, gate: asyncio.Event) -> None:
-            await wrote.wait()
-            counts.append(probe.count(*written(), tag))
-            gate.set()
+    async def watcher(wrote: asyncio.Event, gate: asyncio.Event) -> None:
+        await wrote.wait()
+        counts.append(probe.count(*written(), tag))
+        gate.set()
 
-        @secret
-        async def spawn() -> None:
-            wrote, gate = asyncio.Event(), asyncio.Event()
-            if way == "eager_task_factory":
-                asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
-            if way == "gather":
-                await asyncio.gather(body(wrote, gate), watcher(wrote, gate))
-            elif way == "TaskGroup":
-                async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
-                    group.create_task(body(wrote, gate))
-                    group.create_task(watcher(wrote, gate))
-            else:
-                make = asyncio.ensure_future if way == "ensure_future" else asyncio.create_task
-                await asyncio.gather(make(body(wrote, gate)), make(watcher(wrote, gate)))
-
-        asyncio.run(spawn())
-        assert len(counts) == 1
-        if inherits:
-            assert counts == [0], "sentinel left on the stack while the inherited task was suspended"
+    @secret
+    async def spawn() -> None:
+        wrote, gate = asyncio.Event(), asyncio.Event()
+        if way == "eager_task_factory":
+            asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        if way == "gather":
+            await asyncio.gather(body(wrote, gate), watcher(wrote, gate))
+        elif way == "TaskGroup":
+            async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
+                group.create_task(body(wrote, gate))
+                group.create_task(watcher(wrote, gate))
         else:
-            assert counts[0] > 0, "control: without inheritance the sentinel must survive"
-    finally:
-        inherit(previous)
+            make = asyncio.ensure_future if way == "ensure_future" else asyncio.create_task
+            await asyncio.gather(make(body(wrote, gate)), make(watcher(wrote, gate)))
+
+    asyncio.run(spawn())
+    assert len(counts) == 1
+    _assert_erased(counts[0], inherits, "sentinel left on the stack while the inherited task was suspended")
 
 
 # ---- the switch -------------------------------------------------------------------------------
 
-def test_inherit_takes_a_bool_and_returns_the_previous_setting(native):
-    previous = inherit(True)
-    try:
-        assert inherit(False) is True and protection().inherit is False
-        assert inherit(False) is False
-        assert inherit(True) is False and protection().inherit is True
-        with pytest.raises(TypeError, match="True or False"):
-            inherit(1)  # type: ignore[arg-type]
-    finally:
-        inherit(previous)
+def test_inherit_takes_a_bool_and_returns_the_previous_setting(inheriting):
+    assert inherit(False) is True and protection().inherit is False
+    assert inherit(False) is False
+    assert inherit(True) is False and protection().inherit is True
+    with pytest.raises(TypeError, match="True or False"):
+        inherit(1)  # type: ignore[arg-type]
 
 
-def test_opt_out_puts_the_standard_library_back(native):
+def test_opt_out_puts_the_standard_library_back(inheriting):
     from concurrent.futures.thread import ThreadPoolExecutor
 
     from secretscope import _inherit
-    previous = inherit(True)
-    try:
-        wrapped = (threading.Thread.start, ThreadPoolExecutor.submit, asyncio.BaseEventLoop.create_task)
-        assert [f.__module__ for f in wrapped] == ["secretscope._inherit"] * 3
-        inherit(False)
-        bare = (threading.Thread.start, ThreadPoolExecutor.submit, asyncio.BaseEventLoop.create_task)
-        assert [f.__module__ for f in bare] == ["threading", "concurrent.futures.thread", "asyncio.base_events"]
-        assert _inherit.installed() == []
-    finally:
-        inherit(previous)
+    wrapped = (threading.Thread.start, ThreadPoolExecutor.submit, asyncio.BaseEventLoop.create_task)
+    assert [f.__module__ for f in wrapped] == ["secretscope._inherit"] * 3
+    inherit(False)
+    bare = (threading.Thread.start, ThreadPoolExecutor.submit, asyncio.BaseEventLoop.create_task)
+    assert [f.__module__ for f in bare] == ["threading", "concurrent.futures.thread", "asyncio.base_events"]
+    assert _inherit.installed() == []
 
 
 HOOKS = textwrap.dedent("""
