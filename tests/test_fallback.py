@@ -1,6 +1,8 @@
 """The fallback backend: forced by the environment, or when the shared object is broken."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import textwrap
 
@@ -8,27 +10,15 @@ import pytest
 
 from tests._support.environment import ROOT, run_python
 
-REPORT = textwrap.dedent("""
-    import warnings
-    warnings.simplefilter("always")
-    import secretscope as s
-    p = s.protection()
-    @s.secret
-    def f(x):
-        return x * 2, s.enabled()
-    with s.secret():
-        inside = s.enabled()
-    print(p.backend, p.registers, p.stack, p.heap, p.signal_stacks, f(21), s.do(f, 1), inside)
-    print("REASON:", p.reason)
-""")
-
+FALLBACK_CHILD = "from tests._support.fallback_child import main; main()"
 
 def test_forced_fallback_keeps_the_api_and_protects_nothing():
-    r = run_python(REPORT, env={"SECRETSCOPE_BACKEND": "fallback"})
+    r = run_python(FALLBACK_CHILD, env={"SECRETSCOPE_BACKEND": "fallback"})
     assert r.returncode == 0, r.stderr
-    first, reason = r.stdout.splitlines()
-    assert first == "fallback False False False False (42, False) (2, False) False"
-    assert "SECRETSCOPE_BACKEND=fallback" in reason
+    got = json.loads(r.stdout)
+    assert got["backend"] == "fallback" and got["claims"] == [False, False, False, False]
+    assert got["calls"] == [[42, False], [2, False]] and got["inside"] is False and got["enabled"] is False
+    assert "SECRETSCOPE_BACKEND=fallback" in got["reason"]
 
 
 def test_require_native_with_forced_fallback_raises():
@@ -65,11 +55,14 @@ def test_broken_shared_object_falls_back_with_a_warning(native, tmp_path, damage
         so.write_bytes(so.read_bytes()[:1000])
     else:
         (lib_dir / "SHA256SUMS").unlink()
-    r = run_python(REPORT, cwd=tmp_path)
+    # the damaged copy of the package first on the path, then the repository's tests._support
+    r = run_python(FALLBACK_CHILD.replace("main()", "main('always')"), cwd=tmp_path,
+                   env={"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
     assert r.returncode == 0, r.stderr
     assert "NOTHING IS PROTECTED" in r.stderr
-    assert r.stdout.startswith("fallback False False False False (42, False)")
-    assert "could not be loaded" in r.stdout
+    got = json.loads(r.stdout)
+    assert got["backend"] == "fallback" and got["claims"] == [False] * 4 and got["calls"][0] == [42, False]
+    assert "could not be loaded" in got["reason"]
 
     r = run_python("import secretscope", cwd=tmp_path, env={"SECRETSCOPE_REQUIRE_NATIVE": "1"})
     assert r.returncode != 0 and "NativeUnavailableError" in r.stderr

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -111,31 +110,13 @@ def _pypy() -> str:
     return python
 
 
-FALLBACK_CHECK = textwrap.dedent("""
-    import json, sys, warnings
-    warnings.simplefilter("error")          # the fallback is chosen, not reached through a failure
-    import secretscope as s
-    p = s.protection()
-
-    @s.secret
-    def f(x):
-        return x * 2, s.enabled()
-
-    with s.secret():
-        inside = s.enabled()
-    print(json.dumps({"impl": sys.implementation.name, "backend": p.backend,
-                      "claims": [p.registers, p.stack, p.heap, p.signal_stacks], "reason": p.reason,
-                      "calls": [f(21), s.do(f, 1)], "inside": inside, "enabled": s.enabled()}))
-""")
-
-
 def test_pypy_gets_the_fallback_and_says_why():
     pypy = _pypy()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETSCOPE_")}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONNOUSERSITE"] = "1"
-    r = subprocess.run([pypy, "-c", FALLBACK_CHECK], capture_output=True, text=True, env=env, cwd=str(ROOT),
-                       timeout=300)
+    child = "from tests._support.fallback_child import main; main()"
+    r = subprocess.run([pypy, "-c", child], capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["impl"] == "pypy"

@@ -122,15 +122,21 @@ def _available(kind: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("main_first", [True, False], ids=["main-imports-first", "sub-imports-first"])
-@pytest.mark.parametrize("kind", KINDS)
-def test_subinterpreter_never_touches_the_native_state(native, kind, main_first):
+def _run_main(kind: str, main_first: bool, sub_code: str) -> None:
+    """MAIN_CODE in a child interpreter process, running sub_code in a subinterpreter of `kind`;
+    both sides must report success."""
     if not _available(kind):
         pytest.skip(f"this CPython has no {kind} subinterpreter API (_testcapi/_interpreters not built)")
-    code = f"KIND = {kind!r}\nMAIN_FIRST = {main_first!r}\nSUB_CODE = {SUB_CODE!r}\n" + MAIN_CODE
+    code = f"KIND = {kind!r}\nMAIN_FIRST = {main_first!r}\nSUB_CODE = {sub_code!r}\n" + MAIN_CODE
     r = run_python(code)
     assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
     assert r.stdout.split() == ["SUB-OK", "MAIN-OK"], r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("main_first", [True, False], ids=["main-imports-first", "sub-imports-first"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_subinterpreter_never_touches_the_native_state(native, kind, main_first):
+    _run_main(kind, main_first, SUB_CODE)
 
 
 def test_required_native_fails_in_a_subinterpreter(native):
@@ -170,9 +176,4 @@ os.write(1, b"SUB-OK\n")
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_main_interpreter_survives_a_destroyed_subinterpreter(native, kind):
-    if not _available(kind):
-        pytest.skip(f"this CPython has no {kind} subinterpreter API (_testcapi/_interpreters not built)")
-    code = f"KIND = {kind!r}\nMAIN_FIRST = True\nSUB_CODE = {SUB_CODE_ANY_OUTCOME!r}\n" + MAIN_CODE
-    r = run_python(code)
-    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
-    assert r.stdout.split() == ["SUB-OK", "MAIN-OK"], r.stdout + r.stderr
+    _run_main(kind, True, SUB_CODE_ANY_OUTCOME)
