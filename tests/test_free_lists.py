@@ -23,7 +23,7 @@ import gc
 import struct
 import sys
 import threading
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, NoReturn, Tuple
 
 import pytest
 
@@ -58,12 +58,15 @@ def mem():
 
 
 
+def _not_here(what: str) -> NoReturn:
+    pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} {what} (docs/free-lists.md)")
+
+
 def _located(lists: FreeLists, name: str):
     for loc in lists.located:
         if loc.spec.name == name:
             return loc
-    pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} has no {name} free list "
-                f"(docs/free-lists.md)")
+    _not_here(f"has no {name} free list")
 
 
 def _head(loc) -> int:
@@ -240,11 +243,8 @@ def test_unicode_writers(lists, mem, mode):
 def test_dict_keys_hashes_310(lists, mem, mode):
     """3.10 parks a small dict's keys object with its entries {hash, key, value}: an int key's hash is
     the key (mod 2**61 - 1).  That list is an array (it cannot be disabled): zeroed at scope exit."""
-    arrays = [a for a in lists.arrays if a.name == "dictkeys"]
-    if not arrays:
-        pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} parks only str-keyed dict keys, "
-                    f"without hashes (docs/free-lists.md)")
-    arr = arrays[0]
+    arr = next((a for a in lists.arrays if a.name == "dictkeys"), None) or _not_here(
+        "parks only str-keyed dict keys, without hashes")
     tag = next(_tags)
     secret_key = (0x51EC2E7 << 8 | tag) * 7
 
@@ -277,11 +277,8 @@ def _bigints(mem, chain) -> list:
 def test_dtoa_bigints(lists, mem, mode):
     """float <-> str conversions (repr, format, float(str)) work in dtoa's Bigints, which are parked on
     lists of their own, never freed: the digits of the number stay there (3.12+: interp->dtoa)."""
-    chains = [c for c in lists.chains if c.name == "dtoa_bigints"]
-    if not chains:
-        pytest.skip(f"CPython {sys.version_info[0]}.{sys.version_info[1]} keeps dtoa's Bigints in static "
-                    f"variables of libpython, not located (docs/free-lists.md)")
-    chain = chains[0]
+    chain = next((c for c in lists.chains if c.name == "dtoa_bigints"), None) or _not_here(
+        "keeps dtoa's Bigints in static variables of libpython, not located")
     tag = next(_tags)
 
     def body():
