@@ -14,6 +14,7 @@ from ._freelists import FreeLists
 from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
+from ._limits import known_limits
 from ._loader import library_path, load_verified
 from ._native_heap import NativeHeapZeroing
 from ._platform import native_arch, platform_tag
@@ -302,4 +303,5 @@ class NativeBackend:
                           heap=self.heap.available and not self.heap.bypasses and free_list_note is None,
                           signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
-                          inherit=inheritance_in_force(), native_heap=self.native_heap.covered)
+                          inherit=inheritance_in_force(), native_heap=self.native_heap.covered,
+                          limits=known_limits(self.native_heap))
