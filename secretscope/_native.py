@@ -14,29 +14,24 @@ from ._freelists import FreeLists
 from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
+from ._interface import ABI_VERSION as ABI_VERSION  # re-exported: the old names stay importable from here
+from ._interface import CAP_HEAP as CAP_HEAP
+from ._interface import CAP_SIGNAL_STACKS as CAP_SIGNAL_STACKS
+from ._interface import API_NAMES, ARCHES, OBJECT_LAYOUT, feature_names
 from ._loader import library_path, load_verified
 from ._native_heap import NativeHeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
-ABI_VERSION = 3
+# The values shared with the assembly live in _interface.py (asm/build.py generates each
+# architecture's interface.inc from it).
 
-# ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
-_FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {
-    "x86_64": ((1, "xsave"), (2, "avx"), (4, "avx512"), (8, "amx")),
-    "aarch64": ((1, "fp-simd"), (2, "sve"), (4, "sme")),
-}
+# ss_features bits NativeBackend.features() reports, per architecture (FEAT_* in interface.inc)
+_FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {arch: feature_names(arch) for arch in ARCHES}
 
-# index of each entry of ss_api (API_* / 8 in common.inc)
-_API_SLOTS = (
-    "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
-    "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
-    "method_new", "gc_untrack", "clear_weakrefs", "gc_del",
-    "eval_get_frame", "frame_get_generator", "suspend_message",
-    "generic_alloc", "frame_get_back", "with_message",
-    "frame_get_lasti", "frame_get_code", "code_get_code", "with_opcodes",
-)
+# index of each entry of ss_api (API_* / 8 in interface.inc)
+_API_SLOTS = API_NAMES
 
 
 # C-API functions the backend hands to the assembly or calls through ctypes.  Checked before
@@ -59,7 +54,6 @@ _REQUIRED_EXPORTS = ("ss_api", "ss_abi_version", "ss_features", "ss_init", "ss_r
                      "ss_call_hooks", "ss_greenlet_entry", "ss_vectorcall_compat")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
-CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
 
 
 def auxv_hwcaps() -> Tuple[int, int]:
@@ -172,7 +166,7 @@ class NativeBackend:
 
         call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
         # What @secret returns: an object whose call enters ss_object_call (decorated.S).
-        layout = (ctypes.c_uint64 * 6).in_dll(lib, "ss_object_layout")
+        layout = (ctypes.c_uint64 * len(OBJECT_LAYOUT)).in_dll(lib, "ss_object_layout")
         for index, offset in enumerate(_cpython.object_layout()):
             layout[index] = offset
         self.function_type = _cpython.secret_function_type(
@@ -225,7 +219,7 @@ class NativeBackend:
         self.native_heap.ensure()
 
     def _fill_api(self) -> None:
-        api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
+        api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")  # API_SIZE / 8
         self._suspend_message = ctypes.create_string_buffer(SUSPEND_MESSAGE.encode())  # kept alive
         self._with_message = ctypes.create_string_buffer(WITH_MESSAGE.encode())
         vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
