@@ -115,18 +115,43 @@ class NativeBackend:
     name = "native"
 
     def __init__(self) -> None:
+        self.arch = self._check_interpreter()
+        self.lib = self._load()
+        self._init_features()
+        self._bind_thread_routines()
+        self._init_heap()
+        self.registry = StackRegistry(self.lib.ss_register_thread, self.lib.ss_forget_thread,
+                                      self.lib.ss_reset_after_fork, on_register=self._first_scope_of_thread)
+        self._fill_api()
+        self._make_function_type()
+        self._make_calls()
+        self._make_block_types()
+        self.addresses = {name: self._routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
+
+    @staticmethod
+    def _check_interpreter() -> str:
+        """This machine's architecture, once the interpreter is known to export every C-API
+        function the backend uses."""
         arch = native_arch()
         assert arch is not None
         missing = [name for name in _REQUIRED_API if not _cpython.has_symbol(name)]
         if missing:
             raise NativeLoadError(f"this interpreter does not export the C-API functions {', '.join(missing)}")
-        self.arch = arch
-        self.lib = lib = load_verified(library_path())
+        return arch
+
+    @staticmethod
+    def _load() -> ctypes.CDLL:
+        """The verified object, with every required export and this side's interface version."""
+        lib = load_verified(library_path())
         check_exports(lib, library_path())
         abi = ctypes.c_uint64.in_dll(lib, "ss_abi_version").value
         if abi != ABI_VERSION:
             raise NativeLoadError(f"{library_path().name} has interface version {abi}, expected {ABI_VERSION}")
+        return lib
 
+    def _init_features(self) -> None:
+        """ss_init (CPU/OS feature detection, the page size), then rseq where the assembly has it."""
+        lib = self.lib
         lib.ss_init.restype = ctypes.c_uint64
         lib.ss_init.argtypes = [ctypes.c_uint64] * 3
         hwcap, hwcap2 = auxv_hwcaps()
@@ -138,6 +163,10 @@ class NativeBackend:
             lib.ss_rseq_setup.restype = None
             lib.ss_rseq_setup.argtypes = [ctypes.c_int64]
             lib.ss_rseq_setup(self.rseq_offset)
+
+    def _bind_thread_routines(self) -> None:
+        """ctypes signatures of the per-thread routines (threads.S, stack.S)."""
+        lib = self.lib
         lib.ss_register_thread.restype = ctypes.c_uint64
         lib.ss_register_thread.argtypes = [ctypes.c_uint64] * 4
         lib.ss_forget_thread.restype = ctypes.c_int
@@ -148,49 +177,61 @@ class NativeBackend:
         if self._thread_scans is not None:
             self._thread_scans.restype = ctypes.c_uint64
             self._thread_scans.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
+
+    def _init_heap(self) -> None:
+        """What ss_capabilities says the object implements; the heap, native heap and free-list
+        parts, installed later by the first scope of the process."""
+        lib = self.lib
         caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
         self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
         # native heap (issue 12): malloc & co. of every loaded object, wrapped at the first scope
-        self.native_heap = NativeHeapZeroing(lib, arch, own_paths=(str(library_path()), str(library_path("probe"))))
+        self.native_heap = NativeHeapZeroing(lib, self.arch,
+                                             own_paths=(str(library_path()), str(library_path("probe"))))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
         self.free_lists = FreeLists(lib, self.heap.available)  # located at the first scope too
 
-        self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
-                                      on_register=self._first_scope_of_thread)
-        self._fill_api()
+    def _routine(self, name: str) -> int:
+        """The address of the exported routine name."""
+        return ctypes.cast(getattr(self.lib, name), ctypes.c_void_p).value or 0
 
-        def routine(name: str) -> int:
-            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
-
-        call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
-        # What @secret returns: an object whose call enters ss_object_call (decorated.S).
-        layout = (ctypes.c_uint64 * len(OBJECT_LAYOUT)).in_dll(lib, "ss_object_layout")
+    def _make_function_type(self) -> None:
+        """What @secret returns: an object whose call enters ss_object_call (decorated.S)."""
+        layout = (ctypes.c_uint64 * len(OBJECT_LAYOUT)).in_dll(self.lib, "ss_object_layout")
         for index, offset in enumerate(_cpython.object_layout()):
             layout[index] = offset
         self.function_type = _cpython.secret_function_type(
-            "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).", routine)
+            "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).",
+            self._routine)
         self.function_type.__repr__ = _function_repr  # type: ignore[assignment]
         self.function_type.__reduce__ = _function_reduce  # type: ignore[assignment]
         self.function_type.__getattr__ = _function_getattr  # type: ignore[attr-defined]
-        self._object_call = routine("ss_object_call")
+        self._object_call = self._routine("ss_object_call")
+
+    def _make_calls(self) -> None:
+        """do, a decorated generator's steps, enabled() and the greenlet hooks."""
+        routine = self._routine
+        call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
         self.do: Callable[..., Any] = _cpython.MethodDef(
             "do", routine("ss_do_checked"), call_flags,
             "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
         self.do_step: Callable[..., Any] = _cpython.MethodDef(  # _suspendable.py's steps (decorated.S)
             "do", routine("ss_do_step"), call_flags, "One step of a decorated generator, in a scope.").bind()
-        install_call_hooks(lib)  # decorated calls and do end through _call_results.py (decorated.S)
+        install_call_hooks(self.lib)  # decorated calls and do end through _call_results.py (decorated.S)
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
             "enabled", routine("ss_enabled_exact"), _cpython.METH_NOARGS,  # per greenlet (greenlets.S)
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
-        self.greenlets = GreenletScopes(lib)  # parks a switching greenlet's scopes (_greenlets.py)
+        self.greenlets = GreenletScopes(self.lib)  # parks a switching greenlet's scopes (_greenlets.py)
         self.registry.on_registered.append(self.greenlets.thread_registered)
-        # `with secret():` (block.S): one Scope object per block; its __enter__ and __exit__ are
-        # vectorcall objects.  __exit__ binds to a fresh exit object whose call goes from the
-        # block's frame straight into the assembly, so no CPython C frame sits between the
-        # block's frame and the erasure (a builtin would leave its helper's frame, with stale
-        # slots, there); the `with` looks it up before calling __enter__, which arms it.
+
+    def _make_block_types(self) -> None:
+        """`with secret():` (block.S): one Scope object per block; its __enter__ and __exit__ are
+        vectorcall objects.  __exit__ binds to a fresh exit object whose call goes from the
+        block's frame straight into the assembly, so no CPython C frame sits between the
+        block's frame and the erasure (a builtin would leave its helper's frame, with stale
+        slots, there); the `with` looks it up before calling __enter__, which arms it."""
+        routine = self._routine
         enter_edge = _cpython.vectorcall_type("secretscope.ScopeEnter", "Entry of a `with secret():` block.",
                                               descr_get=routine("ss_object_get"), method_descriptor=True)
         exit_edge = _cpython.vectorcall_type("secretscope.ScopeExitEdge", "Exit of a `with secret():` block.",
@@ -203,13 +244,12 @@ class NativeBackend:
         self.scope_type.__exit__ = self.exit  # type: ignore[attr-defined]
         self._exit_type = _cpython.scope_exit_type(
             "secretscope.ScopeExit", "The exit of one `with secret():` block.", routine)
-        block_types = (ctypes.c_void_p * 2).in_dll(lib, "ss_block_types")
+        block_types = (ctypes.c_void_p * 2).in_dll(self.lib, "ss_block_types")
         block_types[0], block_types[1] = id(self.scope_type), id(self._exit_type)
         # secret() with no argument: a builtin that allocates the Scope (no type call)
         self.new_scope: Callable[[], Any] = _cpython.MethodDef(
             "new_scope", routine("ss_scope_new"), _cpython.METH_NOARGS,
             "new_scope()\n--\n\nA new secret() scope.").bind()
-        self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _first_scope_of_thread(self) -> None:
         """Each thread's first scope (StackRegistry.register): install, or check, the heap wrappers
