@@ -45,6 +45,10 @@ class Message(NamedTuple):
     text: str
 
 
+def _value(bits: Tuple[Bit, ...], name: str) -> int:
+    return next(bit.value for bit in bits if bit.name == name)
+
+
 # ---- ss_api (api.S), filled by NativeBackend._fill_api; API_<NAME> = 8 * index ----------------
 API_SLOTS: Final[Tuple[Slot, ...]] = (
     Slot("vectorcall", "PyObject_Vectorcall, or ss_vectorcall_compat (3.10)"),
@@ -100,15 +104,15 @@ SLOT_FLAGS: Final[Tuple[Bit, ...]] = (
     Bit("DEEP_TRIMMED", 16, "the last scan gave deep pages back (stack.S)"),
     Bit("KEEP_DEEP", 32, "scrub_stack scratch: this scan keeps deep pages"),
 )
-SLOTF_GROWSDOWN: Final = 2
+SLOTF_GROWSDOWN: Final = _value(SLOT_FLAGS, "GROWSDOWN")
 
 # ---- ss_capabilities bits (api.S): which guarantees the object implements ---------------------
 CAPABILITIES: Final[Tuple[Bit, ...]] = (
     Bit("HEAP", 1, "heap.S: blocks allocated in a scope zeroed when freed"),
     Bit("SIGNAL_STACKS", 2, "signals.S: frames on the alternate signal stack"),
 )
-CAP_HEAP: Final = 1
-CAP_SIGNAL_STACKS: Final = 2
+CAP_HEAP: Final = _value(CAPABILITIES, "HEAP")
+CAP_SIGNAL_STACKS: Final = _value(CAPABILITIES, "SIGNAL_STACKS")
 
 # ---- feature bits ss_init returns and stores in ss_features (api.S), per architecture ---------
 FEATURES: Final[Dict[str, Tuple[Bit, ...]]] = {
@@ -211,8 +215,6 @@ def _check_table() -> None:
         for bit in group:
             assert bit.value > 0 and bit.value & (bit.value - 1) == 0, bit
     assert len(set(API_NAMES)) == len(API_NAMES)
-    assert {b.name: b.value for b in SLOT_FLAGS}["GROWSDOWN"] == SLOTF_GROWSDOWN
-    assert {b.name: b.value for b in CAPABILITIES} == {"HEAP": CAP_HEAP, "SIGNAL_STACKS": CAP_SIGNAL_STACKS}
 
 
 _check_table()
