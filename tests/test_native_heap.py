@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import itertools
-import sys
 import os
 import shutil
 import textwrap
@@ -27,12 +26,16 @@ from secretscope._memscan import MemoryScanner, bytes_sentinel_masked, make_byte
 from secretscope._loader import LIB_DIR
 
 _tags = itertools.count(1)
-_MASKED_PREFIX = int.from_bytes(bytes(b ^ 0xA5 for b in b"NATIVE"), "little")  # never unmasked here
+# The sentinel's first byte is 0xF5, which never occurs in UTF-8: no text in the process can hold it.
+# ("NATIVE" and the tag could: tag 34 is 'NATIVE"' and a NUL, the end of the bytes object holding
+# the token text "SECRETSCOPE_REQUIRE_NATIVE" (quotes included) that compiling test_backend_selection.py
+# leaves in freed pymalloc memory: the "copy" the scoped aligned_alloc/large case, tag 34, used to find.)
+_MASKED_PREFIX = int.from_bytes(bytes(b ^ 0xA5 for b in bytes([0xF5]) + b"NATIV"), "little")  # never unmasked
 
 
 def masked(n: int) -> int:
-    """This module's sentinels: "NATIVE" and a 16-bit number, XOR-masked (as pa_fill takes them),
-    so they never collide with the tagged sentinels of the other residue tests."""
+    """This module's sentinels: 0xF5 "NATIV" and a 16-bit number, XOR-masked (as pa_fill takes
+    them), so they never collide with the tagged sentinels of the other residue tests, nor with text."""
     return _MASKED_PREFIX | ((n & 0xFFFF) ^ 0xA5A5) << 48
 SMALL, LARGE = 200, 1 << 20     # LARGE is above glibc's mmap threshold (128 KiB by default)
 
@@ -128,6 +131,11 @@ def _fill_and_keep(a: Alloc, how: str, size: int, tag: int) -> int:
     return p
 
 
+def _holding(scanner: MemoryScanner, tag: int, mappings: list[tuple[int, int]]) -> list[str]:
+    """For a failure message: the mappings ("lo-hi") that hold the tag's sentinel, read again."""
+    return [f"{lo:#x}-{hi:#x}" for lo, hi in mappings if scanner.count_process(masked(tag), [(lo, hi)])]
+
+
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["small", "large"])
 @pytest.mark.parametrize("how", KINDS)
 @pytest.mark.parametrize("scoped", [False, True], ids=["control", "scoped"])
@@ -145,12 +153,7 @@ def test_blocks_are_zeroed_when_freed_after_the_scope(alloc, nh, scanner, how, s
         (alloc.free_got if how == "malloc_got" else alloc.free)(p)
     found = scanner.count_process(masked(tag), mappings)
     if scoped:
-        if found and how == "aligned_alloc" and size == LARGE and sys.version_info >= (3, 12):
-            # Seen in the whole suite on 3.12 and 3.13 (never alone): one copy of the sentinel in an
-            # anonymous mapping that existed before the block, not in the block (which is zeroed).
-            # Not explained yet: reported, not hidden (CHANGELOG, closing note).
-            pytest.xfail(f"{how}: {found} sentinel word outside the freed block (known, under investigation)")
-        assert found == 0, f"{how}: {found} sentinel words left after free"
+        assert found == 0, f"{how}: {found} sentinel words left after free, in {_holding(scanner, tag, mappings)}"
         assert nh.stats[1] - zeroed >= copies * size
     elif size == SMALL:
         assert found > 0, "negative control: a freed block keeps its contents without a scope"
