@@ -17,6 +17,7 @@
  * block's protected region).
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -106,12 +107,7 @@ ENDFUNC raise_with
  *   (x19 = the Scope, x20 = its fields, x21 = the frame.)
  */
 FUNC ss_scope_enter
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, #0
     and x9, x2, #0x7fffffffffffffff     /* nargs                                 */
     cbz x9, 1f
@@ -181,9 +177,7 @@ FUNC ss_scope_enter
     blr x16
     mov x0, x19
 .Lenter_out:
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 .Lenter_not_scope:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     ADR_SYM x1, msg_not_scope
@@ -214,12 +208,7 @@ ENDFUNC ss_scope_enter
  *        co_code; x20 = f_lasti; x21 = the result.)
  */
 LOCALFUNC called_by_with
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, x0
     mov x21, #0
     LDR_GLOBAL x9, ss_api, API_WITH_OPCODES
@@ -264,9 +253,7 @@ LOCALFUNC called_by_with
     blr x16
 .Lwith_out:
     mov x0, x21
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC called_by_with
 
 /*
@@ -278,13 +265,7 @@ ENDFUNC called_by_with
  *   clobbers: caller-saved registers.
  */
 LOCALFUNC block_check
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+    ENTER 48, x19, x20, x21, x22
     mov x19, x0                         /* x19 = via                             */
     mov x20, x1                         /* x20 = the Scope                       */
     mov x0, x1
@@ -323,9 +304,7 @@ LOCALFUNC block_check
     b.ne .Lcheck_fail
     mov x0, x19
 .Lcheck_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21, x22
 .Lcheck_not_scope:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     ADR_SYM x1, msg_not_scope
@@ -432,8 +411,7 @@ FUNC ss_scope_exit
     blr x16
 .Lexit_out:
     CLEAR_GPRS_BUT_X0
-    ldr x19, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19
 .Lexit_scrub_failed:
     LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     ADR_SYM x1, msg_scrub_failed
@@ -475,10 +453,7 @@ FUNC ss_exit_get
     b.eq 1f
     LDR_GLOBAL x16, ss_api, API_METHOD_NEW
     br x16                              /* PyMethod_New(edge, obj)               */
-1:  PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+1:  ENTER 32, x19, x20
     mov x19, x1                         /* x19 = the Scope, or NULL/None         */
     mov x20, x0                         /* x20 = the edge                        */
     cbz x1, 2f
@@ -507,8 +482,7 @@ FUNC ss_exit_get
     LDR_GLOBAL x16, ss_api, API_INCREF
     blr x16
     mov x0, x20
-3:  ldp x19, x20, [sp, #16]
-    RETURN 32
+3:  LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_exit_get
 
 /*
@@ -523,12 +497,7 @@ ENDFUNC ss_exit_get
  * (ss_object_dealloc).
  */
 FUNC ss_exit_dealloc
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     str xzr, [sp, #40]                  /* no stale slot above block_close's erasure */
     mov x19, x0                         /* x19 = the exit object                 */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_F
@@ -564,11 +533,8 @@ FUNC ss_exit_dealloc
     bl block_close                      /* heals: the block's scope ends here    */
 .Ldealloc_free:
     mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    EPILOGUE 48
+    LEAVE 48, x19, x20, x21
     b ss_object_dealloc                 /* tail call                             */
-    .cfi_restore_state
 ENDFUNC ss_exit_dealloc
 
 GNU_PROPERTY_NOTES

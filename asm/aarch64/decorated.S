@@ -13,6 +13,7 @@
  * calls g with obj prepended (no bound method is made), like a function.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -112,10 +113,7 @@ ENDFUNC ss_do_step
  *        exception is then set; the hook catches everything, so it does not).
  */
 FUNC ss_scope_exit_checked
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x19, x1                         /* x19 = args (the caller's)            */
     and x20, x2, #0x7fffffffffffffff    /* x20 = nargs                          */
     bl ss_scope_exit                    /* keeps x19, x20 (callee-saved)        */
@@ -144,8 +142,7 @@ FUNC ss_scope_exit_checked
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, xzr
-1:  ldp x19, x20, [sp, #16]
-    RETURN 32
+1:  LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_scope_exit_checked
 
 /*
@@ -269,12 +266,7 @@ ENDFUNC ss_object_get
  * result, or 0.
  */
 FUNC ss_object_traverse
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, x0                         /* x19 = self                           */
     mov x20, x1                         /* x20 = visit                          */
     mov x21, x2                         /* x21 = arg                            */
@@ -288,9 +280,7 @@ FUNC ss_object_traverse
 1:
     .endr
     mov w0, #0
-2:  ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+2:  LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC ss_object_traverse
 
 /*
@@ -299,9 +289,7 @@ ENDFUNC ss_object_traverse
  * reference is released).  out: w0 = 0.
  */
 FUNC ss_object_clear
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     mov x19, x0
     .irp field, LAYOUT_F, LAYOUT_DICT
     LDR_GLOBAL x9, ss_object_layout, \field
@@ -313,8 +301,7 @@ FUNC ss_object_clear
 1:
     .endr
     mov w0, #0
-    ldr x19, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_object_clear
 
 /*
@@ -323,10 +310,7 @@ ENDFUNC ss_object_clear
  * it (PyObject_GC_Del) and releases the reference it held to its type.
  */
 FUNC ss_object_dealloc
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x19, x0                         /* x19 = self                           */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x20, [x19, x9]                  /* x20 = its type                       */
@@ -346,8 +330,7 @@ FUNC ss_object_dealloc
     mov x0, x20
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
-    ldp x19, x20, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_object_dealloc
 
 GNU_PROPERTY_NOTES

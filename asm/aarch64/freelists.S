@@ -34,6 +34,7 @@
  * per list at the first entry and the last exit (26 lists on 3.15).
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ FL_HEAD, 0 /* address of the list's head pointer                     */
 .equ FL_COUNT, 8 /* address of the list's count                           */
@@ -197,12 +198,7 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
  *   clobbers: caller-saved registers (C calls); keeps x19-x21.
  */
 LOCALFUNC fl_restore_all
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    str x21, [sp, #32]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     ADDR x19, ss_fl_entries
     LDR_GLOBAL x20, ss_fl_count
     cbz x20, .Lrestore_done
@@ -250,12 +246,7 @@ LOCALFUNC fl_restore_all
     subs x20, x20, #1
     b.ne .Lrestore_entry
 .Lrestore_done:
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC fl_restore_all
 
 /*
@@ -495,9 +486,7 @@ ENDFUNC ss_freelists_exit
  * thread is inside, puts them back.
  */
 FUNC ss_freelists_reset
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     ADDR x9, ss_fl_inside
     ldr x19, [x9]
     str x0, [x9]

@@ -16,6 +16,7 @@
  * inherits a parked count.
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ PARK_KEY, 0       /* thread pointer the entry belongs to              */
 .equ PARK_COUNT, 8     /* scopes of this thread's suspended greenlets      */
@@ -52,9 +53,7 @@ ss_parked:
  *   clobbers: x0-x4, x9-x13, flags.
  */
 FUNC ss_greenlet_entry
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     mov x19, x0                         /* x19 = reset                          */
     mrs x0, tpidr_el0
     bl slot_find                        /* x0 = slot or 0                       */

@@ -35,6 +35,7 @@
  * registers is realloc's copy (copy_block), which clears them afterwards.
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ DOM_CTX, 0                   /* ss_heap_domains[i]: a PyMemAllocatorEx      */
 .equ DOM_MALLOC, 8
@@ -461,13 +462,7 @@ FUNC ss_heap_malloc
     LDR_GLOBAL x16, ss_heap_active
     cbnz x16, 1f
     TAIL_CALL_WRAPPED DOM_MALLOC        /* fast path: nobody is inside a scope  */
-1:  PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+1:  ENTER 48, x19, x20, x21, x22
     mov x21, x0                         /* x21 = domain                         */
     mov x20, x1                         /* x20 = size                           */
     CALL_WRAPPED DOM_MALLOC             /* x1 = size                            */
@@ -487,26 +482,14 @@ FUNC ss_heap_malloc
     CALL_WRAPPED DOM_FREE
     mov x19, #0
 2:  mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC ss_heap_malloc
 
 FUNC ss_heap_calloc
     LDR_GLOBAL x16, ss_heap_active
     cbnz x16, 1f
     TAIL_CALL_WRAPPED DOM_CALLOC        /* fast path                            */
-1:  PROLOGUE 48                         /* the same frame as ss_heap_malloc's   */
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+1:  ENTER 48, x19, x20, x21, x22      /* the same frame as ss_heap_malloc's   */
     mov x21, x0
     mul x20, x1, x2                     /* size (the allocator rejects an overflow) */
     CALL_WRAPPED DOM_CALLOC             /* x1 = n, x2 = elsize                  */
@@ -526,10 +509,7 @@ FUNC ss_heap_free
     cbnz x1, 1f
 .Lfree_plain:
     TAIL_CALL_WRAPPED DOM_FREE          /* fast path: no recorded block is alive */
-1:  PROLOGUE 32
-    stp x19, x21, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x21, -8
+1:  ENTER 32, x19, x21
     mov x21, x0                         /* x21 = domain                         */
     mov x19, x1                         /* x19 = block                          */
     mov x0, x1
@@ -541,10 +521,7 @@ FUNC ss_heap_free
     bl zero_block
 2:  mov x1, x19
     mov x0, x21
-    ldp x19, x21, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x21
-    EPILOGUE 32
+    LEAVE 32, x19, x21
     TAIL_CALL_WRAPPED DOM_FREE
 ENDFUNC ss_heap_free
 
@@ -568,15 +545,7 @@ FUNC ss_heap_realloc
     orr x16, x16, x17
     cbnz x16, 2f
     TAIL_CALL_WRAPPED DOM_REALLOC       /* fast path                            */
-2:  PROLOGUE 64
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -48
-    .cfi_offset x20, -40
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -32
-    .cfi_offset x22, -24
-    str x23, [sp, #48]
-    .cfi_offset x23, -16
+2:  ENTER 64, x19, x20, x21, x22, x23
     mov x21, x0                         /* x21 = domain                         */
     mov x19, x1                         /* x19 = old block                      */
     mov x20, x2                         /* x20 = new size                       */
@@ -631,15 +600,7 @@ FUNC ss_heap_realloc
     ATOMIC_ADD ss_heap_stats, 16, #1, x9, x10, w11
 4:  mov x0, x23
 .Lrealloc_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldr x23, [sp, #48]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    .cfi_restore x23
-    RETURN 64
+    LEAVE_RETURN 64, x19, x20, x21, x22, x23
 ENDFUNC ss_heap_realloc
 
 /*

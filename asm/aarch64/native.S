@@ -14,6 +14,7 @@
  * registers the data passed through.
  */
 .include "common.inc"
+.include "macros.inc"
 
 /* ==== native heap (issue 12): constants ================================== */
 .equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
@@ -282,9 +283,7 @@ ENDFUNC ntable_lookup
  *   clobbers: x0-x15, flags.
  */
 LOCALFUNC nuntrack
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     NLOCK
     bl ntable_lookup
     cbz x0, 2f
@@ -395,13 +394,7 @@ ENDFUNC nset_enomem
  * x22.
  */
 .macro SLOW_ENTRY
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+    ENTER 48, x19, x20, x21, x22
     mov x21, x17
 .endm
 
@@ -426,13 +419,7 @@ LOCALFUNC native_malloc_slow
     bl nset_enomem
     mov x19, #0
 2:  mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC native_malloc_slow
 
 /* calloc(n = x0, size = x1) */
@@ -500,13 +487,7 @@ LOCALFUNC native_posix_memalign_slow
     blr x16
     str xzr, [x22]
     mov w0, #ENOMEM
-2:  ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+2:  LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC native_posix_memalign_slow
 
 /* free(block = x0): a recorded block is zeroed first */
@@ -514,10 +495,7 @@ LOCALFUNC native_free_slow
     cbnz x0, 1f
     ldr x16, [x17, #(K_FREE * 8)]       /* free(NULL)                           */
     br x16
-1:  PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+1:  ENTER 32, x19, x20
     mov x19, x0
     mov x20, x17
     bl nuntrack
@@ -531,13 +509,9 @@ LOCALFUNC native_free_slow
     bl nzero
 2:  mov x0, x19
     mov x17, x20
-    ldp x19, x20, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x20
-    EPILOGUE 32
+    LEAVE 32, x19, x20
     ldr x16, [x17, #(K_FREE * 8)]
     br x16                              /* tail call: the block is the allocator's */
-    .cfi_restore_state
 ENDFUNC native_free_slow
 
 /*
@@ -548,16 +522,7 @@ LOCALFUNC native_realloc_slow
     cbnz x0, 1f
     mov x0, x1                          /* realloc(NULL, n) is malloc(n)        */
     b native_malloc_slow
-1:  PROLOGUE 64
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -48
-    .cfi_offset x20, -40
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -32
-    .cfi_offset x22, -24
-    stp x23, x24, [sp, #48]
-    .cfi_offset x23, -16
-    .cfi_offset x24, -8
+1:  ENTER 64, x19, x20, x21, x22, x23, x24
     mov x19, x0
     mov x20, x1
     mov x21, x17
@@ -625,24 +590,12 @@ LOCALFUNC native_realloc_slow
     mov x0, x19
     mov x1, x20
     mov x17, x21
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldp x23, x24, [sp, #48]
-    EPILOGUE 64
+    LEAVE 64, x19, x20, x21, x22, x23, x24
     ldr x16, [x17, #(K_REALLOC * 8)]
     br x16
-    .cfi_restore_state
+    RESUME
 .Lnrealloc_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldp x23, x24, [sp, #48]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    .cfi_restore x23
-    .cfi_restore x24
-    RETURN 64
+    LEAVE_RETURN 64, x19, x20, x21, x22, x23, x24
 ENDFUNC native_realloc_slow
 
 /* reallocarray(block = x0, n = x1, size = x2): realloc(block, n * size), or

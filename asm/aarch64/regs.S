@@ -17,6 +17,7 @@
  *    inaccessible but does not wipe the storage, so ZA is zeroed first.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .text
     .arch_extension sve

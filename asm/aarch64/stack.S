@@ -47,6 +47,7 @@
  * does not use yet.)
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ GROW_STEP_MAX, (256 * 1024) /* below the smallest default guard gap       */
 

@@ -26,6 +26,7 @@
  * nesting level costs 112 bytes here)
  */
 .include "common.inc"
+.include "macros.inc"
 
     .section .rodata
 msg_unregistered:
@@ -51,10 +52,7 @@ msg_do_noargs:
  *   clobbers: caller-saved registers (standard ABI).
  */
 LOCALFUNC scope_begin
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x20, x0                         /* x20 = stack pointer to protect below */
     mrs x0, tpidr_el0
     bl slot_find
@@ -76,12 +74,7 @@ LOCALFUNC scope_begin
     ATOMIC_ADD ss_heap_active, 0, #1, x10, x11, w12   /* first scope on this thread: heap.S */
     bl ss_freelists_enter               /* free lists (freelists.S; keeps x0-x29) */
 .Lbegin_out:
-    .cfi_remember_state
-    ldp x19, x20, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x20
-    RETURN 32
-    .cfi_restore_state
+    LEAVE_RETURN 32, x19, x20
 .Lregister:
     /* First scope on this thread: the Python side computes the bounds and
      * calls ss_register_thread. */
@@ -229,13 +222,7 @@ FUNC ss_vectorcall_compat
     cbnz x3, 1f
     LDR_GLOBAL x16, ss_api, API_VECTORCALL_DICT
     br x16                              /* kwdict = x3 = NULL                   */
-1:  PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+1:  ENTER 48, x19, x20, x21, x22
     mov x19, x0                         /* callable                             */
     mov x20, x1                         /* args                                 */
     and x21, x2, #0x7fffffffffffffff    /* nargs                                */
@@ -256,13 +243,7 @@ FUNC ss_vectorcall_compat
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, x19
-2:  ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+2:  LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC ss_vectorcall_compat
 
 GNU_PROPERTY_NOTES

@@ -5,18 +5,7 @@
  */
 .equ MASK, 0xa5a5a5a5a5a5a5a5
 
-.macro FUNC name
-    .globl \name
-    .type \name, %function
-    .p2align 4
-\name:
-    .cfi_startproc
-    bti c
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
+.include "../base.inc"
 .macro VIA_PLT name
 FUNC pa_\name
     b \name                     /* through the PLT: a JUMP_SLOT relocation */
