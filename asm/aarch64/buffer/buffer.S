@@ -109,10 +109,4 @@ FUNC buffer_dealloc
     LEAVE_RETURN 32, x19, x20
 ENDFUNC buffer_dealloc
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES

@@ -538,10 +538,4 @@ FUNC probe_call_and_spill
     RETURN 112
 ENDFUNC probe_call_and_spill
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES

@@ -140,10 +140,4 @@ FUNC pa_fill
     ret
 ENDFUNC pa_fill
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES
