@@ -61,6 +61,22 @@ msg_scrub_failed:
     add \reg, \reg, #:lo12:\sym
 .endm
 
+/* x0 = thread pointer in, the calling thread's slot out, when the Scope x20
+ * (fields x21) is that thread's innermost open block, opened at its current
+ * depth; otherwise to \fail (x0 = the slot or 0).  clobbers: x9-x13, flags
+ * (slot_find, a leaf). */
+.macro INNERMOST_SLOT fail
+    bl slot_find
+    cbz x0, \fail
+    ldr x9, [x0, #SLOT_BLOCK]
+    cmp x9, x20
+    b.ne \fail
+    ldr x9, [x0, #SLOT_DEPTH]
+    ldr x10, [x21, #SCOPE_DEPTH]
+    cmp x9, x10
+    b.ne \fail
+.endm
+
 /*
  * is_scope                                               [internal, leaf]
  *   in:  x0 = an object pointer or 0
@@ -285,16 +301,8 @@ LOCALFUNC block_check
     ldr x9, [x21, #SCOPE_ARMED]
     cmp x9, x19
     b.ne .Lcheck_fail
-    bl slot_find                        /* x0 = tp                               */
     ADR_SYM x22, msg_not_innermost
-    cbz x0, .Lcheck_fail
-    ldr x9, [x0, #SLOT_BLOCK]
-    cmp x9, x20
-    b.ne .Lcheck_fail
-    ldr x9, [x0, #SLOT_DEPTH]
-    ldr x10, [x21, #SCOPE_DEPTH]
-    cmp x9, x10
-    b.ne .Lcheck_fail
+    INNERMOST_SLOT .Lcheck_fail         /* x0 = tp                               */
     mov x19, x0                         /* x19 = slot                            */
     LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
     blr x16
@@ -520,15 +528,7 @@ FUNC ss_exit_dealloc
     ldr x9, [x21, #SCOPE_THREAD]
     cmp x0, x9
     b.ne .Ldealloc_free
-    bl slot_find
-    cbz x0, .Ldealloc_free
-    ldr x9, [x0, #SLOT_BLOCK]
-    cmp x9, x20
-    b.ne .Ldealloc_free
-    ldr x9, [x0, #SLOT_DEPTH]
-    ldr x10, [x21, #SCOPE_DEPTH]
-    cmp x9, x10
-    b.ne .Ldealloc_free
+    INNERMOST_SLOT .Ldealloc_free
     mov x1, x20
     bl block_close                      /* heals: the block's scope ends here    */
 .Ldealloc_free:

@@ -155,11 +155,8 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
     stp x12, x13, [sp, #112]
     stp x14, x15, [sp, #128]
     stp x16, x17, [sp, #144]
-    stp x18, x19, [sp, #160]
-    stp x20, x21, [sp, #176]
-    .cfi_offset x19, -24
-    .cfi_offset x20, -16
-    .cfi_offset x21, -8
+    SAVE_PAIR x18, x19, 160, FL_FRAME
+    SAVE_PAIR x20, x21, 176, FL_FRAME
 .endm
 
 .macro FL_RESTORE_ALL
@@ -172,11 +169,8 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
     ldp x12, x13, [sp, #112]
     ldp x14, x15, [sp, #128]
     ldp x16, x17, [sp, #144]
-    ldp x18, x19, [sp, #160]
-    ldp x20, x21, [sp, #176]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
+    RESTORE_PAIR x18, x19, 160, sp
+    RESTORE_PAIR x20, x21, 176, sp
 .endm
 
 /* Z set when the calling thread's interpreter is ss_fl_interp.  Inside a
@@ -407,39 +401,20 @@ ENDFUNC ss_freelists_enter
  *   preserves: x0, x19-x29.  clobbers: x1-x18 (zeroed), NZCV.
  */
 LOCALFUNC ss_freelists_exit
-    mov x1, xzr
-    mov x2, xzr
-    mov x3, xzr
-    mov x4, xzr
-    mov x5, xzr
-    mov x6, xzr
-    mov x7, xzr
-    mov x8, xzr
-    mov x9, xzr
-    mov x10, xzr
-    mov x11, xzr
-    mov x12, xzr
-    mov x13, xzr
-    mov x14, xzr
-    mov x15, xzr
-    mov x16, xzr
-    mov x17, xzr
-    mov x18, xzr
+    CLEAR_GPRS_BUT_X0                   /* the function's values: not stored below */
     LDR_GLOBAL x9, ss_fl_count
     LDR_GLOBAL x10, ss_fl_zero_count
     orr x9, x9, x10
     LDR_GLOBAL x10, ss_fl_chain_count
     orr x9, x9, x10
-    cbnz x9, 1f
+    cbnz x9, .Lexit_lists
     ret
-1:  mov x9, xzr
+.Lexit_lists:
+    mov x9, xzr
     mov x10, xzr
     PROLOGUE 48
-    stp x0, x19, [sp, #16]
-    stp x20, x21, [sp, #32]
-    .cfi_offset x19, -24
-    .cfi_offset x20, -16
-    .cfi_offset x21, -8
+    SAVE_PAIR x0, x19, 16, 48
+    SAVE_PAIR x20, x21, 32, 48
     FL_CURRENT_IS_OURS
     b.ne .Lexit_out
     bl fl_zero_arrays                   /* every thread's exit: what it parked   */
@@ -452,29 +427,9 @@ LOCALFUNC ss_freelists_exit
     b.ne .Lexit_out
     bl fl_restore_all
 .Lexit_out:
-    ldp x0, x19, [sp, #16]
-    ldp x20, x21, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    mov x1, xzr                         /* what the C calls left: zeroed anyway  */
-    mov x2, xzr
-    mov x3, xzr
-    mov x4, xzr
-    mov x5, xzr
-    mov x6, xzr
-    mov x7, xzr
-    mov x8, xzr
-    mov x9, xzr
-    mov x10, xzr
-    mov x11, xzr
-    mov x12, xzr
-    mov x13, xzr
-    mov x14, xzr
-    mov x15, xzr
-    mov x16, xzr
-    mov x17, xzr
-    mov x18, xzr
+    RESTORE_PAIR x0, x19, 16
+    RESTORE_PAIR x20, x21, 32
+    CLEAR_GPRS_BUT_X0                   /* what the C calls left: zeroed anyway  */
     RETURN 48
 ENDFUNC ss_freelists_exit
 

@@ -418,19 +418,7 @@ USE_STACK probe_use_stack_1m, 1048576
 .equ D_MARK_HI, 0xcafe                  /* dn = 0xcafe00000000d000 + n          */
 .equ D_MARK_LO, 0xd000
 FUNC probe_call_and_spill
-    ENTER 112, x19, x20
-    stp d8, d9, [sp, #32]
-    .cfi_offset d8, -80
-    .cfi_offset d9, -72
-    stp d10, d11, [sp, #48]
-    .cfi_offset d10, -64
-    .cfi_offset d11, -56
-    stp d12, d13, [sp, #64]
-    .cfi_offset d12, -48
-    .cfi_offset d13, -40
-    stp d14, d15, [sp, #80]
-    .cfi_offset d14, -32
-    .cfi_offset d15, -24
+    ENTER 112, x19, x20, d8, d9, d10, d11, d12, d13, d14, d15
     mrs x9, fpcr
     str x9, [sp, #96]                   /* the caller's FPCR, put back at the end */
     LDR_GLOBAL x9, probe_api, P_FEATURES
@@ -520,22 +508,7 @@ FUNC probe_call_and_spill
     str xzr, [x10, #:lo12:fpcr_armed_tp]
     ldr x9, [sp, #96]
     msr fpcr, x9
-    ldp x19, x20, [sp, #16]
-    ldp d8, d9, [sp, #32]
-    ldp d10, d11, [sp, #48]
-    ldp d12, d13, [sp, #64]
-    ldp d14, d15, [sp, #80]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore d8
-    .cfi_restore d9
-    .cfi_restore d10
-    .cfi_restore d11
-    .cfi_restore d12
-    .cfi_restore d13
-    .cfi_restore d14
-    .cfi_restore d15
-    RETURN 112
+    LEAVE_RETURN 112, x19, x20, d8, d9, d10, d11, d12, d13, d14, d15
 ENDFUNC probe_call_and_spill
 
 GNU_PROPERTY_NOTES
