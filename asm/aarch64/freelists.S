@@ -146,31 +146,11 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
  * (x0-x18) and x19-x21, used here; the link register is signed (PAC). */
 .macro FL_SAVE_ALL
     PROLOGUE FL_FRAME
-    stp x0, x1, [sp, #16]
-    stp x2, x3, [sp, #32]
-    stp x4, x5, [sp, #48]
-    stp x6, x7, [sp, #64]
-    stp x8, x9, [sp, #80]
-    stp x10, x11, [sp, #96]
-    stp x12, x13, [sp, #112]
-    stp x14, x15, [sp, #128]
-    stp x16, x17, [sp, #144]
-    SAVE_PAIR x18, x19, 160, FL_FRAME
-    SAVE_PAIR x20, x21, 176, FL_FRAME
+    SAVE_REGS FL_FRAME, 16, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17, x18, x19, x20, x21
 .endm
 
 .macro FL_RESTORE_ALL
-    ldp x0, x1, [sp, #16]
-    ldp x2, x3, [sp, #32]
-    ldp x4, x5, [sp, #48]
-    ldp x6, x7, [sp, #64]
-    ldp x8, x9, [sp, #80]
-    ldp x10, x11, [sp, #96]
-    ldp x12, x13, [sp, #112]
-    ldp x14, x15, [sp, #128]
-    ldp x16, x17, [sp, #144]
-    RESTORE_PAIR x18, x19, 160, sp
-    RESTORE_PAIR x20, x21, 176, sp
+    RESTORE_REGS 16, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17, x18, x19, x20, x21
 .endm
 
 /* Z set when the calling thread's interpreter is ss_fl_interp.  Inside a

@@ -141,16 +141,8 @@ LOCALFUNC table_grow
 .Lgrow_map:                             /* x11 = new capacity                   */
     TABLE_MMAP x11
     b.hs .Lgrow_failed                  /* -errno                               */
-    mov x12, x0                         /* x12 = new table (zero-filled)        */
-    ldr x13, [x9, #H_TABLE]             /* x13 = old table                      */
-    ldr x14, [x9, #H_CAP]               /* x14 = old capacity                   */
-    sub x15, x11, #1                    /* x15 = new mask                       */
-    TABLE_REHASH x13, x14, x12, x15, HASH_SHIFT, x1
-    str x12, [x9, #H_TABLE]
-    str x11, [x9, #H_CAP]
-    LDR_GLOBAL x10, ss_heap_tracked
-    str x10, [x9, #H_USED]              /* no tombstones in the new table       */
-    TABLE_MUNMAP x13, x14
+    /* x12 = new table, x13/x14 = old table/capacity, x15 = new mask */
+    TABLE_REPLACE x11, x12, x13, x14, x15, x1, HASH_SHIFT, H_TABLE, H_CAP, H_USED, ss_heap_tracked
     mov x0, #0
     ret
 .Lgrow_failed:

@@ -123,19 +123,11 @@ LOCALFUNC ntable_resize
     mov x13, x0                         /* x13 = new capacity                   */
     TABLE_MMAP x13
     b.hs .Lresize_fail                  /* -errno                               */
-    mov x14, x0                         /* x14 = new table                      */
-    ldr x15, [x9, #N_TABLE]             /* x15 = old table                      */
-    ldr x10, [x9, #N_CAP]               /* x10 = old capacity                   */
-    sub x11, x13, #1                    /* x11 = new mask                       */
-    TABLE_REHASH x15, x10, x14, x11, NHASH_SHIFT, x12
-    str x14, [x9, #N_TABLE]
-    str x13, [x9, #N_CAP]
+    /* x14 = new table, x15/x10 = old table/capacity, x11 = new mask */
+    TABLE_REPLACE x13, x14, x15, x10, x11, x12, NHASH_SHIFT, N_TABLE, N_CAP, N_USED, ss_native_tracked
     adrp x2, ss_native_stats
     add x2, x2, #:lo12:ss_native_stats
-    str x13, [x2, #24]
-    LDR_GLOBAL x2, ss_native_tracked
-    str x2, [x9, #N_USED]
-    TABLE_MUNMAP x15, x10
+    str x13, [x2, #24]                  /* ss_native_stats[3] = capacity        */
     mov x0, #0
     ret
 .Lresize_fail:
