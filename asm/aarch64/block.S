@@ -126,9 +126,10 @@ FUNC ss_scope_enter
     ENTER 48, x19, x20, x21
     mov x19, #0
     and x9, x2, #0x7fffffffffffffff     /* nargs                                 */
-    cbz x9, 1f
+    cbz x9, .Lenter_check
     ldr x19, [x1]                       /* x19 = the Scope                       */
-1:  mov x0, x19
+.Lenter_check:
+    mov x0, x19
     bl is_scope
     b.ne .Lenter_not_scope
     SCOPE_FIELDS x19, x20               /* x20 = its fields                      */
@@ -136,36 +137,13 @@ FUNC ss_scope_enter
     cbnz x9, .Lenter_open
     ldr x9, [x20, #SCOPE_LOOKED]
     cbz x9, .Lenter_not_with
-    /* The frame that runs the `with` (3.10: the caller of the Python
-     * __enter__, which checked it for suspension itself). */
-    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
-    blr x16                             /* borrowed, or NULL                     */
-    mov x21, x0                         /* x21 = the frame                       */
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_BACK
-    cbz x16, 2f
-    cbz x0, 3f
-    blr x16                             /* new reference, or NULL                */
-    mov x21, x0
-    cbz x0, 3f
-    LDR_GLOBAL x16, ss_api, API_DECREF
-    blr x16                             /* identity only: the frame is running   */
-    b 3f
-2:  cbz x0, .Lenter_not_with            /* 3.11+: no Python frame is no `with`   */
-    bl called_by_with
-    cbz w0, .Lenter_not_with
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
-    cbz x16, 3f
-    mov x0, x21
-    blr x16                             /* new reference, or NULL                */
-    cbz x0, 3f                          /* (3.14+ return None for "no generator") */
-    str x0, [sp, #40]
-    LDR_GLOBAL x16, ss_api, API_DECREF
-    blr x16                             /* only its identity is used below       */
-    ldr x9, [sp, #40]
-    LDR_GLOBAL x10, ss_api, API_NONE
-    cmp x9, x10
-    b.ne .Lenter_suspendable
-3:  mov x0, sp
+    bl with_frame                       /* x21 = the frame                       */
+    cbz x0, .Lenter_begin
+    cmp x0, #1
+    b.eq .Lenter_not_with
+    b .Lenter_suspendable
+.Lenter_begin:
+    mov x0, sp
     bl scope_begin                      /* depth + 1                             */
     cbz x0, .Lenter_out                 /* NULL, exception set                   */
     /* link: Scope.F = the previous innermost block, the slot's reference moves
@@ -197,21 +175,76 @@ FUNC ss_scope_enter
 .Lenter_not_scope:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     ADR_SYM x1, msg_not_scope
-    b 4f
+    b .Lenter_raise
 .Lenter_open:
     LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     ADR_SYM x1, msg_already_open
-    b 4f
+    b .Lenter_raise
 .Lenter_not_with:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     LDR_GLOBAL x1, ss_api, API_WITH_MESSAGE
-    b 4f
+    b .Lenter_raise
 .Lenter_suspendable:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     LDR_GLOBAL x1, ss_api, API_SUSPEND_MESSAGE
-4:  bl raise_with
+.Lenter_raise:
+    bl raise_with
     b .Lenter_out
 ENDFUNC ss_scope_enter
+
+/*
+ * with_frame                                             [internal]
+ *   ss_scope_enter's: the Python frame that runs the `with` statement (3.10:
+ *   the caller of the Python __enter__, which checked it for suspension
+ *   itself); on 3.11+ it must be executing a `with` statement's call of
+ *   __enter__ (called_by_with), and not be a generator's or coroutine's
+ *   (PyFrame_GetGenerator, where the interpreter has it).
+ *   out: x0 = 0: x21 = the frame (identity only; NULL on 3.10 when there is
+ *        none); x0 = 1: not called by a `with` statement; x0 = 2: the frame
+ *        can suspend.
+ *   sets x21 (ss_scope_enter saved it).  clobbers: caller-saved registers.
+ *   Frame: [x29+16] the generator, while its reference is released.
+ */
+LOCALFUNC with_frame
+    PROLOGUE 32
+    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
+    blr x16                             /* borrowed, or NULL                     */
+    mov x21, x0                         /* x21 = the frame                       */
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_BACK
+    cbz x16, .Lwith_frame_current
+    cbz x0, .Lwith_frame_ok
+    blr x16                             /* new reference, or NULL                */
+    mov x21, x0
+    cbz x0, .Lwith_frame_ok
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* identity only: the frame is running   */
+    b .Lwith_frame_ok
+.Lwith_frame_current:
+    cbz x0, .Lwith_frame_not_with       /* 3.11+: no Python frame is no `with`   */
+    bl called_by_with
+    cbz w0, .Lwith_frame_not_with
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
+    cbz x16, .Lwith_frame_ok
+    mov x0, x21
+    blr x16                             /* new reference, or NULL                */
+    cbz x0, .Lwith_frame_ok             /* (3.14+ return None for "no generator") */
+    str x0, [sp, #16]
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* only its identity is used below       */
+    ldr x9, [sp, #16]
+    LDR_GLOBAL x10, ss_api, API_NONE
+    cmp x9, x10
+    b.ne .Lwith_frame_suspendable
+.Lwith_frame_ok:
+    mov x0, #0
+    RETURN 32
+.Lwith_frame_not_with:
+    mov x0, #1
+    RETURN 32
+.Lwith_frame_suspendable:
+    mov x0, #2
+    RETURN 32
+ENDFUNC with_frame
 
 /*
  * called_by_with                                         [internal]
