@@ -83,13 +83,14 @@ msg_scrub_failed:
  *   out: Z set if it is a Scope.  clobbers: x9, x10, flags.
  */
 LOCALFUNC is_scope
-    cbz x0, 1f
+    cbz x0, .Lis_scope_null
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x9, [x0, x9]
     LDR_GLOBAL x10, ss_block_types, TYPE_SCOPE
     cmp x9, x10
     ret
-1:  cmp x0, #1                          /* 0 != 1: Z clear                       */
+.Lis_scope_null:
+    cmp x0, #1                          /* 0 != 1: Z clear                       */
     ret
 ENDFUNC is_scope
 
@@ -284,20 +285,22 @@ LOCALFUNC called_by_with
     ldrb w11, [x10]
     and w12, w9, #0xff
     cmp w11, w12                        /* its opcode                            */
-    b.ne 1f
+    b.ne .Lwith_result
     ubfx w12, w9, #8, #8
-    cbz w12, 2f                         /* no instruction before it to check     */
+    cbz w12, .Lwith_yes                 /* no instruction before it to check     */
     cmp x20, #2
-    b.lo 1f
+    b.lo .Lwith_result
     ldrb w11, [x10, #-2]
     cmp w11, w12                        /* the opcode before it                  */
-    b.ne 1f
+    b.ne .Lwith_result
     ldrb w11, [x10, #-1]
     ubfx w12, w9, #16, #8
     cmp w11, w12                        /* and its oparg                         */
-    b.ne 1f
-2:  mov x21, #1
-1:  mov x0, x19
+    b.ne .Lwith_result
+.Lwith_yes:
+    mov x21, #1
+.Lwith_result:
+    mov x0, x19
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
 .Lwith_out:
@@ -380,10 +383,11 @@ LOCALFUNC block_close
     mov x19, x0                         /* x19 = slot                            */
     mov x20, x1                         /* x20 = the Scope                       */
     LDR_GLOBAL x9, ss_features
-    tbz x9, #FEAT_FP_BIT, 1f
+    tbz x9, #FEAT_FP_BIT, .Lclose_fpcr_saved
     mrs x9, fpcr
     str x9, [sp, #CTL]
-1:  add x0, sp, #CTL
+.Lclose_fpcr_saved:
+    add x0, sp, #CTL
     bl clear_registers                  /* 1. registers                          */
     mov x0, x19
     SLOT_VECTOR x19, x1, x9
@@ -426,9 +430,10 @@ ENDFUNC block_close
 FUNC ss_scope_exit_unbound
     mov x9, #0
     and x2, x2, #0x7fffffffffffffff
-    cbz x2, 1f
+    cbz x2, .Lunbound_args
     ldr x9, [x1]
-1:  mov x1, x9                          /* x1 = args[0] or 0                     */
+.Lunbound_args:
+    mov x1, x9                          /* x1 = args[0] or 0                     */
     mov x0, #0                          /* through no exit object                */
     b .Lexit_entry                      /* sp unchanged: the same PAC signature  */
 ENDFUNC ss_scope_exit_unbound
@@ -483,29 +488,30 @@ ENDFUNC ss_scope_new
  *   out: x0 = new reference, or NULL with an exception (no memory).
  */
 FUNC ss_exit_get
-    cbz x1, 1f
+    cbz x1, .Lexit_get_bind
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 1f
+    b.eq .Lexit_get_bind
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x9, [x1, x9]
     LDR_GLOBAL x10, ss_block_types, TYPE_SCOPE
     cmp x9, x10
-    b.eq 1f
+    b.eq .Lexit_get_bind
     LDR_GLOBAL x16, ss_api, API_METHOD_NEW
     br x16                              /* PyMethod_New(edge, obj)               */
-1:  ENTER 32, x19, x20
+.Lexit_get_bind:
+    ENTER 32, x19, x20
     mov x19, x1                         /* x19 = the Scope, or NULL/None         */
     mov x20, x0                         /* x20 = the edge                        */
-    cbz x1, 2f
+    cbz x1, .Lexit_get_edge
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 2f
+    b.eq .Lexit_get_edge
     LDR_GLOBAL x0, ss_block_types, TYPE_EXIT
     mov x1, #0
     LDR_GLOBAL x16, ss_api, API_GENERIC_ALLOC
     blr x16                             /* zeroed, GC-tracked, or NULL           */
-    cbz x0, 3f
+    cbz x0, .Lexit_get_out
     mov x20, x0                         /* x20 = the exit object                 */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_VECTORCALL
     ADR_SYM x10, ss_scope_exit_checked  /* decorated.S: the exit, then frames cleared */
@@ -518,12 +524,14 @@ FUNC ss_exit_get
     SCOPE_FIELDS x19, x9
     str x20, [x9, #SCOPE_LOOKED]
     mov x0, x20
-    b 3f
-2:  mov x0, x20
+    b .Lexit_get_out
+.Lexit_get_edge:
+    mov x0, x20
     LDR_GLOBAL x16, ss_api, API_INCREF
     blr x16
     mov x0, x20
-3:  LEAVE_RETURN 32, x19, x20
+.Lexit_get_out:
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_exit_get
 
 /*
@@ -547,9 +555,10 @@ FUNC ss_exit_dealloc
     SCOPE_FIELDS x20, x21
     ldr x9, [x21, #SCOPE_LOOKED]
     cmp x9, x19
-    b.ne 1f
+    b.ne .Ldealloc_armed
     str xzr, [x21, #SCOPE_LOOKED]
-1:  ldr x9, [x21, #SCOPE_ARMED]
+.Ldealloc_armed:
+    ldr x9, [x21, #SCOPE_ARMED]
     cmp x9, x19
     b.ne .Ldealloc_free
     ldr x9, [x21, #SCOPE_STATE]

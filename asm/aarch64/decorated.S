@@ -117,15 +117,15 @@ FUNC ss_scope_exit_checked
     mov x19, x1                         /* x19 = args (the caller's)            */
     and x20, x2, #0x7fffffffffffffff    /* x20 = nargs                          */
     bl ss_scope_exit                    /* keeps x19, x20 (callee-saved)        */
-    cbz x0, 1f
+    cbz x0, .Lchecked_out
     cmp x20, #3
-    b.lo 1f
+    b.lo .Lchecked_out
     LDR_GLOBAL x9, ss_call_hooks, HOOK_CLEAR_BLOCK
-    cbz x9, 1f
+    cbz x9, .Lchecked_out
     ldr x10, [x19, #16]                 /* tb                                   */
     LDR_GLOBAL x11, ss_api, API_NONE
     cmp x10, x11
-    b.eq 1f
+    b.eq .Lchecked_out
     mov x20, x0                         /* x20 = the exit's result              */
     mov x0, x9
     add x1, x19, #8                     /* (exc, tb)                            */
@@ -133,16 +133,18 @@ FUNC ss_scope_exit_checked
     mov x3, xzr
     LDR_GLOBAL x16, ss_api, API_VECTORCALL
     blr x16
-    cbz x0, 2f
+    cbz x0, .Lchecked_hook_raised
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, x20
-    b 1f
-2:  mov x0, x20                         /* the hook raised: report that         */
+    b .Lchecked_out
+.Lchecked_hook_raised:
+    mov x0, x20                         /* the hook raised: report that         */
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, xzr
-1:  LEAVE_RETURN 32, x19, x20
+.Lchecked_out:
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_scope_exit_checked
 
 /*
@@ -215,9 +217,10 @@ LOCALFUNC error_hook
     cbz x1, .Lerror_restore             /* no traceback: nothing to clear       */
     str x1, [sp, #48]                   /* args = (value or None, tb)           */
     ldr x0, [sp, #24]
-    cbnz x0, 1f
+    cbnz x0, .Lerror_args
     LDR_GLOBAL x0, ss_api, API_NONE
-1:  str x0, [sp, #40]
+.Lerror_args:
+    str x0, [sp, #40]
     LDR_GLOBAL x0, ss_call_hooks, HOOK_CLEAR
     add x1, sp, #40
     mov x2, #2
@@ -244,13 +247,14 @@ ENDFUNC error_hook
  * through the class (obj NULL or None), the object itself.
  */
 FUNC ss_object_get
-    cbz x1, 1f
+    cbz x1, .Lobject_get_self
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 1f
+    b.eq .Lobject_get_self
     LDR_GLOBAL x16, ss_api, API_METHOD_NEW
     br x16                              /* PyMethod_New(self, obj)              */
-1:  PROLOGUE 32
+.Lobject_get_self:
+    PROLOGUE 32
     str x0, [sp, #16]
     LDR_GLOBAL x16, ss_api, API_INCREF
     blr x16
@@ -318,11 +322,12 @@ FUNC ss_object_dealloc
     blr x16
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_WEAKLIST
     ldr x9, [x19, x9]
-    cbz x9, 1f
+    cbz x9, .Lobject_dealloc_clear
     mov x0, x19
     LDR_GLOBAL x16, ss_api, API_CLEAR_WEAKREFS
     blr x16
-1:  mov x0, x19
+.Lobject_dealloc_clear:
+    mov x0, x19
     bl ss_object_clear
     mov x0, x19
     LDR_GLOBAL x16, ss_api, API_GC_DEL

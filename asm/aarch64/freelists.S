@@ -182,11 +182,13 @@ LOCALFUNC fl_restore_all
     ldr x9, [x19, #FL_COUNT]
     ldr x10, [x19, #FL_WIDTH]
     cmp x10, #4
-    b.ne 1f
+    b.ne .Lrestore_count64
     ldrsw x11, [x9]
-    b 2f
-1:  ldr x11, [x9]
-2:  cbnz x21, .Lrestore_refilled
+    b .Lrestore_counted
+.Lrestore_count64:
+    ldr x11, [x9]
+.Lrestore_counted:
+    cbnz x21, .Lrestore_refilled
     ldr x10, [x19, #FL_DISABLED]
     cmp x11, x10
     b.eq .Lrestore_put_back
@@ -212,11 +214,13 @@ LOCALFUNC fl_restore_all
     ldr x10, [x19, #FL_SAVED_COUNT]
     ldr x11, [x19, #FL_WIDTH]
     cmp x11, #4
-    b.ne 3f
+    b.ne .Lrestore_put_count64
     str w10, [x9]
-    b 4f
-3:  str x10, [x9]
-4:  add x19, x19, #FL_SIZE
+    b .Lrestore_next
+.Lrestore_put_count64:
+    str x10, [x9]
+.Lrestore_next:
+    add x19, x19, #FL_SIZE
     subs x20, x20, #1
     b.ne .Lrestore_entry
 .Lrestore_done:
@@ -247,18 +251,20 @@ LOCALFUNC fl_zero_arrays
     ldr x12, [x10, #FLZ_ARRAY]
 .Lzero_object:
     ldr x13, [x12], #8                  /* x13 = a parked object                 */
-    cbz x13, 2f
+    cbz x13, .Lzero_arrays_next
     ldr x14, [x10, #FLZ_DIRTY]
     ldr x15, [x13, x14]
-    cbz x15, 2f
+    cbz x15, .Lzero_arrays_next
     str xzr, [x13, x14]
     ldr x14, [x10, #FLZ_ZERO_OFF]
     add x13, x13, x14
     ldr x15, [x10, #FLZ_ZERO_BYTES]
-1:  stp xzr, xzr, [x13], #16
+.Lzero_array:
+    stp xzr, xzr, [x13], #16
     subs x15, x15, #16
-    b.hi 1b
-2:  subs x11, x11, #1
+    b.hi .Lzero_array
+.Lzero_arrays_next:
+    subs x11, x11, #1
     b.ne .Lzero_object
 .Lzero_next_list:
     add x10, x10, #FLZ_SIZE
@@ -293,20 +299,22 @@ LOCALFUNC fl_zero_chains
     b.lt .Lchain_next_head
     ldr x15, [x10, #FLC_DIRTY]
     ldr x16, [x13, x15]
-    cbz x16, 2f
+    cbz x16, .Lzero_chains_next
     str xzr, [x13, x15]
     ldr x15, [x10, #FLC_WORDS]
     ldrsw x16, [x13, x15]
     ldr x15, [x10, #FLC_MAX_WORDS]
     cmp x16, x15
-    b.hi 2f                             /* (unsigned: a negative count too)      */
-    cbz x16, 2f
+    b.hi .Lzero_chains_next             /* (unsigned: a negative count too)      */
+    cbz x16, .Lzero_chains_next
     ldr x15, [x10, #FLC_DATA]
     add x17, x13, x15
-1:  str wzr, [x17], #4
+.Lzero_chain_words:
+    str wzr, [x17], #4
     subs x16, x16, #1
-    b.ne 1b
-2:  ldr x13, [x13]                      /* next                                  */
+    b.ne .Lzero_chain_words
+.Lzero_chains_next:
+    ldr x13, [x13]                      /* next                                  */
     b .Lchain_node
 .Lchain_next_head:
     subs x12, x12, #1
@@ -352,13 +360,15 @@ LOCALFUNC ss_freelists_enter
     ldr x11, [x19, #FL_DISABLED]
     ldr x12, [x19, #FL_WIDTH]
     cmp x12, #4
-    b.ne 1f
+    b.ne .Lenter_count64
     ldrsw x10, [x9]
     str w11, [x9]                       /* every push is refused                 */
-    b 2f
-1:  ldr x10, [x9]
+    b .Lenter_saved
+.Lenter_count64:
+    ldr x10, [x9]
     str x11, [x9]
-2:  str x10, [x19, #FL_SAVED_COUNT]
+.Lenter_saved:
+    str x10, [x19, #FL_SAVED_COUNT]
     add x19, x19, #FL_SIZE
     subs x20, x20, #1
     b.ne .Lenter_entry
@@ -425,10 +435,11 @@ FUNC ss_freelists_reset
     ADDR x9, ss_fl_inside
     ldr x19, [x9]
     str x0, [x9]
-    cbnz x0, 1f
-    cbz x19, 1f
+    cbnz x0, .Lreset_out
+    cbz x19, .Lreset_out
     bl fl_restore_all
-1:  ldr x19, [sp, #16]
+.Lreset_out:
+    ldr x19, [sp, #16]
     .cfi_restore x19
     RETURN 32
 ENDFUNC ss_freelists_reset
