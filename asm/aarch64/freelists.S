@@ -439,9 +439,7 @@ FUNC ss_freelists_reset
     cbz x19, .Lreset_out
     bl fl_restore_all
 .Lreset_out:
-    ldr x19, [sp, #16]
-    .cfi_restore x19
-    RETURN 32
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_freelists_reset
 
 GNU_PROPERTY_NOTES

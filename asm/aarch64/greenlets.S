@@ -71,8 +71,7 @@ FUNC ss_greenlet_entry
     str x0, [x1, #PARK_SLOT]
     mov x0, x1
 .Lentry_out:
-    ldr x19, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_greenlet_entry
 
 /*

@@ -238,9 +238,7 @@ LOCALFUNC nuntrack
     NUNLOCK
     mov x0, #-1
 .Lnuntrack_out:
-    ldr x19, [sp, #16]
-    .cfi_restore x19
-    RETURN 32
+    LEAVE_RETURN 32, x19
 ENDFUNC nuntrack
 
 /* ntrack — record block x0 of x1 bytes (takes the lock).
