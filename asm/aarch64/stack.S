@@ -67,8 +67,9 @@
  * writes only x30; a frame to save x30 in would be a store into the region
  * being erased (the partial page is zeroed first, which would wipe it, and
  * whatever was left there would survive the scope).  So scrub_stack keeps
- * its caller's x30 in x18 (a code address, not stack data; its callers
- * zero x1-x18 before they return), and the steps are leaves: they call
+ * its caller's x30 in x18 (a code address, not stack data; the trampolines,
+ * ss_call and ss_scope_exit, zero x1-x18 before they return to the
+ * interpreter), and the steps are leaves: they call
  * nothing, use no stack, and return with `ret`.  A signal that arrives
  * meanwhile pushes its frame below sp as it did before the split: the steps
  * change neither sp nor what lies above it. */
