@@ -3,6 +3,7 @@
  * identity, and CPU/OS feature detection.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 6
