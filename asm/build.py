@@ -6,9 +6,15 @@ Only an assembler and a linker are used: GNU ``as`` and ``ld`` for x86-64,
 binutils-aarch64-linux-gnu) for AArch64.  No C compiler, no preprocessor, no
 libc.  The output is byte-for-byte reproducible for a given binutils version.
 
-    python asm/build.py            # rebuild every target whose tools exist
-    python asm/build.py --check    # rebuild into a temporary folder and compare
-                                   # with the committed files; exit 1 on a difference
+The values the Python side and the assembly share (API table offsets, flag and feature
+bits, ABI version, messages) live in secretscope/_interface.py; each architecture's
+asm/<arch>/interface.inc is generated from it here and committed.
+
+    python asm/build.py            # regenerate asm/<arch>/interface.inc, rebuild every
+                                   # target whose tools exist
+    python asm/build.py --check    # compare the generated includes with the table and
+                                   # rebuild into a temporary folder and compare with the
+                                   # committed files; exit 1 on a difference
     python asm/build.py --arch x86_64
 """
 from __future__ import annotations
@@ -104,13 +110,46 @@ def build(target: Target, out_root: Path) -> Path:
     return output
 
 
-def _load_digest_module():
-    """secretscope/_loaddigest.py, loaded by path (importing the package would load the objects)."""
-    spec = importlib.util.spec_from_file_location("_secretscope_loaddigest", ROOT / "secretscope" / "_loaddigest.py")
+def _load_package_module(name: str, root: Path = ROOT):
+    """secretscope/<name>.py, loaded by path (importing the package would load the objects)."""
+    spec = importlib.util.spec_from_file_location("_secretscope" + name, root / "secretscope" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_digest_module():
+    return _load_package_module("_loaddigest")
+
+
+def interface_include(arch: str) -> Path:
+    """The generated include of arch's backend, relative to ROOT."""
+    return Path("asm") / arch / "interface.inc"
+
+
+def render_interface(arch: str, root: Path = ROOT) -> str:
+    """What asm/<arch>/interface.inc must hold: the table in root's secretscope/_interface.py."""
+    return _load_package_module("_interface", root).render_include(arch)
+
+
+def stale_interfaces(arches: list[str], root: Path = ROOT) -> list[Path]:
+    """The generated includes under root that differ from what the table gives (or are missing)."""
+    stale = []
+    for arch in arches:
+        path = root / interface_include(arch)
+        if not path.exists() or path.read_text() != render_interface(arch, root):
+            stale.append(interface_include(arch))
+    return stale
+
+
+def write_interfaces(arches: list[str], root: Path = ROOT) -> None:
+    for arch in arches:
+        path = root / interface_include(arch)
+        text = render_interface(arch, root)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"generated {interface_include(arch)}")
 
 
 def manifest_text(lib_dir: Path) -> str:
@@ -132,7 +171,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip targets whose assembler/linker is not installed instead of failing")
     args = parser.parse_args(argv)
     selected = [t for t in TARGETS if args.arch is None or t.arch in args.arch]
+    # the architectures implemented in this tree: the ones with a backend that includes common.inc
+    arches = sorted({t.arch for t in selected if (ROOT / "asm" / t.arch / "common.inc").exists()})
     failures = 0
+    if args.check:
+        stale = stale_interfaces(arches)
+        for arch in arches:
+            bad = interface_include(arch) in stale
+            print(f"{'DIFF' if bad else 'ok  '} {interface_include(arch)}"
+                  + (" (stale: not what secretscope/_interface.py gives; run python3 asm/build.py)" if bad else ""))
+        failures += len(stale)
+    else:
+        write_interfaces(arches)
     for target in selected:
         if not target.sources():
             continue  # architecture not implemented in this tree
@@ -156,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         (lib_dir / "SHA256SUMS").write_text(manifest_text(lib_dir))
         print("wrote secretscope/_lib/SHA256SUMS")
+    if failures:
+        print(f"build.py --check: {failures} file(s) differ from what the sources and "
+              "secretscope/_interface.py give (DIFF above); run python3 asm/build.py and commit the result",
+              file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -14,29 +14,25 @@ from ._freelists import FreeLists
 from ._greenlets import GreenletScopes
 from ._heap import HeapZeroing
 from ._inherit import in_force as inheritance_in_force
+from ._interface import ABI_VERSION as ABI_VERSION  # re-exported: the old names stay importable from here
+from ._interface import CAP_HEAP as CAP_HEAP
+from ._interface import CAP_SIGNAL_STACKS as CAP_SIGNAL_STACKS
+from ._interface import API_NAMES, ARCHES, OBJECT_LAYOUT, feature_names
+from ._limits import known_limits
 from ._loader import library_path, load_verified
 from ._native_heap import NativeHeapZeroing
 from ._platform import native_arch, platform_tag
 from ._protection import Protection
 from ._threads import StackRegistry
 
-ABI_VERSION = 3
+# The values shared with the assembly live in _interface.py (asm/build.py generates each
+# architecture's interface.inc from it).
 
-# ss_features bits (asm/x86_64/common.inc, asm/aarch64/common.inc)
-_FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {
-    "x86_64": ((1, "xsave"), (2, "avx"), (4, "avx512"), (8, "amx")),
-    "aarch64": ((1, "fp-simd"), (2, "sve"), (4, "sme")),
-}
+# ss_features bits NativeBackend.features() reports, per architecture (FEAT_* in interface.inc)
+_FEATURE_NAMES: Dict[str, Tuple[Tuple[int, str], ...]] = {arch: feature_names(arch) for arch in ARCHES}
 
-# index of each entry of ss_api (API_* / 8 in common.inc)
-_API_SLOTS = (
-    "vectorcall", "call_noargs", "bool_from_long", "err_set_string", "exc_runtime",
-    "exc_type", "register_cb", "none", "incref", "vectorcall_dict", "stack_as_dict", "decref",
-    "method_new", "gc_untrack", "clear_weakrefs", "gc_del",
-    "eval_get_frame", "frame_get_generator", "suspend_message",
-    "generic_alloc", "frame_get_back", "with_message",
-    "frame_get_lasti", "frame_get_code", "code_get_code", "with_opcodes",
-)
+# index of each entry of ss_api (API_* / 8 in interface.inc)
+_API_SLOTS = API_NAMES
 
 
 # C-API functions the backend hands to the assembly or calls through ctypes.  Checked before
@@ -59,7 +55,6 @@ _REQUIRED_EXPORTS = ("ss_api", "ss_abi_version", "ss_features", "ss_init", "ss_r
                      "ss_call_hooks", "ss_greenlet_entry", "ss_vectorcall_compat")
 
 AT_HWCAP, AT_HWCAP2 = 16, 26
-CAP_HEAP, CAP_SIGNAL_STACKS = 1, 2  # ss_capabilities bits (asm/<arch>/common.inc)
 
 
 def auxv_hwcaps() -> Tuple[int, int]:
@@ -121,18 +116,43 @@ class NativeBackend:
     name = "native"
 
     def __init__(self) -> None:
+        self.arch = self._check_interpreter()
+        self.lib = self._load()
+        self._init_features()
+        self._bind_thread_routines()
+        self._init_heap()
+        self.registry = StackRegistry(self.lib.ss_register_thread, self.lib.ss_forget_thread,
+                                      self.lib.ss_reset_after_fork, on_register=self._first_scope_of_thread)
+        self._fill_api()
+        self._make_function_type()
+        self._make_calls()
+        self._make_block_types()
+        self.addresses = {name: self._routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
+
+    @staticmethod
+    def _check_interpreter() -> str:
+        """This machine's architecture, once the interpreter is known to export every C-API
+        function the backend uses."""
         arch = native_arch()
         assert arch is not None
         missing = [name for name in _REQUIRED_API if not _cpython.has_symbol(name)]
         if missing:
             raise NativeLoadError(f"this interpreter does not export the C-API functions {', '.join(missing)}")
-        self.arch = arch
-        self.lib = lib = load_verified(library_path())
+        return arch
+
+    @staticmethod
+    def _load() -> ctypes.CDLL:
+        """The verified object, with every required export and this side's interface version."""
+        lib = load_verified(library_path())
         check_exports(lib, library_path())
         abi = ctypes.c_uint64.in_dll(lib, "ss_abi_version").value
         if abi != ABI_VERSION:
             raise NativeLoadError(f"{library_path().name} has interface version {abi}, expected {ABI_VERSION}")
+        return lib
 
+    def _init_features(self) -> None:
+        """ss_init (CPU/OS feature detection, the page size), then rseq where the assembly has it."""
+        lib = self.lib
         lib.ss_init.restype = ctypes.c_uint64
         lib.ss_init.argtypes = [ctypes.c_uint64] * 3
         hwcap, hwcap2 = auxv_hwcaps()
@@ -144,6 +164,10 @@ class NativeBackend:
             lib.ss_rseq_setup.restype = None
             lib.ss_rseq_setup.argtypes = [ctypes.c_int64]
             lib.ss_rseq_setup(self.rseq_offset)
+
+    def _bind_thread_routines(self) -> None:
+        """ctypes signatures of the per-thread routines (threads.S, stack.S)."""
+        lib = self.lib
         lib.ss_register_thread.restype = ctypes.c_uint64
         lib.ss_register_thread.argtypes = [ctypes.c_uint64] * 4
         lib.ss_forget_thread.restype = ctypes.c_int
@@ -154,49 +178,61 @@ class NativeBackend:
         if self._thread_scans is not None:
             self._thread_scans.restype = ctypes.c_uint64
             self._thread_scans.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
+
+    def _init_heap(self) -> None:
+        """What ss_capabilities says the object implements; the heap, native heap and free-list
+        parts, installed later by the first scope of the process."""
+        lib = self.lib
         caps = ctypes.c_uint64.in_dll(lib, "ss_capabilities").value if hasattr(lib, "ss_capabilities") else 0
         self.signal_stacks = bool(caps & CAP_SIGNAL_STACKS)
         self.heap = HeapZeroing(lib, implemented=bool(caps & CAP_HEAP))
         # native heap (issue 12): malloc & co. of every loaded object, wrapped at the first scope
-        self.native_heap = NativeHeapZeroing(lib, arch, own_paths=(str(library_path()), str(library_path("probe"))))
+        self.native_heap = NativeHeapZeroing(lib, self.arch,
+                                             own_paths=(str(library_path()), str(library_path("probe"))))
         # The heap wrapper is installed lazily, by the first scope of the process (the first
         # thread registration), and re-checked by every later one.
         self.free_lists = FreeLists(lib, self.heap.available)  # located at the first scope too
 
-        self.registry = StackRegistry(lib.ss_register_thread, lib.ss_forget_thread, lib.ss_reset_after_fork,
-                                      on_register=self._first_scope_of_thread)
-        self._fill_api()
+    def _routine(self, name: str) -> int:
+        """The address of the exported routine name."""
+        return ctypes.cast(getattr(self.lib, name), ctypes.c_void_p).value or 0
 
-        def routine(name: str) -> int:
-            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
-
-        call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
-        # What @secret returns: an object whose call enters ss_object_call (decorated.S).
-        layout = (ctypes.c_uint64 * 6).in_dll(lib, "ss_object_layout")
+    def _make_function_type(self) -> None:
+        """What @secret returns: an object whose call enters ss_object_call (decorated.S)."""
+        layout = (ctypes.c_uint64 * len(OBJECT_LAYOUT)).in_dll(self.lib, "ss_object_layout")
         for index, offset in enumerate(_cpython.object_layout()):
             layout[index] = offset
         self.function_type = _cpython.secret_function_type(
-            "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).", routine)
+            "secretscope.secret_function", "A callable run inside a secret scope (see secretscope.secret).",
+            self._routine)
         self.function_type.__repr__ = _function_repr  # type: ignore[assignment]
         self.function_type.__reduce__ = _function_reduce  # type: ignore[assignment]
         self.function_type.__getattr__ = _function_getattr  # type: ignore[attr-defined]
-        self._object_call = routine("ss_object_call")
+        self._object_call = self._routine("ss_object_call")
+
+    def _make_calls(self) -> None:
+        """do, a decorated generator's steps, enabled() and the greenlet hooks."""
+        routine = self._routine
+        call_flags = _cpython.METH_FASTCALL | _cpython.METH_KEYWORDS
         self.do: Callable[..., Any] = _cpython.MethodDef(
             "do", routine("ss_do_checked"), call_flags,
             "do(f, /, *args, **kwargs)\n--\n\nCall f(*args, **kwargs) inside a secret scope.").bind()
         self.do_step: Callable[..., Any] = _cpython.MethodDef(  # _suspendable.py's steps (decorated.S)
             "do", routine("ss_do_step"), call_flags, "One step of a decorated generator, in a scope.").bind()
-        install_call_hooks(lib)  # decorated calls and do end through _call_results.py (decorated.S)
+        install_call_hooks(self.lib)  # decorated calls and do end through _call_results.py (decorated.S)
         self.enabled: Callable[[], bool] = _cpython.MethodDef(
             "enabled", routine("ss_enabled_exact"), _cpython.METH_NOARGS,  # per greenlet (greenlets.S)
             "enabled()\n--\n\nTrue while a secret scope is active on this thread.").bind()
-        self.greenlets = GreenletScopes(lib)  # parks a switching greenlet's scopes (_greenlets.py)
+        self.greenlets = GreenletScopes(self.lib)  # parks a switching greenlet's scopes (_greenlets.py)
         self.registry.on_registered.append(self.greenlets.thread_registered)
-        # `with secret():` (block.S): one Scope object per block; its __enter__ and __exit__ are
-        # vectorcall objects.  __exit__ binds to a fresh exit object whose call goes from the
-        # block's frame straight into the assembly, so no CPython C frame sits between the
-        # block's frame and the erasure (a builtin would leave its helper's frame, with stale
-        # slots, there); the `with` looks it up before calling __enter__, which arms it.
+
+    def _make_block_types(self) -> None:
+        """`with secret():` (block.S): one Scope object per block; its __enter__ and __exit__ are
+        vectorcall objects.  __exit__ binds to a fresh exit object whose call goes from the
+        block's frame straight into the assembly, so no CPython C frame sits between the
+        block's frame and the erasure (a builtin would leave its helper's frame, with stale
+        slots, there); the `with` looks it up before calling __enter__, which arms it."""
+        routine = self._routine
         enter_edge = _cpython.vectorcall_type("secretscope.ScopeEnter", "Entry of a `with secret():` block.",
                                               descr_get=routine("ss_object_get"), method_descriptor=True)
         exit_edge = _cpython.vectorcall_type("secretscope.ScopeExitEdge", "Exit of a `with secret():` block.",
@@ -209,13 +245,12 @@ class NativeBackend:
         self.scope_type.__exit__ = self.exit  # type: ignore[attr-defined]
         self._exit_type = _cpython.scope_exit_type(
             "secretscope.ScopeExit", "The exit of one `with secret():` block.", routine)
-        block_types = (ctypes.c_void_p * 2).in_dll(lib, "ss_block_types")
+        block_types = (ctypes.c_void_p * 2).in_dll(self.lib, "ss_block_types")
         block_types[0], block_types[1] = id(self.scope_type), id(self._exit_type)
         # secret() with no argument: a builtin that allocates the Scope (no type call)
         self.new_scope: Callable[[], Any] = _cpython.MethodDef(
             "new_scope", routine("ss_scope_new"), _cpython.METH_NOARGS,
             "new_scope()\n--\n\nA new secret() scope.").bind()
-        self.addresses = {name: routine(name) for name in ("ss_call", "ss_vectorcall_compat")}
 
     def _first_scope_of_thread(self) -> None:
         """Each thread's first scope (StackRegistry.register): install, or check, the heap wrappers
@@ -225,7 +260,7 @@ class NativeBackend:
         self.native_heap.ensure()
 
     def _fill_api(self) -> None:
-        api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")
+        api = (ctypes.c_void_p * len(_API_SLOTS)).in_dll(self.lib, "ss_api")  # API_SIZE / 8
         self._suspend_message = ctypes.create_string_buffer(SUSPEND_MESSAGE.encode())  # kept alive
         self._with_message = ctypes.create_string_buffer(WITH_MESSAGE.encode())
         vectorcall = (_cpython.symbol("PyObject_Vectorcall") if _cpython.has_symbol("PyObject_Vectorcall")
@@ -302,4 +337,5 @@ class NativeBackend:
                           heap=self.heap.available and not self.heap.bypasses and free_list_note is None,
                           signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
-                          inherit=inheritance_in_force(), native_heap=self.native_heap.covered)
+                          inherit=inheritance_in_force(), native_heap=self.native_heap.covered,
+                          limits=known_limits(self.native_heap))

@@ -100,6 +100,7 @@ class NativeHeapZeroing:
         self.installed = False
         self.reason: Optional[str] = None
         self.problems: List[str] = []
+        self._foreign: Set[str] = set()
         self.slots = 0
         self.patched_objects: Set[str] = set()
         self._seen: Set[Tuple[int, str]] = set()
@@ -375,6 +376,8 @@ class NativeHeapZeroing:
         if family is None:
             self.problems.append(f"{label}: more than {FAMILIES} distinct allocator chains; not covered")
             return
+        if tuple(row) != tuple(self._global):
+            self._foreign.add(label)  # zeroed up to the C library's usable size only (protection().limits)
         for slot in slots:
             if slot.bound in self._ours:
                 # ours already (the object seen again after an unload cleared the record): keep it
@@ -482,6 +485,12 @@ class NativeHeapZeroing:
     @property
     def covered(self) -> bool:
         return self.available and not self.problems
+
+    def foreign_objects(self) -> int:
+        """How many patched objects chain to an allocator other than the C library's own functions
+        (an interposer, a library's own malloc): their freed blocks are zeroed up to
+        malloc_usable_size of the C library, which may not answer for them."""
+        return len(self._foreign)
 
 
 def _address(fn: Any) -> int:

@@ -19,6 +19,8 @@ class Protection:
         under the fallback, which has no scopes).
     native_heap: whether blocks native code gets from malloc and its family inside a scope are
         zeroed when freed (the C allocator's entries of every loaded object are wrapped).
+    limits: what guarantees that hold still leave out on this interpreter and in this process
+        (each also in docs/guarantees.md, "Not covered"); empty when nothing applies.
     """
 
     backend: Literal["native", "fallback"]
@@ -31,6 +33,7 @@ class Protection:
     features: Tuple[str, ...] = ()
     inherit: bool = False
     native_heap: bool = False
+    limits: Tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:

@@ -27,7 +27,8 @@ import resource
 import threading
 from typing import Callable, Optional, Tuple
 
-SLOTF_GROWSDOWN = 2
+from ._interface import SLOTF_GROWSDOWN as SLOTF_GROWSDOWN  # re-exported (the table is _interface.py)
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 Bounds = Tuple[int, int, int, int]  # low, high, floor, flags

@@ -18,8 +18,11 @@ Interpreters (see MATRIX below and tools/README.md):
   arm64-*                         --arch arm64/all only: Debian's arm64 CPython under qemu-user,
                                   through tools/test_arm64.sh, once per QEMU_CPU configuration
 
-Each suite is `python -m pytest` over tests/ from the repository root, one interpreter at a time
-(the machine has two cores), with the repository on PYTHONPATH.  tests/test_arm64_emulated.py,
+Each suite is `python -m pytest` over tests/ from the repository root, with the repository on
+PYTHONPATH.  PyPy runs first (every other suite checks it); then, with --jobs 2 (the default when
+the machine has two cores or more), the x86-64 entries and the arm64 entries run as two lanes side
+by side, one interpreter at a time in each (qemu keeps one core busy); a suite's output is printed
+when it ends, whole.  tests/test_arm64_emulated.py,
 which itself runs the whole suite under qemu, runs only in the suite of PRIMARY (the host's own
 version) and is ignored in the others (in all of them when arm64 entries run directly).
 
@@ -41,6 +44,7 @@ Python 3.10+, standard library only.  As root on a fresh machine it installs wha
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import glob
 import json
@@ -49,6 +53,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -85,8 +90,13 @@ ARM64_FULL_SUITE_CPU = "max,sve=on,sve128=on"
 ARM64_QEMU_CPUS = ("max,sve=off", "max,sve=on,sve128=on", "max,sve=on,sve512=on")
 
 
+_PRINT_LOCK = threading.Lock()  # lanes print whole suites and log lines, never interleaved
+_PREPARE_LOCK = threading.Lock()  # preparing interpreters (apt, sysroots, pip) is never done by two lanes at once
+
+
 def log(msg: str) -> None:
-    print(f"[run_matrix] {msg}", file=sys.stderr, flush=True)
+    with _PRINT_LOCK:
+        print(f"[run_matrix] {msg}", file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass
@@ -421,8 +431,9 @@ def run_entry(entry: Entry, workdir: Path, pytest_args: List[str], pypy: Optiona
     t0 = time.monotonic()
     log(f"{entry.name}: preparing ({entry.describe()})")
     try:
-        python, extra_path = prepare(entry)
-        extras_path, have_extras = install_test_extras(entry, python)
+        with _PREPARE_LOCK:  # one lane at a time downloads, unpacks and pip-installs
+            python, extra_path = prepare(entry)
+            extras_path, have_extras = install_test_extras(entry, python)
         env = clean_env((*extra_path, *extras_path))
         if have_extras:
             env["SECRETSCOPE_TEST_GREENLET"] = "1"  # tests/test_greenlets.py: required, not skipped
@@ -444,7 +455,8 @@ def run_entry(entry: Entry, workdir: Path, pytest_args: List[str], pypy: Optiona
     if pypy:
         env["SECRETSCOPE_PYPY"] = pypy
     if entry.kind != "pypy":
-        missing = ensure_test_libraries(python, entry.kind, env)
+        with _PREPARE_LOCK:
+            missing = ensure_test_libraries(python, entry.kind, env)
         env["SECRETSCOPE_MISSING_TEST_LIBS"] = ";".join(f"{k}={v}" for k, v in missing.items())
         if missing:
             result["missing_test_libraries"] = missing
@@ -458,13 +470,21 @@ def run_entry(entry: Entry, workdir: Path, pytest_args: List[str], pypy: Optiona
         junit.unlink()
     cmd = suite_command(entry, python, junit, pytest_args, arm64_direct)
     result["command"] = cmd
-    print(f"\n===== {entry.name}: {info.get('implementation')} {info.get('version')} "
-          f"{info.get('machine')}{' free-threaded' if info.get('free_threaded') else ''} =====", flush=True)
+    banner = (f"\n===== {entry.name}: {info.get('implementation')} {info.get('version')} "
+              f"{info.get('machine')}{' free-threaded' if info.get('free_threaded') else ''} =====")
+    log(f"{entry.name}: running the suite")
+    output = workdir / f"output-{entry.name}.txt"
     try:
-        proc = subprocess.run(cmd, env=env, cwd=str(ROOT), timeout=SUITE_TIMEOUT)
+        with output.open("w") as out:  # printed whole when the suite ends (lanes run side by side)
+            proc = subprocess.run(cmd, env=env, cwd=str(ROOT), timeout=SUITE_TIMEOUT, stdout=out,
+                                  stderr=subprocess.STDOUT)
         code: Optional[int] = proc.returncode
     except subprocess.TimeoutExpired:
         code = None
+    with _PRINT_LOCK:
+        print(banner, flush=True)
+        sys.stdout.write(output.read_text(errors="replace"))
+        sys.stdout.flush()
     t2 = time.monotonic()
     counts = junit_counts(junit)
     result["tests"] = counts
@@ -634,6 +654,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="which architectures' entries to run (default: amd64)")
     p.add_argument("--only", default="", help="comma-separated entry names; merged into the existing results")
     p.add_argument("--list", action="store_true", help="list the entries and exit")
+    p.add_argument("--jobs", type=int, choices=[1, 2], default=2 if (os.cpu_count() or 1) >= 2 else 1,
+                   help="1: one suite at a time; 2: the x86-64 and arm64 entries as two lanes side by side "
+                        "(default: 2 on a machine with two cores or more)")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="result file (default: %(default)s)")
     p.add_argument("--no-run", action="store_true", help="use the existing result file")
     g = p.add_mutually_exclusive_group()
@@ -696,22 +719,39 @@ def run_matrix(entries: List[Entry], arches: List[str], args: argparse.Namespace
         "ci": bool(os.environ.get("CI")),
         "entries": [],
     }
-    # PyPy first: every CPython suite also checks it (tests/test_matrix.py, SECRETSCOPE_PYPY)
-    ordered = sorted(entries, key=lambda e: e.kind != "pypy")
-    pypy: Optional[str] = None
+    arm64_direct = any(e.arch == "arm64" for e in entries)
     done: List[Dict[str, Any]] = []
-    for entry in ordered:
-        result = run_entry(entry, workdir, args.pytest_args, pypy,
-                           arm64_direct=any(e.arch == "arm64" for e in entries))
+    lock = threading.Lock()
+
+    def run_one(entry: Entry, pypy: Optional[str]) -> Dict[str, Any]:
+        result = run_entry(entry, workdir, args.pytest_args, pypy, arm64_direct=arm64_direct)
         problems = expectation_problems(result)
         if problems:
             result["status"] = "failed"
             result["reason"] = "; ".join(problems)
-        if entry.kind == "pypy" and result.get("python") and result["status"] != "unavailable":
+        with lock:
+            done.append(result)
+            out["entries"] = _merge(previous, done)
+            path.write_text(json.dumps(out, indent=1) + "\n")  # after each entry: a crash keeps the rest
+        return result
+
+    def run_lane(lane: List[Entry], pypy: Optional[str]) -> None:
+        for entry in lane:
+            run_one(entry, pypy)
+
+    # PyPy first, alone: every other suite also checks it (tests/test_matrix.py, SECRETSCOPE_PYPY)
+    pypy: Optional[str] = None
+    for entry in [e for e in entries if e.kind == "pypy"]:
+        result = run_one(entry, None)
+        if result.get("python") and result["status"] != "unavailable":
             pypy = result["python"]
-        done.append(result)
-        out["entries"] = _merge(previous, done)
-        path.write_text(json.dumps(out, indent=1) + "\n")  # after each entry: a crash keeps the rest
+    rest = [e for e in entries if e.kind != "pypy"]
+    lanes = [[e for e in rest if e.arch == arch] for arch in ARCH_ORDER] if args.jobs > 1 else [rest]
+    lanes = [lane for lane in lanes if lane]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(lanes)))) as pool:
+        for future in [pool.submit(run_lane, lane, pypy) for lane in lanes]:
+            future.result()
+    done.sort(key=lambda r: [e.name for e in entries].index(r["name"]))
     out["seconds"] = round(time.monotonic() - t0, 1)
     out["entries"] = _merge(previous, done)
     path.write_text(json.dumps(out, indent=1) + "\n")

@@ -3,6 +3,7 @@
  * identity, and CPU/OS feature detection.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 6
@@ -21,7 +22,7 @@ ss_api:
     .globl ss_abi_version
     .type ss_abi_version, %object
 ss_abi_version:
-    .quad 3
+    .quad ABI_VERSION              /* secretscope/_interface.py */
     .size ss_abi_version, 8
 
     .p2align 3

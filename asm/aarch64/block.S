@@ -17,6 +17,7 @@
  * block's protected region).
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -60,19 +61,36 @@ msg_scrub_failed:
     add \reg, \reg, #:lo12:\sym
 .endm
 
+/* x0 = thread pointer in, the calling thread's slot out, when the Scope x20
+ * (fields x21) is that thread's innermost open block, opened at its current
+ * depth; otherwise to \fail (x0 = the slot or 0).  clobbers: x9-x13, flags
+ * (slot_find, a leaf). */
+.macro INNERMOST_SLOT fail
+    bl slot_find
+    cbz x0, \fail
+    ldr x9, [x0, #SLOT_BLOCK]
+    cmp x9, x20
+    b.ne \fail
+    ldr x9, [x0, #SLOT_DEPTH]
+    ldr x10, [x21, #SCOPE_DEPTH]
+    cmp x9, x10
+    b.ne \fail
+.endm
+
 /*
  * is_scope                                               [internal, leaf]
  *   in:  x0 = an object pointer or 0
  *   out: Z set if it is a Scope.  clobbers: x9, x10, flags.
  */
 LOCALFUNC is_scope
-    cbz x0, 1f
+    cbz x0, .Lis_scope_null
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x9, [x0, x9]
     LDR_GLOBAL x10, ss_block_types, TYPE_SCOPE
     cmp x9, x10
     ret
-1:  cmp x0, #1                          /* 0 != 1: Z clear                       */
+.Lis_scope_null:
+    cmp x0, #1                          /* 0 != 1: Z clear                       */
     ret
 ENDFUNC is_scope
 
@@ -106,17 +124,13 @@ ENDFUNC raise_with
  *   (x19 = the Scope, x20 = its fields, x21 = the frame.)
  */
 FUNC ss_scope_enter
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, #0
     and x9, x2, #0x7fffffffffffffff     /* nargs                                 */
-    cbz x9, 1f
+    cbz x9, .Lenter_check
     ldr x19, [x1]                       /* x19 = the Scope                       */
-1:  mov x0, x19
+.Lenter_check:
+    mov x0, x19
     bl is_scope
     b.ne .Lenter_not_scope
     SCOPE_FIELDS x19, x20               /* x20 = its fields                      */
@@ -124,36 +138,13 @@ FUNC ss_scope_enter
     cbnz x9, .Lenter_open
     ldr x9, [x20, #SCOPE_LOOKED]
     cbz x9, .Lenter_not_with
-    /* The frame that runs the `with` (3.10: the caller of the Python
-     * __enter__, which checked it for suspension itself). */
-    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
-    blr x16                             /* borrowed, or NULL                     */
-    mov x21, x0                         /* x21 = the frame                       */
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_BACK
-    cbz x16, 2f
-    cbz x0, 3f
-    blr x16                             /* new reference, or NULL                */
-    mov x21, x0
-    cbz x0, 3f
-    LDR_GLOBAL x16, ss_api, API_DECREF
-    blr x16                             /* identity only: the frame is running   */
-    b 3f
-2:  cbz x0, .Lenter_not_with            /* 3.11+: no Python frame is no `with`   */
-    bl called_by_with
-    cbz w0, .Lenter_not_with
-    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
-    cbz x16, 3f
-    mov x0, x21
-    blr x16                             /* new reference, or NULL                */
-    cbz x0, 3f                          /* (3.14+ return None for "no generator") */
-    str x0, [sp, #40]
-    LDR_GLOBAL x16, ss_api, API_DECREF
-    blr x16                             /* only its identity is used below       */
-    ldr x9, [sp, #40]
-    LDR_GLOBAL x10, ss_api, API_NONE
-    cmp x9, x10
-    b.ne .Lenter_suspendable
-3:  mov x0, sp
+    bl with_frame                       /* x21 = the frame                       */
+    cbz x0, .Lenter_begin
+    cmp x0, #1
+    b.eq .Lenter_not_with
+    b .Lenter_suspendable
+.Lenter_begin:
+    mov x0, sp
     bl scope_begin                      /* depth + 1                             */
     cbz x0, .Lenter_out                 /* NULL, exception set                   */
     /* link: Scope.F = the previous innermost block, the slot's reference moves
@@ -181,27 +172,80 @@ FUNC ss_scope_enter
     blr x16
     mov x0, x19
 .Lenter_out:
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 .Lenter_not_scope:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     ADR_SYM x1, msg_not_scope
-    b 4f
+    b .Lenter_raise
 .Lenter_open:
     LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     ADR_SYM x1, msg_already_open
-    b 4f
+    b .Lenter_raise
 .Lenter_not_with:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     LDR_GLOBAL x1, ss_api, API_WITH_MESSAGE
-    b 4f
+    b .Lenter_raise
 .Lenter_suspendable:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     LDR_GLOBAL x1, ss_api, API_SUSPEND_MESSAGE
-4:  bl raise_with
+.Lenter_raise:
+    bl raise_with
     b .Lenter_out
 ENDFUNC ss_scope_enter
+
+/*
+ * with_frame                                             [internal]
+ *   ss_scope_enter's: the Python frame that runs the `with` statement (3.10:
+ *   the caller of the Python __enter__, which checked it for suspension
+ *   itself); on 3.11+ it must be executing a `with` statement's call of
+ *   __enter__ (called_by_with), and not be a generator's or coroutine's
+ *   (PyFrame_GetGenerator, where the interpreter has it).
+ *   out: x0 = 0: x21 = the frame (identity only; NULL on 3.10 when there is
+ *        none); x0 = 1: not called by a `with` statement; x0 = 2: the frame
+ *        can suspend.
+ *   sets x21 (ss_scope_enter saved it).  clobbers: caller-saved registers.
+ *   Frame: [x29+16] the generator, while its reference is released.
+ */
+LOCALFUNC with_frame
+    PROLOGUE 32
+    LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
+    blr x16                             /* borrowed, or NULL                     */
+    mov x21, x0                         /* x21 = the frame                       */
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_BACK
+    cbz x16, .Lwith_frame_current
+    cbz x0, .Lwith_frame_ok
+    blr x16                             /* new reference, or NULL                */
+    mov x21, x0
+    cbz x0, .Lwith_frame_ok
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* identity only: the frame is running   */
+    b .Lwith_frame_ok
+.Lwith_frame_current:
+    cbz x0, .Lwith_frame_not_with       /* 3.11+: no Python frame is no `with`   */
+    bl called_by_with
+    cbz w0, .Lwith_frame_not_with
+    LDR_GLOBAL x16, ss_api, API_FRAME_GET_GENERATOR
+    cbz x16, .Lwith_frame_ok
+    mov x0, x21
+    blr x16                             /* new reference, or NULL                */
+    cbz x0, .Lwith_frame_ok             /* (3.14+ return None for "no generator") */
+    str x0, [sp, #16]
+    LDR_GLOBAL x16, ss_api, API_DECREF
+    blr x16                             /* only its identity is used below       */
+    ldr x9, [sp, #16]
+    LDR_GLOBAL x10, ss_api, API_NONE
+    cmp x9, x10
+    b.ne .Lwith_frame_suspendable
+.Lwith_frame_ok:
+    mov x0, #0
+    RETURN 32
+.Lwith_frame_not_with:
+    mov x0, #1
+    RETURN 32
+.Lwith_frame_suspendable:
+    mov x0, #2
+    RETURN 32
+ENDFUNC with_frame
 
 /*
  * called_by_with                                         [internal]
@@ -214,12 +258,7 @@ ENDFUNC ss_scope_enter
  *        co_code; x20 = f_lasti; x21 = the result.)
  */
 LOCALFUNC called_by_with
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, x0
     mov x21, #0
     LDR_GLOBAL x9, ss_api, API_WITH_OPCODES
@@ -246,27 +285,27 @@ LOCALFUNC called_by_with
     ldrb w11, [x10]
     and w12, w9, #0xff
     cmp w11, w12                        /* its opcode                            */
-    b.ne 1f
+    b.ne .Lwith_result
     ubfx w12, w9, #8, #8
-    cbz w12, 2f                         /* no instruction before it to check     */
+    cbz w12, .Lwith_yes                 /* no instruction before it to check     */
     cmp x20, #2
-    b.lo 1f
+    b.lo .Lwith_result
     ldrb w11, [x10, #-2]
     cmp w11, w12                        /* the opcode before it                  */
-    b.ne 1f
+    b.ne .Lwith_result
     ldrb w11, [x10, #-1]
     ubfx w12, w9, #16, #8
     cmp w11, w12                        /* and its oparg                         */
-    b.ne 1f
-2:  mov x21, #1
-1:  mov x0, x19
+    b.ne .Lwith_result
+.Lwith_yes:
+    mov x21, #1
+.Lwith_result:
+    mov x0, x19
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
 .Lwith_out:
     mov x0, x21
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC called_by_with
 
 /*
@@ -278,13 +317,7 @@ ENDFUNC called_by_with
  *   clobbers: caller-saved registers.
  */
 LOCALFUNC block_check
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+    ENTER 48, x19, x20, x21, x22
     mov x19, x0                         /* x19 = via                             */
     mov x20, x1                         /* x20 = the Scope                       */
     mov x0, x1
@@ -304,16 +337,8 @@ LOCALFUNC block_check
     ldr x9, [x21, #SCOPE_ARMED]
     cmp x9, x19
     b.ne .Lcheck_fail
-    bl slot_find                        /* x0 = tp                               */
     ADR_SYM x22, msg_not_innermost
-    cbz x0, .Lcheck_fail
-    ldr x9, [x0, #SLOT_BLOCK]
-    cmp x9, x20
-    b.ne .Lcheck_fail
-    ldr x9, [x0, #SLOT_DEPTH]
-    ldr x10, [x21, #SCOPE_DEPTH]
-    cmp x9, x10
-    b.ne .Lcheck_fail
+    INNERMOST_SLOT .Lcheck_fail         /* x0 = tp                               */
     mov x19, x0                         /* x19 = slot                            */
     LDR_GLOBAL x16, ss_api, API_EVAL_GET_FRAME
     blr x16
@@ -323,9 +348,7 @@ LOCALFUNC block_check
     b.ne .Lcheck_fail
     mov x0, x19
 .Lcheck_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21, x22
 .Lcheck_not_scope:
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     ADR_SYM x1, msg_not_scope
@@ -360,10 +383,11 @@ LOCALFUNC block_close
     mov x19, x0                         /* x19 = slot                            */
     mov x20, x1                         /* x20 = the Scope                       */
     LDR_GLOBAL x9, ss_features
-    tbz x9, #FEAT_FP_BIT, 1f
+    tbz x9, #FEAT_FP_BIT, .Lclose_fpcr_saved
     mrs x9, fpcr
     str x9, [sp, #CTL]
-1:  add x0, sp, #CTL
+.Lclose_fpcr_saved:
+    add x0, sp, #CTL
     bl clear_registers                  /* 1. registers                          */
     mov x0, x19
     SLOT_VECTOR x19, x1, x9
@@ -406,9 +430,10 @@ ENDFUNC block_close
 FUNC ss_scope_exit_unbound
     mov x9, #0
     and x2, x2, #0x7fffffffffffffff
-    cbz x2, 1f
+    cbz x2, .Lunbound_args
     ldr x9, [x1]
-1:  mov x1, x9                          /* x1 = args[0] or 0                     */
+.Lunbound_args:
+    mov x1, x9                          /* x1 = args[0] or 0                     */
     mov x0, #0                          /* through no exit object                */
     b .Lexit_entry                      /* sp unchanged: the same PAC signature  */
 ENDFUNC ss_scope_exit_unbound
@@ -432,8 +457,7 @@ FUNC ss_scope_exit
     blr x16
 .Lexit_out:
     CLEAR_GPRS_BUT_X0
-    ldr x19, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19
 .Lexit_scrub_failed:
     LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     ADR_SYM x1, msg_scrub_failed
@@ -464,32 +488,30 @@ ENDFUNC ss_scope_new
  *   out: x0 = new reference, or NULL with an exception (no memory).
  */
 FUNC ss_exit_get
-    cbz x1, 1f
+    cbz x1, .Lexit_get_bind
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 1f
+    b.eq .Lexit_get_bind
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x9, [x1, x9]
     LDR_GLOBAL x10, ss_block_types, TYPE_SCOPE
     cmp x9, x10
-    b.eq 1f
+    b.eq .Lexit_get_bind
     LDR_GLOBAL x16, ss_api, API_METHOD_NEW
     br x16                              /* PyMethod_New(edge, obj)               */
-1:  PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+.Lexit_get_bind:
+    ENTER 32, x19, x20
     mov x19, x1                         /* x19 = the Scope, or NULL/None         */
     mov x20, x0                         /* x20 = the edge                        */
-    cbz x1, 2f
+    cbz x1, .Lexit_get_edge
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 2f
+    b.eq .Lexit_get_edge
     LDR_GLOBAL x0, ss_block_types, TYPE_EXIT
     mov x1, #0
     LDR_GLOBAL x16, ss_api, API_GENERIC_ALLOC
     blr x16                             /* zeroed, GC-tracked, or NULL           */
-    cbz x0, 3f
+    cbz x0, .Lexit_get_out
     mov x20, x0                         /* x20 = the exit object                 */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_VECTORCALL
     ADR_SYM x10, ss_scope_exit_checked  /* decorated.S: the exit, then frames cleared */
@@ -502,13 +524,14 @@ FUNC ss_exit_get
     SCOPE_FIELDS x19, x9
     str x20, [x9, #SCOPE_LOOKED]
     mov x0, x20
-    b 3f
-2:  mov x0, x20
+    b .Lexit_get_out
+.Lexit_get_edge:
+    mov x0, x20
     LDR_GLOBAL x16, ss_api, API_INCREF
     blr x16
     mov x0, x20
-3:  ldp x19, x20, [sp, #16]
-    RETURN 32
+.Lexit_get_out:
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_exit_get
 
 /*
@@ -523,12 +546,7 @@ ENDFUNC ss_exit_get
  * (ss_object_dealloc).
  */
 FUNC ss_exit_dealloc
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     str xzr, [sp, #40]                  /* no stale slot above block_close's erasure */
     mov x19, x0                         /* x19 = the exit object                 */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_F
@@ -537,9 +555,10 @@ FUNC ss_exit_dealloc
     SCOPE_FIELDS x20, x21
     ldr x9, [x21, #SCOPE_LOOKED]
     cmp x9, x19
-    b.ne 1f
+    b.ne .Ldealloc_armed
     str xzr, [x21, #SCOPE_LOOKED]
-1:  ldr x9, [x21, #SCOPE_ARMED]
+.Ldealloc_armed:
+    ldr x9, [x21, #SCOPE_ARMED]
     cmp x9, x19
     b.ne .Ldealloc_free
     ldr x9, [x21, #SCOPE_STATE]
@@ -551,24 +570,13 @@ FUNC ss_exit_dealloc
     ldr x9, [x21, #SCOPE_THREAD]
     cmp x0, x9
     b.ne .Ldealloc_free
-    bl slot_find
-    cbz x0, .Ldealloc_free
-    ldr x9, [x0, #SLOT_BLOCK]
-    cmp x9, x20
-    b.ne .Ldealloc_free
-    ldr x9, [x0, #SLOT_DEPTH]
-    ldr x10, [x21, #SCOPE_DEPTH]
-    cmp x9, x10
-    b.ne .Ldealloc_free
+    INNERMOST_SLOT .Ldealloc_free
     mov x1, x20
     bl block_close                      /* heals: the block's scope ends here    */
 .Ldealloc_free:
     mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    EPILOGUE 48
+    LEAVE 48, x19, x20, x21
     b ss_object_dealloc                 /* tail call                             */
-    .cfi_restore_state
 ENDFUNC ss_exit_dealloc
 
 GNU_PROPERTY_NOTES

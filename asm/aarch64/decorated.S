@@ -13,6 +13,7 @@
  * calls g with obj prepended (no bound method is made), like a function.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -112,22 +113,19 @@ ENDFUNC ss_do_step
  *        exception is then set; the hook catches everything, so it does not).
  */
 FUNC ss_scope_exit_checked
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x19, x1                         /* x19 = args (the caller's)            */
     and x20, x2, #0x7fffffffffffffff    /* x20 = nargs                          */
     bl ss_scope_exit                    /* keeps x19, x20 (callee-saved)        */
-    cbz x0, 1f
+    cbz x0, .Lchecked_out
     cmp x20, #3
-    b.lo 1f
+    b.lo .Lchecked_out
     LDR_GLOBAL x9, ss_call_hooks, HOOK_CLEAR_BLOCK
-    cbz x9, 1f
+    cbz x9, .Lchecked_out
     ldr x10, [x19, #16]                 /* tb                                   */
     LDR_GLOBAL x11, ss_api, API_NONE
     cmp x10, x11
-    b.eq 1f
+    b.eq .Lchecked_out
     mov x20, x0                         /* x20 = the exit's result              */
     mov x0, x9
     add x1, x19, #8                     /* (exc, tb)                            */
@@ -135,17 +133,18 @@ FUNC ss_scope_exit_checked
     mov x3, xzr
     LDR_GLOBAL x16, ss_api, API_VECTORCALL
     blr x16
-    cbz x0, 2f
+    cbz x0, .Lchecked_hook_raised
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, x20
-    b 1f
-2:  mov x0, x20                         /* the hook raised: report that         */
+    b .Lchecked_out
+.Lchecked_hook_raised:
+    mov x0, x20                         /* the hook raised: report that         */
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, xzr
-1:  ldp x19, x20, [sp, #16]
-    RETURN 32
+.Lchecked_out:
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_scope_exit_checked
 
 /*
@@ -218,9 +217,10 @@ LOCALFUNC error_hook
     cbz x1, .Lerror_restore             /* no traceback: nothing to clear       */
     str x1, [sp, #48]                   /* args = (value or None, tb)           */
     ldr x0, [sp, #24]
-    cbnz x0, 1f
+    cbnz x0, .Lerror_args
     LDR_GLOBAL x0, ss_api, API_NONE
-1:  str x0, [sp, #40]
+.Lerror_args:
+    str x0, [sp, #40]
     LDR_GLOBAL x0, ss_call_hooks, HOOK_CLEAR
     add x1, sp, #40
     mov x2, #2
@@ -247,13 +247,14 @@ ENDFUNC error_hook
  * through the class (obj NULL or None), the object itself.
  */
 FUNC ss_object_get
-    cbz x1, 1f
+    cbz x1, .Lobject_get_self
     LDR_GLOBAL x9, ss_api, API_NONE
     cmp x1, x9
-    b.eq 1f
+    b.eq .Lobject_get_self
     LDR_GLOBAL x16, ss_api, API_METHOD_NEW
     br x16                              /* PyMethod_New(self, obj)              */
-1:  PROLOGUE 32
+.Lobject_get_self:
+    PROLOGUE 32
     str x0, [sp, #16]
     LDR_GLOBAL x16, ss_api, API_INCREF
     blr x16
@@ -269,12 +270,7 @@ ENDFUNC ss_object_get
  * result, or 0.
  */
 FUNC ss_object_traverse
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    str x21, [sp, #32]
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     mov x19, x0                         /* x19 = self                           */
     mov x20, x1                         /* x20 = visit                          */
     mov x21, x2                         /* x21 = arg                            */
@@ -288,9 +284,7 @@ FUNC ss_object_traverse
 1:
     .endr
     mov w0, #0
-2:  ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    RETURN 48
+2:  LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC ss_object_traverse
 
 /*
@@ -299,9 +293,7 @@ ENDFUNC ss_object_traverse
  * reference is released).  out: w0 = 0.
  */
 FUNC ss_object_clear
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     mov x19, x0
     .irp field, LAYOUT_F, LAYOUT_DICT
     LDR_GLOBAL x9, ss_object_layout, \field
@@ -313,8 +305,7 @@ FUNC ss_object_clear
 1:
     .endr
     mov w0, #0
-    ldr x19, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_object_clear
 
 /*
@@ -323,10 +314,7 @@ ENDFUNC ss_object_clear
  * it (PyObject_GC_Del) and releases the reference it held to its type.
  */
 FUNC ss_object_dealloc
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x19, x0                         /* x19 = self                           */
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_TYPE
     ldr x20, [x19, x9]                  /* x20 = its type                       */
@@ -334,11 +322,12 @@ FUNC ss_object_dealloc
     blr x16
     LDR_GLOBAL x9, ss_object_layout, LAYOUT_WEAKLIST
     ldr x9, [x19, x9]
-    cbz x9, 1f
+    cbz x9, .Lobject_dealloc_clear
     mov x0, x19
     LDR_GLOBAL x16, ss_api, API_CLEAR_WEAKREFS
     blr x16
-1:  mov x0, x19
+.Lobject_dealloc_clear:
+    mov x0, x19
     bl ss_object_clear
     mov x0, x19
     LDR_GLOBAL x16, ss_api, API_GC_DEL
@@ -346,8 +335,7 @@ FUNC ss_object_dealloc
     mov x0, x20
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
-    ldp x19, x20, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC ss_object_dealloc
 
 GNU_PROPERTY_NOTES

@@ -34,6 +34,7 @@
  * per list at the first entry and the last exit (26 lists on 3.15).
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ FL_HEAD, 0 /* address of the list's head pointer                     */
 .equ FL_COUNT, 8 /* address of the list's count                           */
@@ -145,37 +146,11 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
  * (x0-x18) and x19-x21, used here; the link register is signed (PAC). */
 .macro FL_SAVE_ALL
     PROLOGUE FL_FRAME
-    stp x0, x1, [sp, #16]
-    stp x2, x3, [sp, #32]
-    stp x4, x5, [sp, #48]
-    stp x6, x7, [sp, #64]
-    stp x8, x9, [sp, #80]
-    stp x10, x11, [sp, #96]
-    stp x12, x13, [sp, #112]
-    stp x14, x15, [sp, #128]
-    stp x16, x17, [sp, #144]
-    stp x18, x19, [sp, #160]
-    stp x20, x21, [sp, #176]
-    .cfi_offset x19, -24
-    .cfi_offset x20, -16
-    .cfi_offset x21, -8
+    SAVE_REGS FL_FRAME, 16, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17, x18, x19, x20, x21
 .endm
 
 .macro FL_RESTORE_ALL
-    ldp x0, x1, [sp, #16]
-    ldp x2, x3, [sp, #32]
-    ldp x4, x5, [sp, #48]
-    ldp x6, x7, [sp, #64]
-    ldp x8, x9, [sp, #80]
-    ldp x10, x11, [sp, #96]
-    ldp x12, x13, [sp, #112]
-    ldp x14, x15, [sp, #128]
-    ldp x16, x17, [sp, #144]
-    ldp x18, x19, [sp, #160]
-    ldp x20, x21, [sp, #176]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
+    RESTORE_REGS 16, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17, x18, x19, x20, x21
 .endm
 
 /* Z set when the calling thread's interpreter is ss_fl_interp.  Inside a
@@ -197,12 +172,7 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
  *   clobbers: caller-saved registers (C calls); keeps x19-x21.
  */
 LOCALFUNC fl_restore_all
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    str x21, [sp, #32]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    .cfi_offset x21, -16
+    ENTER 48, x19, x20, x21
     ADDR x19, ss_fl_entries
     LDR_GLOBAL x20, ss_fl_count
     cbz x20, .Lrestore_done
@@ -212,11 +182,13 @@ LOCALFUNC fl_restore_all
     ldr x9, [x19, #FL_COUNT]
     ldr x10, [x19, #FL_WIDTH]
     cmp x10, #4
-    b.ne 1f
+    b.ne .Lrestore_count64
     ldrsw x11, [x9]
-    b 2f
-1:  ldr x11, [x9]
-2:  cbnz x21, .Lrestore_refilled
+    b .Lrestore_counted
+.Lrestore_count64:
+    ldr x11, [x9]
+.Lrestore_counted:
+    cbnz x21, .Lrestore_refilled
     ldr x10, [x19, #FL_DISABLED]
     cmp x11, x10
     b.eq .Lrestore_put_back
@@ -242,20 +214,17 @@ LOCALFUNC fl_restore_all
     ldr x10, [x19, #FL_SAVED_COUNT]
     ldr x11, [x19, #FL_WIDTH]
     cmp x11, #4
-    b.ne 3f
+    b.ne .Lrestore_put_count64
     str w10, [x9]
-    b 4f
-3:  str x10, [x9]
-4:  add x19, x19, #FL_SIZE
+    b .Lrestore_next
+.Lrestore_put_count64:
+    str x10, [x9]
+.Lrestore_next:
+    add x19, x19, #FL_SIZE
     subs x20, x20, #1
     b.ne .Lrestore_entry
 .Lrestore_done:
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    RETURN 48
+    LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC fl_restore_all
 
 /*
@@ -282,18 +251,20 @@ LOCALFUNC fl_zero_arrays
     ldr x12, [x10, #FLZ_ARRAY]
 .Lzero_object:
     ldr x13, [x12], #8                  /* x13 = a parked object                 */
-    cbz x13, 2f
+    cbz x13, .Lzero_arrays_next
     ldr x14, [x10, #FLZ_DIRTY]
     ldr x15, [x13, x14]
-    cbz x15, 2f
+    cbz x15, .Lzero_arrays_next
     str xzr, [x13, x14]
     ldr x14, [x10, #FLZ_ZERO_OFF]
     add x13, x13, x14
     ldr x15, [x10, #FLZ_ZERO_BYTES]
-1:  stp xzr, xzr, [x13], #16
+.Lzero_array:
+    stp xzr, xzr, [x13], #16
     subs x15, x15, #16
-    b.hi 1b
-2:  subs x11, x11, #1
+    b.hi .Lzero_array
+.Lzero_arrays_next:
+    subs x11, x11, #1
     b.ne .Lzero_object
 .Lzero_next_list:
     add x10, x10, #FLZ_SIZE
@@ -328,20 +299,22 @@ LOCALFUNC fl_zero_chains
     b.lt .Lchain_next_head
     ldr x15, [x10, #FLC_DIRTY]
     ldr x16, [x13, x15]
-    cbz x16, 2f
+    cbz x16, .Lzero_chains_next
     str xzr, [x13, x15]
     ldr x15, [x10, #FLC_WORDS]
     ldrsw x16, [x13, x15]
     ldr x15, [x10, #FLC_MAX_WORDS]
     cmp x16, x15
-    b.hi 2f                             /* (unsigned: a negative count too)      */
-    cbz x16, 2f
+    b.hi .Lzero_chains_next             /* (unsigned: a negative count too)      */
+    cbz x16, .Lzero_chains_next
     ldr x15, [x10, #FLC_DATA]
     add x17, x13, x15
-1:  str wzr, [x17], #4
+.Lzero_chain_words:
+    str wzr, [x17], #4
     subs x16, x16, #1
-    b.ne 1b
-2:  ldr x13, [x13]                      /* next                                  */
+    b.ne .Lzero_chain_words
+.Lzero_chains_next:
+    ldr x13, [x13]                      /* next                                  */
     b .Lchain_node
 .Lchain_next_head:
     subs x12, x12, #1
@@ -387,13 +360,15 @@ LOCALFUNC ss_freelists_enter
     ldr x11, [x19, #FL_DISABLED]
     ldr x12, [x19, #FL_WIDTH]
     cmp x12, #4
-    b.ne 1f
+    b.ne .Lenter_count64
     ldrsw x10, [x9]
     str w11, [x9]                       /* every push is refused                 */
-    b 2f
-1:  ldr x10, [x9]
+    b .Lenter_saved
+.Lenter_count64:
+    ldr x10, [x9]
     str x11, [x9]
-2:  str x10, [x19, #FL_SAVED_COUNT]
+.Lenter_saved:
+    str x10, [x19, #FL_SAVED_COUNT]
     add x19, x19, #FL_SIZE
     subs x20, x20, #1
     b.ne .Lenter_entry
@@ -416,39 +391,20 @@ ENDFUNC ss_freelists_enter
  *   preserves: x0, x19-x29.  clobbers: x1-x18 (zeroed), NZCV.
  */
 LOCALFUNC ss_freelists_exit
-    mov x1, xzr
-    mov x2, xzr
-    mov x3, xzr
-    mov x4, xzr
-    mov x5, xzr
-    mov x6, xzr
-    mov x7, xzr
-    mov x8, xzr
-    mov x9, xzr
-    mov x10, xzr
-    mov x11, xzr
-    mov x12, xzr
-    mov x13, xzr
-    mov x14, xzr
-    mov x15, xzr
-    mov x16, xzr
-    mov x17, xzr
-    mov x18, xzr
+    CLEAR_GPRS_BUT_X0                   /* the function's values: not stored below */
     LDR_GLOBAL x9, ss_fl_count
     LDR_GLOBAL x10, ss_fl_zero_count
     orr x9, x9, x10
     LDR_GLOBAL x10, ss_fl_chain_count
     orr x9, x9, x10
-    cbnz x9, 1f
+    cbnz x9, .Lexit_lists
     ret
-1:  mov x9, xzr
+.Lexit_lists:
+    mov x9, xzr
     mov x10, xzr
     PROLOGUE 48
-    stp x0, x19, [sp, #16]
-    stp x20, x21, [sp, #32]
-    .cfi_offset x19, -24
-    .cfi_offset x20, -16
-    .cfi_offset x21, -8
+    SAVE_PAIR x0, x19, 16, 48
+    SAVE_PAIR x20, x21, 32, 48
     FL_CURRENT_IS_OURS
     b.ne .Lexit_out
     bl fl_zero_arrays                   /* every thread's exit: what it parked   */
@@ -461,29 +417,9 @@ LOCALFUNC ss_freelists_exit
     b.ne .Lexit_out
     bl fl_restore_all
 .Lexit_out:
-    ldp x0, x19, [sp, #16]
-    ldp x20, x21, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    mov x1, xzr                         /* what the C calls left: zeroed anyway  */
-    mov x2, xzr
-    mov x3, xzr
-    mov x4, xzr
-    mov x5, xzr
-    mov x6, xzr
-    mov x7, xzr
-    mov x8, xzr
-    mov x9, xzr
-    mov x10, xzr
-    mov x11, xzr
-    mov x12, xzr
-    mov x13, xzr
-    mov x14, xzr
-    mov x15, xzr
-    mov x16, xzr
-    mov x17, xzr
-    mov x18, xzr
+    RESTORE_PAIR x0, x19, 16
+    RESTORE_PAIR x20, x21, 32
+    CLEAR_GPRS_BUT_X0                   /* what the C calls left: zeroed anyway  */
     RETURN 48
 ENDFUNC ss_freelists_exit
 
@@ -495,18 +431,15 @@ ENDFUNC ss_freelists_exit
  * thread is inside, puts them back.
  */
 FUNC ss_freelists_reset
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     ADDR x9, ss_fl_inside
     ldr x19, [x9]
     str x0, [x9]
-    cbnz x0, 1f
-    cbz x19, 1f
+    cbnz x0, .Lreset_out
+    cbz x19, .Lreset_out
     bl fl_restore_all
-1:  ldr x19, [sp, #16]
-    .cfi_restore x19
-    RETURN 32
+.Lreset_out:
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_freelists_reset
 
 GNU_PROPERTY_NOTES

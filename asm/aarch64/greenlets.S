@@ -16,6 +16,7 @@
  * inherits a parked count.
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ PARK_KEY, 0       /* thread pointer the entry belongs to              */
 .equ PARK_COUNT, 8     /* scopes of this thread's suspended greenlets      */
@@ -52,25 +53,25 @@ ss_parked:
  *   clobbers: x0-x4, x9-x13, flags.
  */
 FUNC ss_greenlet_entry
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     mov x19, x0                         /* x19 = reset                          */
     mrs x0, tpidr_el0
     bl slot_find                        /* x0 = slot or 0                       */
-    cbz x0, 1f
+    cbz x0, .Lentry_out
     PARK_ENTRY x0, x1, x2
     mrs x3, tpidr_el0
     ldr x4, [x1, #PARK_KEY]
     cmp x4, x3
-    b.ne 2f
-    cbz x19, 3f
-2:  str xzr, [x1, #PARK_COUNT]
+    b.ne .Lentry_new_key
+    cbz x19, .Lentry_slot
+.Lentry_new_key:
+    str xzr, [x1, #PARK_COUNT]
     str x3, [x1, #PARK_KEY]
-3:  str x0, [x1, #PARK_SLOT]
+.Lentry_slot:
+    str x0, [x1, #PARK_SLOT]
     mov x0, x1
-1:  ldr x19, [sp, #16]
-    RETURN 32
+.Lentry_out:
+    LEAVE_RETURN 32, x19
 ENDFUNC ss_greenlet_entry
 
 /*
@@ -85,20 +86,22 @@ FUNC ss_enabled_exact
     PROLOGUE 16
     mrs x0, tpidr_el0
     bl slot_find
-    cbz x0, 1f
+    cbz x0, .Lexact_out
     ldr x5, [x0, #SLOT_DEPTH]           /* x5 = scopes open on this thread      */
     PARK_ENTRY x0, x1, x2
     mrs x3, tpidr_el0
     ldr x4, [x1, #PARK_KEY]
     cmp x4, x3
-    b.ne 2f
+    b.ne .Lexact_not_parked
     ldr x6, [x1, #PARK_COUNT]
     cmp x5, x6
     cset x0, hi                         /* depth > parked (unsigned)            */
-    b 1f
-2:  cmp x5, #0
+    b .Lexact_out
+.Lexact_not_parked:
+    cmp x5, #0
     cset x0, ne
-1:  EPILOGUE 16
+.Lexact_out:
+    EPILOGUE 16
     LDR_GLOBAL x16, ss_api, API_BOOL_FROM_LONG
     br x16                              /* tail call: PyBool_FromLong           */
 ENDFUNC ss_enabled_exact

@@ -35,6 +35,8 @@
  * registers is realloc's copy (copy_block), which clears them afterwards.
  */
 .include "common.inc"
+.include "macros.inc"
+.include "table.inc"
 
 .equ DOM_CTX, 0                   /* ss_heap_domains[i]: a PyMemAllocatorEx      */
 .equ DOM_MALLOC, 8
@@ -45,11 +47,6 @@
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
 .equ TOMBSTONE, 1                 /* a removed entry (no block lives at address 1) */
 .equ HASH_SHIFT, 20               /* index = (key * golden) >> 20, masked          */
-.equ PROT_RW, 3                   /* PROT_READ | PROT_WRITE                        */
-.equ MAP_PRIVATE_ANON, 0x8022     /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
-                                      populated now, so recording a block never takes
-                                      a page fault later (which costs every scope that
-                                      allocates a full stack scan, on x86-64)         */
 
 /* heap_state fields */
 .equ H_LOCK, 0                    /* 0 free, 1 held                                */
@@ -93,26 +90,11 @@ heap_state:                       /* H_* above; its own cache line              
     add x9, x9, #:lo12:heap_state
 .endm
 
-/* Take the table spinlock: test-and-test-and-set with load-/store-exclusive.
- * Acquire (LDAXR): no table access is performed before the lock is held.
+/* Take the table spinlock (table.inc: SPIN_LOCK).
  * out: x9 = &heap_state.  clobbers: x10, x11, flags. */
 .macro TABLE_LOCK
     HEAP_STATE
-    mov x10, #1
-.Llock_try\@:
-    ldaxr x11, [x9]                     /* H_LOCK (offset 0); acquire           */
-    cbnz x11, .Llock_held\@
-    stxr w11, x10, [x9]
-    cbnz w11, .Llock_try\@              /* lost the reservation: try again      */
-    b .Llock_taken\@
-.Llock_held\@:
-    clrex                               /* we will not store: drop the monitor  */
-.Llock_wait\@:
-    yield
-    ldr x11, [x9]                       /* spin on plain loads until it is free */
-    cbnz x11, .Llock_wait\@
-    b .Llock_try\@
-.Llock_taken\@:
+    SPIN_LOCK
 .endm
 
 /* Release the table spinlock (STLR: every table access happens before it).
@@ -120,17 +102,6 @@ heap_state:                       /* H_* above; its own cache line              
 .macro TABLE_UNLOCK
     HEAP_STATE
     stlr xzr, [x9]                      /* H_LOCK = 0                           */
-.endm
-
-/* \dst = first probe index (before masking) of block address \key:
- * Fibonacci hashing, (key * 0x9e3779b97f4a7c15) >> HASH_SHIFT. */
-.macro HASH dst, key
-    movz \dst, #0x7c15
-    movk \dst, #0x7f4a, lsl #16
-    movk \dst, #0x79b9, lsl #32
-    movk \dst, #0x9e37, lsl #48
-    mul \dst, \key, \dst
-    lsr \dst, \dst, #HASH_SHIFT
 .endm
 
 /* Tail-call the wrapped allocator's \field of domain x0 (x0 becomes its ctx;
@@ -162,53 +133,20 @@ LOCALFUNC table_grow
     LDR_GLOBAL x10, ss_heap_tracked
     lsl x10, x10, #2                    /* live * 4: load <= 1/4 after the rehash */
     mov x11, #TABLE_MIN
-1:  cmp x11, x10
-    b.hs 2f
+.Lgrow_size:
+    cmp x11, x10
+    b.hs .Lgrow_map
     lsl x11, x11, #1
-    b 1b
-2:  mov x0, #0                          /* x11 = new capacity                   */
-    lsl x1, x11, #4
-    mov x2, #PROT_RW
-    mov x3, #MAP_PRIVATE_ANON
-    mov x4, #-1
-    mov x5, #0
-    mov x8, #SYS_mmap
-    svc #0
-    cmn x0, #4095
-    b.hs 9f                             /* -errno: x0 >= -4095 unsigned         */
-    mov x12, x0                         /* x12 = new table (zero-filled)        */
-    ldr x13, [x9, #H_TABLE]             /* x13 = old table                      */
-    ldr x14, [x9, #H_CAP]               /* x14 = old capacity                   */
-    sub x15, x11, #1                    /* x15 = new mask                       */
-    mov x1, #0                          /* x1 = old index                       */
-3:  cmp x1, x14
-    b.hs 6f
-    add x2, x13, x1, lsl #4
-    ldp x3, x4, [x2]                    /* x3 = key, x4 = size                  */
-    add x1, x1, #1
-    cmp x3, #TOMBSTONE
-    b.ls 3b                             /* empty (0) or tombstone (1): drop it  */
-    HASH x5, x3
-4:  and x5, x5, x15
-    add x2, x12, x5, lsl #4
-    ldr x6, [x2]
-    cbz x6, 5f
-    add x5, x5, #1
-    b 4b
-5:  stp x3, x4, [x2]
-    b 3b
-6:  str x12, [x9, #H_TABLE]
-    str x11, [x9, #H_CAP]
-    LDR_GLOBAL x10, ss_heap_tracked
-    str x10, [x9, #H_USED]              /* no tombstones in the new table       */
-    cbz x13, 7f
-    mov x0, x13                         /* the old table held addresses and sizes */
-    lsl x1, x14, #4
-    mov x8, #SYS_munmap
-    svc #0
-7:  mov x0, #0
+    b .Lgrow_size
+.Lgrow_map:                             /* x11 = new capacity                   */
+    TABLE_MMAP x11
+    b.hs .Lgrow_failed                  /* -errno                               */
+    /* x12 = new table, x13/x14 = old table/capacity, x15 = new mask */
+    TABLE_REPLACE x11, x12, x13, x14, x15, x1, HASH_SHIFT, H_TABLE, H_CAP, H_USED, ss_heap_tracked
+    mov x0, #0
     ret
-9:  mov x0, #-1
+.Lgrow_failed:
+    mov x0, #-1
     ret
 ENDFUNC table_grow
 
@@ -226,37 +164,40 @@ LOCALFUNC table_insert
     lsl x10, x10, #1
     ldr x11, [x9, #H_CAP]
     cmp x10, x11                        /* keep load (tombstones too) <= 1/2    */
-    b.ls 1f
+    b.ls .Linsert_probe_start
     stp x0, x1, [sp, #16]
     bl table_grow
     mov x10, x0
     ldp x0, x1, [sp, #16]
-    cbnz x10, 3f
+    cbnz x10, .Linsert_failed
     HEAP_STATE                          /* table_grow clobbered x9              */
-1:  ldr x11, [x9, #H_CAP]
+.Linsert_probe_start:
+    ldr x11, [x9, #H_CAP]
     sub x11, x11, #1                    /* x11 = mask                           */
     ldr x12, [x9, #H_TABLE]
-    HASH x13, x0
-2:  and x13, x13, x11
+    TABLE_HASH x13, x0, HASH_SHIFT
+.Linsert_probe:
+    and x13, x13, x11
     add x14, x12, x13, lsl #4           /* x14 = &table[index]                  */
     ldr x15, [x14]
     cmp x15, #TOMBSTONE
-    b.ls 4f                             /* empty (0) or tombstone (1): take it  */
+    b.ls .Linsert_take                  /* empty (0) or tombstone (1): take it  */
     add x13, x13, #1
-    b 2b
-4:  cbnz x15, 5f
+    b .Linsert_probe
+.Linsert_take:
+    cbnz x15, .Linsert_store
     ldr x15, [x9, #H_USED]              /* a fresh slot: one more used          */
     add x15, x15, #1
     str x15, [x9, #H_USED]
-5:  stp x0, x1, [x14]
-    adrp x15, ss_heap_tracked
-    ldr x10, [x15, #:lo12:ss_heap_tracked]
-    add x10, x10, #1
-    str x10, [x15, #:lo12:ss_heap_tracked]
+.Linsert_store:
+    stp x0, x1, [x14]
+    LOCKED_ADD ss_heap_tracked, #1, x15, x10
     mov x0, #0
-    b 6f
-3:  mov x0, #-1
-6:  RETURN 32
+    b .Linsert_out
+.Linsert_failed:
+    mov x0, #-1
+.Linsert_out:
+    RETURN 32
 ENDFUNC table_insert
 
 /*
@@ -267,28 +208,14 @@ ENDFUNC table_insert
  */
 LOCALFUNC table_remove
     HEAP_STATE
-    ldr x11, [x9, #H_CAP]
-    cbz x11, 3f                         /* no table yet                         */
-    sub x11, x11, #1
-    ldr x12, [x9, #H_TABLE]
-    HASH x13, x0
-1:  and x13, x13, x11
-    add x14, x12, x13, lsl #4
-    ldr x15, [x14]
-    cmp x15, x0
-    b.eq 2f
-    cbz x15, 3f                         /* empty: the probe chain ends          */
-    add x13, x13, #1
-    b 1b
-2:  mov x15, #TOMBSTONE
+    TABLE_FIND H_CAP, H_TABLE, HASH_SHIFT, .Lremove_absent, x11, x12, x13, x14, x15
+    mov x15, #TOMBSTONE                 /* x14 = its entry                      */
     str x15, [x14]
     ldr x0, [x14, #8]
-    adrp x15, ss_heap_tracked
-    ldr x10, [x15, #:lo12:ss_heap_tracked]
-    sub x10, x10, #1
-    str x10, [x15, #:lo12:ss_heap_tracked]
+    LOCKED_ADD ss_heap_tracked, #-1, x15, x10
     ret
-3:  mov x0, #-1
+.Lremove_absent:
+    mov x0, #-1
     ret
 ENDFUNC table_remove
 
@@ -357,48 +284,45 @@ ENDFUNC untrack
 LOCALFUNC zero_block
     add x2, x0, x1                      /* x2 = end                             */
     mov x3, x0                          /* x3 = cursor                          */
-1:  tst x3, #15                         /* head: up to 16-byte alignment        */
-    b.eq 2f
-    cmp x3, x2
-    b.hs 8f
-    strb wzr, [x3], #1
-    b 1b
-2:  LDR_GLOBAL x4, ss_zva_size          /* x4 = DC ZVA block (>= 16), or 0      */
-    cbz x4, 5f
+    ZERO_TO_16 x3, x2, .Lzero_count     /* head: up to 16-byte alignment        */
+    LDR_GLOBAL x4, ss_zva_size          /* x4 = DC ZVA block (>= 16), or 0      */
+    cbz x4, .Lzero_64
     sub x5, x4, #1
     add x6, x3, x5
     bic x6, x6, x5                      /* x6 = first ZVA boundary >= cursor    */
     bic x7, x2, x5                      /* x7 = last ZVA boundary <= end        */
     cmp x6, x7
-    b.hs 5f                             /* no whole ZVA block inside the range  */
-3:  cmp x3, x6                          /* 16 at a time up to the boundary      */
-    b.hs 4f
+    b.hs .Lzero_64                      /* no whole ZVA block inside the range  */
+.Lzero_to_zva:
+    cmp x3, x6                          /* 16 at a time up to the boundary      */
+    b.hs .Lzero_zva
     stp xzr, xzr, [x3], #16
-    b 3b
-4:  dc zva, x3                          /* whole blocks                         */
+    b .Lzero_to_zva
+.Lzero_zva:
+    dc zva, x3                          /* whole blocks                         */
     add x3, x3, x4
     cmp x3, x7
-    b.lo 4b
-5:  sub x5, x2, x3                      /* x5 = bytes left: 64 at a time, ...   */
+    b.lo .Lzero_zva
+.Lzero_64:
+    sub x5, x2, x3                      /* x5 = bytes left: 64 at a time, ...   */
     cmp x5, #64
-    b.lo 6f
+    b.lo .Lzero_16
     stp xzr, xzr, [x3]
     stp xzr, xzr, [x3, #16]
     stp xzr, xzr, [x3, #32]
     stp xzr, xzr, [x3, #48]
     add x3, x3, #64
-    b 5b
-6:  cmp x5, #16                         /* ... then 16 at a time                */
-    b.lo 7f
+    b .Lzero_64
+.Lzero_16:
+    cmp x5, #16                         /* ... then 16 at a time                */
+    b.lo .Lzero_bytes
     stp xzr, xzr, [x3], #16
     sub x5, x5, #16
-    b 6b
-7:  cmp x3, x2                          /* tail                                 */
-    b.hs 8f
-    strb wzr, [x3], #1
-    b 7b
-8:  ATOMIC_ADD ss_heap_stats, 0, #1, x9, x10, w11
-    ATOMIC_ADD ss_heap_stats, 8, x1, x9, x10, w11
+    b .Lzero_16
+.Lzero_bytes:
+    ZERO_TAIL x3, x2                   /* tail                                 */
+.Lzero_count:
+    COUNT_ZEROED ss_heap_stats
     ret
 ENDFUNC zero_block
 
@@ -409,8 +333,9 @@ ENDFUNC zero_block
  *   clobbers: x0-x10, flags.  Uses no stack.
  */
 LOCALFUNC copy_block
-1:  cmp x2, #64
-    b.lo 2f
+.Lcopy_64:
+    cmp x2, #64
+    b.lo .Lcopy_16
     ldp x3, x4, [x1]
     ldp x5, x6, [x1, #16]
     ldp x7, x8, [x1, #32]
@@ -422,19 +347,22 @@ LOCALFUNC copy_block
     add x1, x1, #64
     add x0, x0, #64
     sub x2, x2, #64
-    b 1b
-2:  cmp x2, #16
-    b.lo 3f
+    b .Lcopy_64
+.Lcopy_16:
+    cmp x2, #16
+    b.lo .Lcopy_bytes
     ldp x3, x4, [x1], #16
     stp x3, x4, [x0], #16
     sub x2, x2, #16
-    b 2b
-3:  cbz x2, 4f
+    b .Lcopy_16
+.Lcopy_bytes:
+    cbz x2, .Lcopy_clear
     ldrb w3, [x1], #1
     strb w3, [x0], #1
     sub x2, x2, #1
-    b 3b
-4:  mov x3, #0                          /* no block contents left in registers  */
+    b .Lcopy_bytes
+.Lcopy_clear:
+    mov x3, #0                          /* no block contents left in registers  */
     mov x4, #0
     mov x5, #0
     mov x6, #0
@@ -459,54 +387,39 @@ ENDFUNC copy_block
  */
 FUNC ss_heap_malloc
     LDR_GLOBAL x16, ss_heap_active
-    cbnz x16, 1f
+    cbnz x16, .Lmalloc_slow
     TAIL_CALL_WRAPPED DOM_MALLOC        /* fast path: nobody is inside a scope  */
-1:  PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+.Lmalloc_slow:
+    ENTER 48, x19, x20, x21, x22
     mov x21, x0                         /* x21 = domain                         */
     mov x20, x1                         /* x20 = size                           */
     CALL_WRAPPED DOM_MALLOC             /* x1 = size                            */
 .Lalloc_done:                           /* x0 = block, x20 = size, x21 = domain */
     mov x19, x0                         /* x19 = block                          */
-    cbz x0, 2f
+    cbz x0, .Lalloc_out
     bl ss_thread_depth                  /* x0 = depth; keeps x1-x8 (threads.S) */
-    cbz x0, 2f
+    cbz x0, .Lalloc_out
     mov x0, x19
     mov x1, x20
     bl track
-    cbz x0, 2f
+    cbz x0, .Lalloc_out
     /* Cannot record it: refuse the allocation rather than hand out a block
      * that would not be zeroed (the caller sees MemoryError). */
     ATOMIC_ADD ss_heap_stats, 16, #1, x9, x10, w11
     mov x1, x19
     CALL_WRAPPED DOM_FREE
     mov x19, #0
-2:  mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+.Lalloc_out:
+    mov x0, x19
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC ss_heap_malloc
 
 FUNC ss_heap_calloc
     LDR_GLOBAL x16, ss_heap_active
-    cbnz x16, 1f
+    cbnz x16, .Lcalloc_slow
     TAIL_CALL_WRAPPED DOM_CALLOC        /* fast path                            */
-1:  PROLOGUE 48                         /* the same frame as ss_heap_malloc's   */
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+.Lcalloc_slow:
+    ENTER 48, x19, x20, x21, x22        /* the same frame as ss_heap_malloc's   */
     mov x21, x0
     mul x20, x1, x2                     /* size (the allocator rejects an overflow) */
     CALL_WRAPPED DOM_CALLOC             /* x1 = n, x2 = elsize                  */
@@ -523,28 +436,24 @@ ENDFUNC ss_heap_calloc
 FUNC ss_heap_free
     LDR_GLOBAL x16, ss_heap_tracked
     cbz x16, .Lfree_plain
-    cbnz x1, 1f
+    cbnz x1, .Lfree_slow
 .Lfree_plain:
     TAIL_CALL_WRAPPED DOM_FREE          /* fast path: no recorded block is alive */
-1:  PROLOGUE 32
-    stp x19, x21, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x21, -8
+.Lfree_slow:
+    ENTER 32, x19, x21
     mov x21, x0                         /* x21 = domain                         */
     mov x19, x1                         /* x19 = block                          */
     mov x0, x1
     bl untrack
     cmn x0, #1
-    b.eq 2f                             /* not recorded                         */
+    b.eq .Lfree_wrapped                 /* not recorded                         */
     mov x1, x0
     mov x0, x19
     bl zero_block
-2:  mov x1, x19
+.Lfree_wrapped:
+    mov x1, x19
     mov x0, x21
-    ldp x19, x21, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x21
-    EPILOGUE 32
+    LEAVE 32, x19, x21
     TAIL_CALL_WRAPPED DOM_FREE
 ENDFUNC ss_heap_free
 
@@ -554,44 +463,61 @@ ENDFUNC ss_heap_free
  *        x2 = new size
  *   out: x0 = the new block, or NULL
  *
- * A recorded block: allocate, record the new one, copy, zero the old one,
- * free it; a failure leaves the old block recorded and intact.  An
- * unrecorded block reallocated inside a scope: the result is recorded.
+ * A recorded block: realloc_recorded; an unrecorded one: realloc_unrecorded
+ * (the result is recorded when reallocated inside a scope).
  *   clobbers: caller-saved registers (standard ABI).
+ * Frame, shared with the two routines below (they work in it):
+ *   x19 old block, x20 new size, x21 domain, x22 old size, x23 new block.
  */
 FUNC ss_heap_realloc
-    cbnz x1, 1f
+    cbnz x1, .Lrealloc_block
     mov x1, x2                          /* realloc(NULL, n) is malloc(n)        */
     b ss_heap_malloc                    /* a direct branch: bti c is a no-op    */
-1:  LDR_GLOBAL x16, ss_heap_active
+.Lrealloc_block:
+    LDR_GLOBAL x16, ss_heap_active
     LDR_GLOBAL x17, ss_heap_tracked
     orr x16, x16, x17
-    cbnz x16, 2f
+    cbnz x16, .Lrealloc_slow
     TAIL_CALL_WRAPPED DOM_REALLOC       /* fast path                            */
-2:  PROLOGUE 64
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -48
-    .cfi_offset x20, -40
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -32
-    .cfi_offset x22, -24
-    str x23, [sp, #48]
-    .cfi_offset x23, -16
+.Lrealloc_slow:
+    ENTER 64, x19, x20, x21, x22, x23
     mov x21, x0                         /* x21 = domain                         */
     mov x19, x1                         /* x19 = old block                      */
     mov x20, x2                         /* x20 = new size                       */
     mov x0, x1
     bl untrack                          /* take it out while we work on it      */
     cmn x0, #1
-    b.eq .Lrealloc_untracked
+    b.eq .Lrealloc_unrecorded
+    bl realloc_recorded
+    b .Lrealloc_out
+.Lrealloc_unrecorded:
+    bl realloc_unrecorded
+.Lrealloc_out:
+    LEAVE_RETURN 64, x19, x20, x21, x22, x23
+ENDFUNC ss_heap_realloc
+
+/*
+ * realloc_recorded — ss_heap_realloc of a recorded block, taken out of the
+ * table: allocate, record the new block, copy, zero the old one, free it.
+ *                                                                [internal]
+ *   in:  x0 = the old block's recorded size; ss_heap_realloc's x19 = old
+ *        block, x20 = new size, x21 = domain
+ *   out: x0 = the new block; or NULL, and the old block stays, recorded
+ *        again and intact (the allocator failed, or the new block could not
+ *        be recorded: then it is freed and counted in ss_heap_stats[2])
+ *   sets x22 = old size, x23 = new block (ss_heap_realloc saved them).
+ *   clobbers: caller-saved registers.
+ */
+LOCALFUNC realloc_recorded
+    PROLOGUE 16
     mov x22, x0                         /* x22 = old size                       */
     mov x1, x20
     CALL_WRAPPED DOM_MALLOC
-    cbz x0, .Lrealloc_fail
+    cbz x0, .Lrecorded_failed
     mov x23, x0                         /* x23 = new block                      */
     mov x1, x20
     bl track
-    cbnz x0, .Lrealloc_untrackable
+    cbnz x0, .Lrecorded_untrackable
     mov x0, x23                         /* copy min(old, new) bytes             */
     mov x1, x19
     cmp x22, x20
@@ -603,44 +529,47 @@ FUNC ss_heap_realloc
     mov x1, x19
     CALL_WRAPPED DOM_FREE
     mov x0, x23
-    b .Lrealloc_out
-.Lrealloc_untrackable:
+    RETURN 16
+.Lrecorded_untrackable:
     ATOMIC_ADD ss_heap_stats, 16, #1, x9, x10, w11
     mov x1, x23
     CALL_WRAPPED DOM_FREE
-.Lrealloc_fail:                         /* the old block stays, recorded again  */
+.Lrecorded_failed:                      /* the old block stays, recorded again  */
     mov x0, x19
     mov x1, x22
     bl track
     mov x0, #0
-    b .Lrealloc_out
-.Lrealloc_untracked:
+    RETURN 16
+ENDFUNC realloc_recorded
+
+/*
+ * realloc_unrecorded — ss_heap_realloc of a block that is not recorded: the
+ * wrapped realloc, whose result is recorded when this thread is inside a
+ * scope.  If it cannot be, the old block is gone already: the new one is
+ * returned unrecorded (as on x86-64) and counted in ss_heap_stats[2].
+ *                                                                [internal]
+ *   in:  ss_heap_realloc's x19 = block, x20 = new size, x21 = domain
+ *   out: x0 = the new block, or NULL.  sets x23 = the same.
+ *   clobbers: caller-saved registers.
+ */
+LOCALFUNC realloc_unrecorded
+    PROLOGUE 16
     mov x1, x19
     mov x2, x20
     CALL_WRAPPED DOM_REALLOC
     mov x23, x0                         /* x23 = new block                      */
-    cbz x0, 4f
+    cbz x0, .Lunrecorded_out
     bl ss_thread_depth                  /* x0 = depth; keeps x1-x8 (threads.S) */
-    cbz x0, 4f
+    cbz x0, .Lunrecorded_out
     mov x0, x23
     mov x1, x20
     bl track
-    cbz x0, 4f
-    /* The old block is gone already: the new one is returned unrecorded
-     * (as on x86-64) and counted. */
+    cbz x0, .Lunrecorded_out
     ATOMIC_ADD ss_heap_stats, 16, #1, x9, x10, w11
-4:  mov x0, x23
-.Lrealloc_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldr x23, [sp, #48]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    .cfi_restore x23
-    RETURN 64
-ENDFUNC ss_heap_realloc
+.Lunrecorded_out:
+    mov x0, x23
+    RETURN 16
+ENDFUNC realloc_unrecorded
 
 /*
  * void ss_heap_forget_all(void)                               [ctypes]

@@ -14,6 +14,8 @@
  * registers the data passed through.
  */
 .include "common.inc"
+.include "macros.inc"
+.include "table.inc"
 
 /* ==== native heap (issue 12): constants ================================== */
 .equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
@@ -78,29 +80,11 @@ native_state:
     add \reg, \reg, #:lo12:native_state
 .endm
 
-/* Take the table lock, unless the calling thread holds it for fork.
- * out: x9 = &native_state.  clobbers: x10-x12, flags. */
+/* Take the table lock, unless the calling thread holds it for fork
+ * (table.inc: SPIN_LOCK).  out: x9 = &native_state.  clobbers: x10-x12, flags. */
 .macro NLOCK
     NSTATE x9
-    mov x10, #1
-.Lnlock_try\@:
-    ldaxr x11, [x9]
-    cbnz x11, .Lnlock_held\@
-    stxr w11, x10, [x9]
-    cbnz w11, .Lnlock_try\@
-    b .Lnlock_taken\@
-.Lnlock_held\@:
-    clrex
-    mrs x12, tpidr_el0
-    ldr x11, [x9, #N_FORK_OWNER]
-    cmp x11, x12
-    b.eq .Lnlock_taken\@                /* ours, held across fork               */
-.Lnlock_wait\@:
-    yield
-    ldr x11, [x9]
-    cbnz x11, .Lnlock_wait\@
-    b .Lnlock_try\@
-.Lnlock_taken\@:
+    SPIN_LOCK N_FORK_OWNER
 .endm
 
 /* Release it (unless held for fork by this thread).  clobbers: x9, x11, x12. */
@@ -114,25 +98,18 @@ native_state:
 .Lnunlock_skip\@:
 .endm
 
-.macro NHASH dst, key
-    movz \dst, #0x7c15
-    movk \dst, #0x7f4a, lsl #16
-    movk \dst, #0x79b9, lsl #32
-    movk \dst, #0x9e37, lsl #48
-    mul \dst, \key, \dst
-    lsr \dst, \dst, #NHASH_SHIFT
-.endm
-
 /* ncap_for — x0 = live entries: a power of two >= 2 * live, >= NTABLE_MIN.
  *   out: x0.  clobbers: x1.  Leaf. */
 LOCALFUNC ncap_for
     lsl x0, x0, #1
     mov x1, #NTABLE_MIN
-1:  cmp x1, x0
-    b.hs 2f
+.Lcap_double:
+    cmp x1, x0
+    b.hs .Lcap_done
     lsl x1, x1, #1
-    b 1b
-2:  mov x0, x1
+    b .Lcap_double
+.Lcap_done:
+    mov x0, x1
     ret
 ENDFUNC ncap_for
 
@@ -144,50 +121,14 @@ ENDFUNC ncap_for
  */
 LOCALFUNC ntable_resize
     mov x13, x0                         /* x13 = new capacity                   */
-    mov x0, #0
-    lsl x1, x13, #4
-    mov x2, #3                          /* PROT_READ | PROT_WRITE               */
-    mov x3, #0x8022                     /* MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE */
-    mov x4, #-1
-    mov x5, #0
-    mov x8, #SYS_mmap
-    svc #0
-    cmn x0, #4095
+    TABLE_MMAP x13
     b.hs .Lresize_fail                  /* -errno                               */
-    mov x14, x0                         /* x14 = new table                      */
-    ldr x15, [x9, #N_TABLE]             /* x15 = old table                      */
-    ldr x10, [x9, #N_CAP]               /* x10 = old capacity                   */
-    sub x11, x13, #1                    /* x11 = new mask                       */
-    mov x12, #0                         /* x12 = old index                      */
-1:  cmp x12, x10
-    b.hs 4f
-    add x2, x15, x12, lsl #4
-    ldp x3, x4, [x2]                    /* key, size                            */
-    add x12, x12, #1
-    cmp x3, #NTOMB
-    b.ls 1b
-    NHASH x5, x3
-2:  and x5, x5, x11
-    add x6, x14, x5, lsl #4
-    ldr x7, [x6]
-    cbz x7, 3f
-    add x5, x5, #1
-    b 2b
-3:  stp x3, x4, [x6]
-    b 1b
-4:  str x14, [x9, #N_TABLE]
-    str x13, [x9, #N_CAP]
+    /* x14 = new table, x15/x10 = old table/capacity, x11 = new mask */
+    TABLE_REPLACE x13, x14, x15, x10, x11, x12, NHASH_SHIFT, N_TABLE, N_CAP, N_USED, ss_native_tracked
     adrp x2, ss_native_stats
     add x2, x2, #:lo12:ss_native_stats
-    str x13, [x2, #24]
-    LDR_GLOBAL x2, ss_native_tracked
-    str x2, [x9, #N_USED]
-    cbz x15, 5f
-    mov x0, x15                         /* the old table held addresses, sizes  */
-    lsl x1, x10, #4
-    mov x8, #SYS_munmap
-    svc #0
-5:  mov x0, #0
+    str x13, [x2, #24]                  /* ss_native_stats[3] = capacity        */
+    mov x0, #0
     ret
 .Lresize_fail:
     mov x0, #-1
@@ -209,47 +150,49 @@ LOCALFUNC ntable_insert
     ldr x3, [x9, #N_CAP]
     add x3, x3, x3, lsl #1              /* capacity * 3                         */
     cmp x2, x3
-    b.ls 1f                             /* keeps load (tombstones too) <= 3/4   */
+    b.ls .Lnins_probe_start             /* keeps load (tombstones too) <= 3/4   */
     LDR_GLOBAL x0, ss_native_tracked
     add x0, x0, #1
     bl ncap_for
     bl ntable_resize
-    cbnz x0, 6f
-1:  ldp x0, x1, [sp, #16]
+    cbnz x0, .Lnins_out
+.Lnins_probe_start:
+    ldp x0, x1, [sp, #16]
     ldr x3, [x9, #N_CAP]
     sub x3, x3, #1                      /* x3 = mask                            */
     ldr x4, [x9, #N_TABLE]
     mov x5, #0                          /* x5 = first tombstone seen, or 0      */
-    NHASH x6, x0
-2:  and x6, x6, x3
+    TABLE_HASH x6, x0, NHASH_SHIFT
+.Lnins_probe:
+    and x6, x6, x3
     add x7, x4, x6, lsl #4              /* x7 = entry                           */
     ldr x8, [x7]
     cmp x8, x0
     b.eq .Lnins_update
-    cbz x8, 3f                          /* empty: the key is absent             */
+    cbz x8, .Lnins_absent               /* empty: the key is absent             */
     cmp x8, #NTOMB
-    b.ne 4f
-    cbnz x5, 4f
+    b.ne .Lnins_next
+    cbnz x5, .Lnins_next
     mov x5, x7
-4:  add x6, x6, #1
-    b 2b
-3:  cbnz x5, 5f
+.Lnins_next:
+    add x6, x6, #1
+    b .Lnins_probe
+.Lnins_absent:
+    cbnz x5, .Lnins_store
     mov x5, x7                          /* no tombstone on the way: this entry  */
     ldr x8, [x9, #N_USED]
     add x8, x8, #1
     str x8, [x9, #N_USED]
-5:  stp x0, x1, [x5]
-    adrp x8, ss_native_tracked
-    add x8, x8, #:lo12:ss_native_tracked
-    ldr x10, [x8]
-    add x10, x10, #1
-    str x10, [x8]
+.Lnins_store:
+    stp x0, x1, [x5]
+    LOCKED_ADD ss_native_tracked, #1, x8, x10
     mov x0, #0
     RETURN 32
 .Lnins_update:
     str x1, [x7, #8]
     mov x0, #0
-6:  RETURN 32
+.Lnins_out:
+    RETURN 32
 ENDFUNC ntable_insert
 
 /*
@@ -257,22 +200,11 @@ ENDFUNC ntable_insert
  *   out: x0 = its entry, or 0.  clobbers: x0-x5, flags.  Leaf.
  */
 LOCALFUNC ntable_lookup
-    ldr x1, [x9, #N_CAP]
-    cbz x1, 3f
-    sub x1, x1, #1
-    ldr x2, [x9, #N_TABLE]
-    NHASH x3, x0
-1:  and x3, x3, x1
-    add x4, x2, x3, lsl #4
-    ldr x5, [x4]
-    cmp x5, x0
-    b.eq 2f
-    cbz x5, 3f
-    add x3, x3, #1
-    b 1b
-2:  mov x0, x4
+    TABLE_FIND N_CAP, N_TABLE, NHASH_SHIFT, .Llookup_absent, x1, x2, x3, x4, x5
+    mov x0, x4
     ret
-3:  mov x0, #0
+.Llookup_absent:
+    mov x0, #0
     ret
 ENDFUNC ntable_lookup
 
@@ -282,36 +214,31 @@ ENDFUNC ntable_lookup
  *   clobbers: x0-x15, flags.
  */
 LOCALFUNC nuntrack
-    PROLOGUE 32
-    str x19, [sp, #16]
-    .cfi_offset x19, -16
+    ENTER 32, x19
     NLOCK
     bl ntable_lookup
-    cbz x0, 2f
+    cbz x0, .Lnuntrack_absent
     mov x1, #NTOMB
     str x1, [x0]
     ldr x19, [x0, #8]                   /* x19 = size                           */
-    adrp x2, ss_native_tracked
-    add x2, x2, #:lo12:ss_native_tracked
-    ldr x3, [x2]
-    sub x3, x3, #1
-    str x3, [x2]
+    LOCKED_ADD ss_native_tracked, #-1, x2, x3   /* x3 = live entries      */
     ldr x4, [x9, #N_CAP]
     cmp x4, #NTABLE_MIN
-    b.ls 1f
+    b.ls .Lnuntrack_unlock
     cmp x4, x3, lsl #3
-    b.ls 1f                             /* live * 8 >= capacity: keep it        */
+    b.ls .Lnuntrack_unlock              /* live * 8 >= capacity: keep it        */
     mov x0, x3
     bl ncap_for
     bl ntable_resize                    /* a failure keeps the larger table     */
-1:  NUNLOCK
+.Lnuntrack_unlock:
+    NUNLOCK
     mov x0, x19
-    b 3f
-2:  NUNLOCK
+    b .Lnuntrack_out
+.Lnuntrack_absent:
+    NUNLOCK
     mov x0, #-1
-3:  ldr x19, [sp, #16]
-    .cfi_restore x19
-    RETURN 32
+.Lnuntrack_out:
+    LEAVE_RETURN 32, x19
 ENDFUNC nuntrack
 
 /* ntrack — record block x0 of x1 bytes (takes the lock).
@@ -333,9 +260,10 @@ LOCALFUNC nrecorded
     NLOCK
     bl ntable_lookup
     mov x13, #-1
-    cbz x0, 1f
+    cbz x0, .Lnrecorded_unlock
     ldr x13, [x0, #8]
-1:  NUNLOCK
+.Lnrecorded_unlock:
+    NUNLOCK
     mov x0, x13
     RETURN 16
 ENDFUNC nrecorded
@@ -358,23 +286,17 @@ ENDFUNC nclamp
 LOCALFUNC nzero
     mov x2, x0
     add x3, x0, x1                      /* x3 = end                             */
-1:  tst x2, #15                         /* head, to 16-byte alignment           */
-    b.eq 2f
-    cmp x2, x3
-    b.hs 4f
-    strb wzr, [x2], #1
-    b 1b
-2:  sub x9, x3, x2
+    ZERO_TO_16 x2, x3, .Lnzero_count    /* head, to 16-byte alignment           */
+.Lnzero_16:
+    sub x9, x3, x2
     cmp x9, #16
-    b.lo 3f
+    b.lo .Lnzero_tail
     stp xzr, xzr, [x2], #16
-    b 2b
-3:  cmp x2, x3                          /* tail                                 */
-    b.hs 4f
-    strb wzr, [x2], #1
-    b 3b
-4:  ATOMIC_ADD ss_native_stats, 0, #1, x9, x10, w11
-    ATOMIC_ADD ss_native_stats, 8, x1, x9, x10, w11
+    b .Lnzero_16
+.Lnzero_tail:
+    ZERO_TAIL x2, x3
+.Lnzero_count:
+    COUNT_ZEROED ss_native_stats
     ret
 ENDFUNC nzero
 
@@ -389,19 +311,53 @@ LOCALFUNC nset_enomem
 ENDFUNC nset_enomem
 
 /*
+ * nkeep — block x19 (not NULL) of x20 bytes, from the allocator of row
+ * x21: recorded when this thread is inside a scope.          [internal]
+ *   out: x0 = 0 (recorded, or not in a scope); or -1: it could not be
+ *        recorded, so it was freed again and counted in ss_native_stats[2]
+ *        (the caller refuses the allocation).
+ *   in/kept: x19-x21 (a slow path's frame).  clobbers: caller-saved.
+ */
+LOCALFUNC nkeep
+    PROLOGUE 16
+    bl ss_thread_depth                  /* threads.S                            */
+    cbz x0, .Lnkeep_out
+    mov x0, x19
+    mov x1, x20
+    bl ntrack
+    cbz x0, .Lnkeep_out
+    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
+    mov x0, x19
+    ldr x16, [x21, #(K_FREE * 8)]
+    blr x16
+    mov x0, #-1
+.Lnkeep_out:
+    RETURN 16
+ENDFUNC nkeep
+
+/*
+ * nretire — forget block x19 (a recorded one, or not) and zero all x22 of
+ * its bytes: the old block of a realloc, before it is freed.  [internal]
+ *   in/kept: x19, x22.  clobbers: caller-saved.
+ */
+LOCALFUNC nretire
+    PROLOGUE 16
+    mov x0, x19
+    bl nuntrack
+    mov x0, x19
+    mov x1, x22
+    bl nzero
+    RETURN 16
+ENDFUNC nretire
+
+/*
  * Slow paths, reached by a branch from a family's wrapper with the C
  * arguments untouched and x17 = the family's row.  Those that return a block
  * share one frame: x29+16 x19 (block), x20 (size to record); x29+32 x21 (row),
  * x22.
  */
 .macro SLOW_ENTRY
-    PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+    ENTER 48, x19, x20, x21, x22
     mov x21, x17
 .endm
 
@@ -412,27 +368,14 @@ LOCALFUNC native_malloc_slow
     blr x16
 .Lnative_record:                        /* x0 = block, x20 = size, x21 = row    */
     mov x19, x0
-    cbz x0, 2f
-    bl ss_thread_depth                  /* threads.S                            */
-    cbz x0, 2f
-    mov x0, x19
-    mov x1, x20
-    bl ntrack
-    cbz x0, 2f
-    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
-    mov x0, x19
-    ldr x16, [x21, #(K_FREE * 8)]
-    blr x16
-    bl nset_enomem
+    cbz x0, .Lnative_record_out
+    bl nkeep
+    cbz x0, .Lnative_record_out
+    bl nset_enomem                      /* refused                              */
     mov x19, #0
-2:  mov x0, x19
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+.Lnative_record_out:
+    mov x0, x19
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC native_malloc_slow
 
 /* calloc(n = x0, size = x1) */
@@ -486,164 +429,153 @@ LOCALFUNC native_posix_memalign_slow
     mov x20, x2
     ldr x16, [x21, #(K_POSIX_MEMALIGN * 8)]
     blr x16
-    cbnz w0, 2f                         /* its error code, returned as it is    */
+    cbnz w0, .Lmemalign_out             /* its error code, returned as it is    */
     ldr x19, [x22]
-    bl ss_thread_depth
-    cbz x0, 2f
-    mov x0, x19
-    mov x1, x20
-    bl ntrack
-    cbz x0, 2f
-    ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
-    mov x0, x19
-    ldr x16, [x21, #(K_FREE * 8)]
-    blr x16
-    str xzr, [x22]
+    bl nkeep
+    cbz x0, .Lmemalign_out              /* w0 = 0                               */
+    str xzr, [x22]                      /* refused                              */
     mov w0, #ENOMEM
-2:  ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+.Lmemalign_out:
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC native_posix_memalign_slow
 
 /* free(block = x0): a recorded block is zeroed first */
 LOCALFUNC native_free_slow
-    cbnz x0, 1f
+    cbnz x0, .Lnfree_block
     ldr x16, [x17, #(K_FREE * 8)]       /* free(NULL)                           */
     br x16
-1:  PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+.Lnfree_block:
+    ENTER 32, x19, x20
     mov x19, x0
     mov x20, x17
     bl nuntrack
     cmn x0, #1
-    b.eq 2f
+    b.eq .Lnfree_next                   /* not recorded                         */
     mov x1, x0
     mov x0, x19
     bl nclamp
     mov x1, x0
     mov x0, x19
     bl nzero
-2:  mov x0, x19
+.Lnfree_next:
+    mov x0, x19
     mov x17, x20
-    ldp x19, x20, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x20
-    EPILOGUE 32
+    LEAVE 32, x19, x20
     ldr x16, [x17, #(K_FREE * 8)]
     br x16                              /* tail call: the block is the allocator's */
-    .cfi_restore_state
 ENDFUNC native_free_slow
 
 /*
- * realloc(block = x0, size = x1): as asm/x86_64/native.S.  Frame: x19 old
- * block, x20 new size, x21 row, x22 old block's usable bytes, x23 new block.
+ * realloc(block = x0, size = x1): as asm/x86_64/native.S.  A block that is
+ * recorded, or any block inside a scope, is moved by nrealloc_move (or freed
+ * by nrealloc_zero_size for size 0); any other goes to the next realloc.
+ * Frame, shared with those two (they work in it): x19 old block, x20 new
+ * size, x21 row, x22 old block's usable bytes, x23 new block.
  */
 LOCALFUNC native_realloc_slow
-    cbnz x0, 1f
+    cbnz x0, .Lnrealloc_block
     mov x0, x1                          /* realloc(NULL, n) is malloc(n)        */
     b native_malloc_slow
-1:  PROLOGUE 64
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -48
-    .cfi_offset x20, -40
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -32
-    .cfi_offset x22, -24
-    stp x23, x24, [sp, #48]
-    .cfi_offset x23, -16
-    .cfi_offset x24, -8
+.Lnrealloc_block:
+    ENTER 64, x19, x20, x21, x22, x23, x24
     mov x19, x0
     mov x20, x1
     mov x21, x17
     bl nrecorded
     cmn x0, #1
-    b.ne 2f
+    b.ne .Lnrealloc_ours
     bl ss_thread_depth
     cbz x0, .Lnrealloc_plain            /* not ours, not in a scope             */
-2:  mov x0, x19                         /* x22 = all of the old block's bytes   */
+.Lnrealloc_ours:
+    mov x0, x19                         /* x22 = all of the old block's bytes   */
     LDR_GLOBAL x16, ss_native_api, NAPI_USABLE
     blr x16
     mov x22, x0
     cbz x20, .Lnrealloc_zero_size
+    bl nrealloc_move
+    b .Lnrealloc_out
+.Lnrealloc_zero_size:
+    bl nrealloc_zero_size
+    b .Lnrealloc_out
+.Lnrealloc_plain:
+    mov x0, x19
+    mov x1, x20
+    mov x17, x21
+    LEAVE 64, x19, x20, x21, x22, x23, x24
+    ldr x16, [x17, #(K_REALLOC * 8)]
+    br x16
+    RESUME
+.Lnrealloc_out:
+    LEAVE_RETURN 64, x19, x20, x21, x22, x23, x24
+ENDFUNC native_realloc_slow
+
+/*
+ * nrealloc_move — realloc to x20 > 0 bytes by malloc, record, copy, zero
+ * and free (native_realloc_slow's frame: x19 old block, x20 new size, x21
+ * row, x22 old block's usable bytes).                         [internal]
+ *   out: x0 = the new block; or NULL with errno set, the old block kept
+ *        (malloc failed; or the new block could not be recorded: freed
+ *        again, counted in ss_native_stats[2], ENOMEM).
+ *   sets x23 = the new block.  clobbers: caller-saved.
+ */
+LOCALFUNC nrealloc_move
+    PROLOGUE 16
     mov x0, x20
     ldr x16, [x21, #(K_MALLOC * 8)]
     blr x16
-    cbz x0, .Lnrealloc_out              /* errno set by malloc; old block kept  */
+    cbz x0, .Lnmove_out                 /* errno set by malloc; old block kept  */
     mov x23, x0
     mov x1, x20
     bl ntrack
-    cbnz x0, .Lnrealloc_unrecordable
+    cbnz x0, .Lnmove_unrecordable
     mov x0, x23                         /* copy min(old, new) bytes             */
     mov x1, x19
     cmp x22, x20
     csel x2, x22, x20, ls
     bl copy_block                       /* heap.S; clears the data registers   */
-    mov x0, x19
-    bl nuntrack
-    mov x0, x19
-    mov x1, x22
-    bl nzero
+    bl nretire
     mov x0, x19
     ldr x16, [x21, #(K_FREE * 8)]
     blr x16
     mov x0, x23
-    b .Lnrealloc_out
-.Lnrealloc_unrecordable:
+    RETURN 16
+.Lnmove_unrecordable:
     ATOMIC_ADD ss_native_stats, 16, #1, x9, x10, w11
     mov x0, x23
     ldr x16, [x21, #(K_FREE * 8)]
     blr x16
     bl nset_enomem
     mov x0, #0
-    b .Lnrealloc_out
-.Lnrealloc_zero_size:
-    mov x0, x19
-    bl nuntrack
-    mov x0, x19
-    mov x1, x22
-    bl nzero
+.Lnmove_out:
+    RETURN 16
+ENDFUNC nrealloc_move
+
+/*
+ * nrealloc_zero_size — realloc(block, 0) (native_realloc_slow's frame: x19
+ * old block, x21 row, x22 its usable bytes): the old block is forgotten and
+ * zeroed, then the next realloc frees it (or returns a minimal block, which
+ * is recorded, with size 0, inside a scope).                  [internal]
+ *   out: x0 = what the next realloc returned.  clobbers: caller-saved;
+ *   sets x19 = the same.
+ */
+LOCALFUNC nrealloc_zero_size
+    PROLOGUE 16
+    bl nretire
     mov x0, x19
     mov x1, #0
     ldr x16, [x21, #(K_REALLOC * 8)]
     blr x16
     mov x19, x0                         /* NULL (freed), or a minimal block     */
-    cbz x0, 4f
+    cbz x0, .Lnzero_size_out
     bl ss_thread_depth
-    cbz x0, 4f
+    cbz x0, .Lnzero_size_out
     mov x0, x19
     mov x1, #0
     bl ntrack
-4:  mov x0, x19
-    b .Lnrealloc_out
-.Lnrealloc_plain:
+.Lnzero_size_out:
     mov x0, x19
-    mov x1, x20
-    mov x17, x21
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldp x23, x24, [sp, #48]
-    EPILOGUE 64
-    ldr x16, [x17, #(K_REALLOC * 8)]
-    br x16
-    .cfi_restore_state
-.Lnrealloc_out:
-    ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldp x23, x24, [sp, #48]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    .cfi_restore x23
-    .cfi_restore x24
-    RETURN 64
-ENDFUNC native_realloc_slow
+    RETURN 16
+ENDFUNC nrealloc_zero_size
 
 /* reallocarray(block = x0, n = x1, size = x2): realloc(block, n * size), or
  * NULL with errno = ENOMEM when the product overflows. */
@@ -659,40 +591,33 @@ LOCALFUNC native_reallocarray_slow
 ENDFUNC native_reallocarray_slow
 
 /* The wrappers: FAMILIES copies of each, ss_native_<kind>_<family>. */
-.macro ALLOC_WRAPPER name, kind, fam
+/* The wrapper ss_native_\name_\fam: a tail call to the family's next
+ * function of kind \kind while the word at \gate (or \gate | \gate2) is 0;
+ * otherwise to \slow with x17 = the family's row. */
+.macro WRAPPER name, kind, fam, slow, gate, gate2
 FUNC ss_native_\name\()_\fam
-    LDR_GLOBAL x16, ss_heap_active
-    cbnz x16, 1f
+    LDR_GLOBAL x16, \gate
+    .ifnb \gate2
+    LDR_GLOBAL x17, \gate2
+    orr x16, x16, x17
+    .endif
+    cbnz x16, .Lslow_\name\()_\fam
     LDR_GLOBAL x16, ss_native_next, (\fam * ROW + \kind * 8)
     br x16
-1:  adrp x17, (ss_native_next + \fam * ROW)
+.Lslow_\name\()_\fam:
+    adrp x17, (ss_native_next + \fam * ROW)
     add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
-    b native_\name\()_slow
+    b \slow
 ENDFUNC ss_native_\name\()_\fam
+.endm
+.macro ALLOC_WRAPPER name, kind, fam
+    WRAPPER \name, \kind, \fam, native_\name\()_slow, ss_heap_active
 .endm
 .macro FREE_WRAPPER fam
-FUNC ss_native_free_\fam
-    LDR_GLOBAL x16, ss_native_tracked
-    cbnz x16, 1f
-    LDR_GLOBAL x16, ss_native_next, (\fam * ROW + K_FREE * 8)
-    br x16
-1:  adrp x17, (ss_native_next + \fam * ROW)
-    add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
-    b native_free_slow
-ENDFUNC ss_native_free_\fam
+    WRAPPER free, K_FREE, \fam, native_free_slow, ss_native_tracked
 .endm
 .macro REALLOC_WRAPPER name, kind, fam
-FUNC ss_native_\name\()_\fam
-    LDR_GLOBAL x16, ss_heap_active
-    LDR_GLOBAL x17, ss_native_tracked
-    orr x16, x16, x17
-    cbnz x16, 1f
-    LDR_GLOBAL x16, ss_native_next, (\fam * ROW + \kind * 8)
-    br x16
-1:  adrp x17, (ss_native_next + \fam * ROW)
-    add x17, x17, #:lo12:(ss_native_next + \fam * ROW)
-    b native_\name\()_slow
-ENDFUNC ss_native_\name\()_\fam
+    WRAPPER \name, \kind, \fam, native_\name\()_slow, ss_heap_active, ss_native_tracked
 .endm
 
 .irp fam, 0, 1, 2, 3
@@ -713,24 +638,11 @@ ENDFUNC ss_native_\name\()_\fam
  * As on x86-64.  clobbers: x9-x12, flags. */
 FUNC ss_native_atfork_prepare
     NSTATE x9
-    mov x10, #1
-1:  ldaxr x11, [x9]
-    cbnz x11, 2f
-    stxr w11, x10, [x9]
-    cbnz w11, 1b
+    SPIN_LOCK N_FORK_OWNER              /* already ours: registered twice (a
+                                           second interpreter)                  */
     mrs x12, tpidr_el0
-    str x12, [x9, #N_FORK_OWNER]
+    str x12, [x9, #N_FORK_OWNER]        /* (the same value when already ours)   */
     ret
-2:  clrex
-    mrs x12, tpidr_el0
-    ldr x11, [x9, #N_FORK_OWNER]
-    cmp x11, x12
-    b.eq 4f                             /* registered twice (a second interpreter) */
-3:  yield
-    ldr x11, [x9]
-    cbnz x11, 3b
-    b 1b
-4:  ret
 ENDFUNC ss_native_atfork_prepare
 
 FUNC ss_native_atfork_release

@@ -17,6 +17,7 @@
  *    inaccessible but does not wipe the storage, so ZA is zeroed first.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .text
     .arch_extension sve
@@ -37,111 +38,62 @@
  *        to the caller's (the ABI makes its control bits callee-saved).
  *        NZCV is left to the caller (the trampolines zero it last).
  *   clobbers: x9-x11, flags.  Uses no stack.
+ *
+ * In three named blocks: 1. SME (streaming mode, ZA), 2. the vector
+ * registers (SVE, or AdvSIMD without it), 3. FPSR and FPCR.
  */
 LOCALFUNC clear_registers
     LDR_GLOBAL x9, ss_features
-    tbz x9, #FEAT_SME_BIT, 1f
+    /* 1. SME: leave streaming mode; zero ZA and turn it off, unless a lazy
+     *    ZA save is pending */
+    tbz x9, #FEAT_SME_BIT, .Lclear_vectors
     mrs x10, svcr                       /* bit 0 SM, bit 1 ZA                   */
-    cbz x10, 1f
+    cbz x10, .Lclear_vectors
     mrs x11, tpidr2_el0
-    cbnz x11, 2f
-    tbz x10, #1, 3f                     /* ZA on: zero it first.  SMSTOP only makes
+    cbnz x11, .Lsme_keep_za
+    tbz x10, #1, .Lsme_stop             /* ZA on: zero it first.  SMSTOP only makes
                                            it inaccessible; the storage keeps the
                                            rows until the next SMSTART (qemu keeps
                                            them in its memory: core dumps showed it) */
     zero {za}
-3:  smstop                              /* SM and ZA off                        */
-    b 1f
-2:  smstop sm                           /* keep a caller's dormant ZA           */
-1:  tbz x9, #FEAT_FP_BIT, .Ldone
-    tbz x9, #FEAT_SVE_BIT, .Lneon
+.Lsme_stop:
+    smstop                              /* SM and ZA off                        */
+    b .Lclear_vectors
+.Lsme_keep_za:
+    smstop sm                           /* keep a caller's dormant ZA           */
+.Lclear_vectors:
+    /* 2. vector registers; none without FP */
+    tbz x9, #FEAT_FP_BIT, .Lclear_done
+    tbz x9, #FEAT_SVE_BIT, .Lclear_neon
     /* SVE: vector-length agnostic.  Whole z registers, then the predicates;
      * FFR is written from a cleared predicate. */
-    mov z0.d, #0
-    mov z1.d, #0
-    mov z2.d, #0
-    mov z3.d, #0
-    mov z4.d, #0
-    mov z5.d, #0
-    mov z6.d, #0
-    mov z7.d, #0
-    mov z16.d, #0
-    mov z17.d, #0
-    mov z18.d, #0
-    mov z19.d, #0
-    mov z20.d, #0
-    mov z21.d, #0
-    mov z22.d, #0
-    mov z23.d, #0
-    mov z24.d, #0
-    mov z25.d, #0
-    mov z26.d, #0
-    mov z27.d, #0
-    mov z28.d, #0
-    mov z29.d, #0
-    mov z30.d, #0
-    mov z31.d, #0
-    pfalse p0.b
-    pfalse p1.b
-    pfalse p2.b
-    pfalse p3.b
-    pfalse p4.b
-    pfalse p5.b
-    pfalse p6.b
-    pfalse p7.b
-    pfalse p8.b
-    pfalse p9.b
-    pfalse p10.b
-    pfalse p11.b
-    pfalse p12.b
-    pfalse p13.b
-    pfalse p14.b
-    pfalse p15.b
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+    mov z\n\().d, #0
+    .endr
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    pfalse p\n\().b
+    .endr
     wrffr p0.b
-    b .Lcallee_saved
-.Lneon:
-    movi v0.2d, #0
-    movi v1.2d, #0
-    movi v2.2d, #0
-    movi v3.2d, #0
-    movi v4.2d, #0
-    movi v5.2d, #0
-    movi v6.2d, #0
-    movi v7.2d, #0
-    movi v16.2d, #0
-    movi v17.2d, #0
-    movi v18.2d, #0
-    movi v19.2d, #0
-    movi v20.2d, #0
-    movi v21.2d, #0
-    movi v22.2d, #0
-    movi v23.2d, #0
-    movi v24.2d, #0
-    movi v25.2d, #0
-    movi v26.2d, #0
-    movi v27.2d, #0
-    movi v28.2d, #0
-    movi v29.2d, #0
-    movi v30.2d, #0
-    movi v31.2d, #0
-.Lcallee_saved:
+    b .Lclear_callee_saved
+.Lclear_neon:
+    .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+    movi v\n\().2d, #0
+    .endr
+.Lclear_callee_saved:
     /* d8-d15: the function restored the caller's low 64 bits; a 64-bit write
      * keeps them and zeroes everything above, up to the SVE vector length. */
-    fmov d8, d8
-    fmov d9, d9
-    fmov d10, d10
-    fmov d11, d11
-    fmov d12, d12
-    fmov d13, d13
-    fmov d14, d14
-    fmov d15, d15
+    .irp n, 8, 9, 10, 11, 12, 13, 14, 15
+    fmov d\n, d\n
+    .endr
+    /* 3. FPCR back to the caller's, FPSR zero */
     ldr x10, [x0]                       /* the caller's FPCR                    */
     mrs x11, fpcr
     cmp x10, x11
-    b.eq 3f
+    b.eq .Lclear_fpsr
     msr fpcr, x10                       /* only when changed: writes serialise  */
-3:  msr fpsr, xzr                       /* cumulative flags and QC              */
-.Ldone:
+.Lclear_fpsr:
+    msr fpsr, xzr                       /* cumulative flags and QC              */
+.Lclear_done:
     ret
 ENDFUNC clear_registers
 

@@ -22,6 +22,7 @@
  * running on it right now, and then it is left alone.
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ SYS_sigaltstack, 132
 .equ SS_ONSTACK, 1

@@ -16,6 +16,7 @@
  * no dependency on the LSE atomics of ARMv8.1).
  */
 .include "common.inc"
+.include "macros.inc"
 
     .bss
     .p2align 6

@@ -26,16 +26,18 @@
  * nesting level costs 112 bytes here)
  */
 .include "common.inc"
+.include "macros.inc"
 
     .section .rodata
+/* the texts: MESSAGES in secretscope/_interface.py (interface.inc) */
 msg_unregistered:
-    .asciz "secretscope: the stack of this thread could not be registered"
+    MSG_UNREGISTERED_TEXT
 msg_bad_sp:
-    .asciz "secretscope: the stack pointer is outside this thread's registered stack (code running on a switched stack cannot be protected)"
+    MSG_BAD_SP_TEXT
 msg_scrub_failed:
-    .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
+    MSG_SCRUB_FAILED_TEXT
 msg_do_noargs:
-    .asciz "do() missing required argument: 'f'"
+    MSG_DO_NOARGS_TEXT
 
     .text
 /*
@@ -51,10 +53,7 @@ msg_do_noargs:
  *   clobbers: caller-saved registers (standard ABI).
  */
 LOCALFUNC scope_begin
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x20, x0                         /* x20 = stack pointer to protect below */
     mrs x0, tpidr_el0
     bl slot_find
@@ -76,12 +75,7 @@ LOCALFUNC scope_begin
     ATOMIC_ADD ss_heap_active, 0, #1, x10, x11, w12   /* first scope on this thread: heap.S */
     bl ss_freelists_enter               /* free lists (freelists.S; keeps x0-x29) */
 .Lbegin_out:
-    .cfi_remember_state
-    ldp x19, x20, [sp, #16]
-    .cfi_restore x19
-    .cfi_restore x20
-    RETURN 32
-    .cfi_restore_state
+    LEAVE_RETURN 32, x19, x20
 .Lregister:
     /* First scope on this thread: the Python side computes the bounds and
      * calls ss_register_thread. */
@@ -93,10 +87,11 @@ LOCALFUNC scope_begin
     blr x16
     mrs x0, tpidr_el0
     bl slot_find
-    cbz x0, 1f
+    cbz x0, .Lbegin_unregistered
     ldr x9, [x0, #SLOT_FLAGS]
     tbnz x9, #0, .Lhave_slot
-1:  adrp x1, msg_unregistered
+.Lbegin_unregistered:
+    adrp x1, msg_unregistered
     add x1, x1, #:lo12:msg_unregistered
     b .Lbegin_error
 .Lbad_sp:
@@ -122,10 +117,11 @@ LOCALFUNC scope_end_depth
     ldr x9, [x19, #SLOT_DEPTH]
     subs x9, x9, #1
     str x9, [x19, #SLOT_DEPTH]
-    b.ne 1f
+    b.ne .Lend_depth_out
     ATOMIC_ADD ss_heap_active, 0, #-1, x10, x11, w12
     b ss_freelists_exit                 /* free lists: tail call (freelists.S; zeroes x1-x18) */
-1:  ret
+.Lend_depth_out:
+    ret
 ENDFUNC scope_end_depth
 
 /*
@@ -153,10 +149,11 @@ scope_call:                             /* decorated.S enters here with f       
     cbz x0, .Lcall_return               /* x0 = NULL, exception set             */
     mov x19, x0                         /* x19 = slot                           */
     LDR_GLOBAL x9, ss_features
-    tbz x9, #FEAT_FP_BIT, 1f
+    tbz x9, #FEAT_FP_BIT, .Lcall_fpcr_saved
     mrs x9, fpcr
     str x9, [sp, #CTL]
-1:  mov x0, x20
+.Lcall_fpcr_saved:
+    mov x0, x20
     mov x1, x21
     mov x2, x22
     mov x3, x23
@@ -180,11 +177,12 @@ scope_call:                             /* decorated.S enters here with f       
     SCOPE_EPILOGUE
 .Lcall_scrub_failed:
     /* Never claim an erasure that did not happen: drop f's result and raise. */
-    cbz x24, 1f
+    cbz x24, .Lcall_raise
     mov x0, x24
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
-1:  LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
+.Lcall_raise:
+    LDR_GLOBAL x0, ss_api, API_EXC_RUNTIME
     adrp x1, msg_scrub_failed
     add x1, x1, #:lo12:msg_scrub_failed
     LDR_GLOBAL x16, ss_api, API_ERR_SET_STRING
@@ -203,11 +201,12 @@ ENDFUNC ss_call
  */
 FUNC ss_do
     and x9, x2, #0x7fffffffffffffff     /* nargs (PY_VECTORCALL_ARGUMENTS_OFFSET off) */
-    cbz x9, 1f
+    cbz x9, .Ldo_call
     ldr x0, [x1], #8                    /* f = args[0]; args + 1                */
     sub x2, x9, #1                      /* no offset flag: args[0] is not ours to borrow */
     b .Lcall_body
-1:  PROLOGUE 16
+.Ldo_call:
+    PROLOGUE 16
     LDR_GLOBAL x0, ss_api, API_EXC_TYPE
     adrp x1, msg_do_noargs
     add x1, x1, #:lo12:msg_do_noargs
@@ -226,16 +225,11 @@ ENDFUNC ss_do
  * _PyStack_AsDict only when there are keywords.
  */
 FUNC ss_vectorcall_compat
-    cbnz x3, 1f
+    cbnz x3, .Lcompat_kwnames
     LDR_GLOBAL x16, ss_api, API_VECTORCALL_DICT
     br x16                              /* kwdict = x3 = NULL                   */
-1:  PROLOGUE 48
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -32
-    .cfi_offset x20, -24
-    stp x21, x22, [sp, #32]
-    .cfi_offset x21, -16
-    .cfi_offset x22, -8
+.Lcompat_kwnames:
+    ENTER 48, x19, x20, x21, x22
     mov x19, x0                         /* callable                             */
     mov x20, x1                         /* args                                 */
     and x21, x2, #0x7fffffffffffffff    /* nargs                                */
@@ -243,7 +237,7 @@ FUNC ss_vectorcall_compat
     mov x1, x3
     LDR_GLOBAL x16, ss_api, API_STACK_AS_DICT
     blr x16
-    cbz x0, 2f
+    cbz x0, .Lcompat_out
     mov x22, x0                         /* x22 = kwargs dict                    */
     mov x0, x19
     mov x1, x20
@@ -256,13 +250,8 @@ FUNC ss_vectorcall_compat
     LDR_GLOBAL x16, ss_api, API_DECREF
     blr x16
     mov x0, x19
-2:  ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore x21
-    .cfi_restore x22
-    RETURN 48
+.Lcompat_out:
+    LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC ss_vectorcall_compat
 
 GNU_PROPERTY_NOTES

@@ -21,7 +21,7 @@ ss_api:
     .globl ss_abi_version
     .type ss_abi_version, @object
 ss_abi_version:
-    .quad 3
+    .quad ABI_VERSION              /* secretscope/_interface.py */
     .size ss_abi_version, 8
 
     .p2align 3

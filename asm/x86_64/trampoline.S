@@ -18,14 +18,15 @@
 .include "common.inc"
 
     .section .rodata
+/* the texts: MESSAGES in secretscope/_interface.py (interface.inc) */
 msg_unregistered:
-    .asciz "secretscope: the stack of this thread could not be registered"
+    MSG_UNREGISTERED_TEXT
 msg_bad_sp:
-    .asciz "secretscope: the stack pointer is outside this thread's registered stack (code running on a switched stack cannot be protected)"
+    MSG_BAD_SP_TEXT
 msg_scrub_failed:
-    .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
+    MSG_SCRUB_FAILED_TEXT
 msg_do_noargs:
-    .asciz "do() missing required argument: 'f'"
+    MSG_DO_NOARGS_TEXT
 
     .text
 /*

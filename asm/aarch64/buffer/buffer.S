@@ -11,45 +11,8 @@
  * backend: it needs no CPU feature and holds no state but the table below.
  */
 
-.macro FUNC name
-    .globl \name
-    .type \name, %function
-    .p2align 4
-\name:
-    .cfi_startproc
-    bti c
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
-.macro PROLOGUE size
-    paciasp
-    .cfi_negate_ra_state
-    stp x29, x30, [sp, #-\size]!
-    .cfi_def_cfa_offset \size
-    .cfi_offset x29, -\size
-    .cfi_offset x30, -(\size - 8)
-    mov x29, sp
-    .cfi_def_cfa_register x29
-.endm
-.macro RETURN size
-    .cfi_remember_state
-    mov sp, x29
-    .cfi_def_cfa_register sp
-    ldp x29, x30, [sp], #\size
-    .cfi_def_cfa_offset 0
-    .cfi_restore x29
-    .cfi_restore x30
-    autiasp
-    .cfi_negate_ra_state
-    ret
-    .cfi_restore_state
-.endm
-.macro LDR_GLOBAL reg, sym, offset=0
-    adrp \reg, \sym
-    ldr \reg, [\reg, #:lo12:(\sym + \offset)]
-.endm
+.include "../base.inc"
+.include "../macros.inc"
 
 /* buffer_api: written once by _bytearray_storage.py before the type exists. */
 .equ BA_ERR_SET_STRING, 0      /* PyErr_SetString                              */
@@ -118,10 +81,7 @@ ENDFUNC buffer_getbuffer
  *   clobbers: x0-x18 (x19, x20 saved).
  */
 FUNC buffer_dealloc
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x19, x0                        /* x19 = self                            */
     LDR_GLOBAL x9, buffer_api, BA_OFF_TYPE
     ldr x20, [x19, x9]                 /* x20 = its type                        */
@@ -146,14 +106,7 @@ FUNC buffer_dealloc
     mov x0, x20
     LDR_GLOBAL x16, buffer_api, BA_DECREF
     blr x16
-    ldp x19, x20, [sp, #16]
-    RETURN 32
+    LEAVE_RETURN 32, x19, x20
 ENDFUNC buffer_dealloc
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES

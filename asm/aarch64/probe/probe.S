@@ -39,45 +39,8 @@
     movk \reg, #0xa5a5, lsl #48
 .endm
 
-.macro FUNC name
-    .globl \name
-    .type \name, %function
-    .p2align 4
-\name:
-    .cfi_startproc
-    bti c
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
-.macro PROLOGUE size
-    paciasp
-    .cfi_negate_ra_state
-    stp x29, x30, [sp, #-\size]!
-    .cfi_def_cfa_offset \size
-    .cfi_offset x29, -\size
-    .cfi_offset x30, -(\size - 8)
-    mov x29, sp
-    .cfi_def_cfa_register x29
-.endm
-.macro RETURN size
-    .cfi_remember_state
-    mov sp, x29
-    .cfi_def_cfa_register sp
-    ldp x29, x30, [sp], #\size
-    .cfi_def_cfa_offset 0
-    .cfi_restore x29
-    .cfi_restore x30
-    autiasp
-    .cfi_negate_ra_state
-    ret
-    .cfi_restore_state
-.endm
-.macro LDR_GLOBAL reg, sym, offset=0
-    adrp \reg, \sym
-    ldr \reg, [\reg, #:lo12:(\sym + \offset)]
-.endm
+.include "../base.inc"
+.include "../macros.inc"
 
     .data
     .p2align 3
@@ -257,10 +220,7 @@ ENDFUNC probe_mem_scan
 FUNC probe_regs_fill
     mov x9, #0                          /* mode 0: return None                  */
 .Lfill_common:
-    PROLOGUE 32
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -16
-    .cfi_offset x20, -8
+    ENTER 32, x19, x20
     mov x20, x9                         /* x20 = mode: 0 return, 1 raise, 2 signal */
     sub sp, sp, #256                    /* a buffer for predicate and ZA loads  */
     cmp x20, #1
@@ -458,22 +418,7 @@ USE_STACK probe_use_stack_1m, 1048576
 .equ D_MARK_HI, 0xcafe                  /* dn = 0xcafe00000000d000 + n          */
 .equ D_MARK_LO, 0xd000
 FUNC probe_call_and_spill
-    PROLOGUE 112
-    stp x19, x20, [sp, #16]
-    .cfi_offset x19, -96
-    .cfi_offset x20, -88
-    stp d8, d9, [sp, #32]
-    .cfi_offset d8, -80
-    .cfi_offset d9, -72
-    stp d10, d11, [sp, #48]
-    .cfi_offset d10, -64
-    .cfi_offset d11, -56
-    stp d12, d13, [sp, #64]
-    .cfi_offset d12, -48
-    .cfi_offset d13, -40
-    stp d14, d15, [sp, #80]
-    .cfi_offset d14, -32
-    .cfi_offset d15, -24
+    ENTER 112, x19, x20, d8, d9, d10, d11, d12, d13, d14, d15
     mrs x9, fpcr
     str x9, [sp, #96]                   /* the caller's FPCR, put back at the end */
     LDR_GLOBAL x9, probe_api, P_FEATURES
@@ -563,28 +508,7 @@ FUNC probe_call_and_spill
     str xzr, [x10, #:lo12:fpcr_armed_tp]
     ldr x9, [sp, #96]
     msr fpcr, x9
-    ldp x19, x20, [sp, #16]
-    ldp d8, d9, [sp, #32]
-    ldp d10, d11, [sp, #48]
-    ldp d12, d13, [sp, #64]
-    ldp d14, d15, [sp, #80]
-    .cfi_restore x19
-    .cfi_restore x20
-    .cfi_restore d8
-    .cfi_restore d9
-    .cfi_restore d10
-    .cfi_restore d11
-    .cfi_restore d12
-    .cfi_restore d13
-    .cfi_restore d14
-    .cfi_restore d15
-    RETURN 112
+    LEAVE_RETURN 112, x19, x20, d8, d9, d10, d11, d12, d13, d14, d15
 ENDFUNC probe_call_and_spill
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES

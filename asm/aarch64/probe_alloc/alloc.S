@@ -5,18 +5,8 @@
  */
 .equ MASK, 0xa5a5a5a5a5a5a5a5
 
-.macro FUNC name
-    .globl \name
-    .type \name, %function
-    .p2align 4
-\name:
-    .cfi_startproc
-    bti c
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
+.include "../base.inc"
+.include "../macros.inc"
 .macro VIA_PLT name
 FUNC pa_\name
     b \name                     /* through the PLT: a JUMP_SLOT relocation */
@@ -52,22 +42,8 @@ ENDFUNC pa_free_got
  * size_t n), pa_loop(size_t n, size_t size): as on x86-64.  clobbers: caller-saved
  * registers (x19-x21 are saved).
  */
-.macro ENTER
-    paciasp
-    stp x29, x30, [sp, #-48]!
-    mov x29, sp
-    stp x19, x20, [sp, #16]
-    str x21, [sp, #32]
-.endm
-.macro LEAVE
-    ldp x19, x20, [sp, #16]
-    ldr x21, [sp, #32]
-    ldp x29, x30, [sp], #48
-    autiasp
-    ret
-.endm
 FUNC pa_malloc_many
-    ENTER
+    ENTER 48, x19, x20, x21
     mov x19, x0
     mov x20, x1
     mov x21, x2
@@ -77,11 +53,11 @@ FUNC pa_malloc_many
     str x0, [x19], #8
     sub x20, x20, #1
     b 1b
-2:  LEAVE
+2:  LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC pa_malloc_many
 
 FUNC pa_free_many
-    ENTER
+    ENTER 48, x19, x20, x21
     mov x19, x0
     mov x20, x1
 1:  cbz x20, 2f
@@ -89,11 +65,11 @@ FUNC pa_free_many
     bl free
     sub x20, x20, #1
     b 1b
-2:  LEAVE
+2:  LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC pa_free_many
 
 FUNC pa_loop
-    ENTER
+    ENTER 48, x19, x20, x21
     mov x20, x0
     mov x21, x1
 1:  cbz x20, 2f
@@ -102,17 +78,13 @@ FUNC pa_loop
     bl free
     sub x20, x20, #1
     b 1b
-2:  LEAVE
+2:  LEAVE_RETURN 48, x19, x20, x21
 ENDFUNC pa_loop
 
 /* void pa_loop_via(size_t n, size_t size, void *(*m)(size_t), void (*f)(void *)):
  * as on x86-64. */
 FUNC pa_loop_via
-    paciasp
-    stp x29, x30, [sp, #-48]!
-    mov x29, sp
-    stp x19, x20, [sp, #16]
-    stp x21, x22, [sp, #32]
+    ENTER 48, x19, x20, x21, x22
     mov x19, x0
     mov x20, x1
     mov x21, x2
@@ -123,11 +95,7 @@ FUNC pa_loop_via
     blr x22
     sub x19, x19, #1
     b 1b
-2:  ldp x19, x20, [sp, #16]
-    ldp x21, x22, [sp, #32]
-    ldp x29, x30, [sp], #48
-    autiasp
-    ret
+2:  LEAVE_RETURN 48, x19, x20, x21, x22
 ENDFUNC pa_loop_via
 
 /*
@@ -151,10 +119,4 @@ FUNC pa_fill
     ret
 ENDFUNC pa_fill
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000000, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", %progbits
+GNU_PROPERTY_NOTES

@@ -1,0 +1,220 @@
+"""The interface between the Python side and the assembly: the one source of every value both use.
+
+``asm/build.py`` generates ``asm/<arch>/interface.inc`` from this module (``render_include``);
+each ``common.inc`` includes it, and ``python3 asm/build.py --check`` fails when a generated
+include differs from what this table gives.  The Python side (``_native.py``, ``_threads.py``)
+imports the values from here.  Change a value here, run ``python3 asm/build.py``, commit the
+includes and the objects together, and bump ``ABI_VERSION`` when the contract changes.
+
+This module imports nothing from the package: build.py loads it by path (importing the package
+would load the objects it is about to rebuild).
+"""
+from __future__ import annotations
+
+import textwrap
+from typing import Dict, Final, NamedTuple, Optional, Tuple
+
+ARCHES: Final = ("x86_64", "aarch64")
+
+#: ss_abi_version (api.S): bumped whenever the interface between the Python side and the object
+#: changes; _native.py refuses an object with another value.
+ABI_VERSION: Final = 3
+
+
+class Slot(NamedTuple):
+    """One 8-byte entry of a table the Python side fills and the assembly reads."""
+
+    name: str  # Python name; the assembly's is PREFIX_ + name.upper()
+    doc: str
+
+
+class Bit(NamedTuple):
+    """One flag bit (a power of two) with its assembly name."""
+
+    name: str  # without the group prefix (SLOTF_, CAP_, FEAT_)
+    value: int
+    doc: str
+    feature: Optional[str] = None  # FEAT_ only: what NativeBackend.features() reports, or None
+    arches: Tuple[str, ...] = ARCHES  # where the bit exists
+
+
+class Message(NamedTuple):
+    """An error message the assembly raises (the .asciz text of a macro MSG_<NAME>_TEXT)."""
+
+    name: str
+    text: str
+
+
+def _value(bits: Tuple[Bit, ...], name: str) -> int:
+    return next(bit.value for bit in bits if bit.name == name)
+
+
+# ---- ss_api (api.S), filled by NativeBackend._fill_api; API_<NAME> = 8 * index ----------------
+API_SLOTS: Final[Tuple[Slot, ...]] = (
+    Slot("vectorcall", "PyObject_Vectorcall, or ss_vectorcall_compat (3.10)"),
+    Slot("call_noargs", "PyObject_CallNoArgs"),
+    Slot("bool_from_long", "PyBool_FromLong"),
+    Slot("err_set_string", "PyErr_SetString"),
+    Slot("exc_runtime", "PyExc_RuntimeError (the object)"),
+    Slot("exc_type", "PyExc_TypeError (the object)"),
+    Slot("register_cb", "Python callable: registers the calling thread"),
+    Slot("none", "Py_None"),
+    Slot("incref", "Py_IncRef"),
+    Slot("vectorcall_dict", "PyObject_VectorcallDict (3.10 compat path)"),
+    Slot("stack_as_dict", "_PyStack_AsDict (3.10 compat path)"),
+    Slot("decref", "Py_DecRef"),
+    Slot("method_new", "PyMethod_New"),
+    Slot("gc_untrack", "PyObject_GC_UnTrack"),
+    Slot("clear_weakrefs", "PyObject_ClearWeakRefs"),
+    Slot("gc_del", "PyObject_GC_Del"),
+    Slot("eval_get_frame", "PyEval_GetFrame"),
+    Slot("frame_get_generator", "PyFrame_GetGenerator (3.11+), or 0"),
+    Slot("suspend_message", "char *: why a block cannot open in a generator"),
+    Slot("generic_alloc", "PyType_GenericAlloc (block.S: a block's exit object)"),
+    Slot("frame_get_back", "PyFrame_GetBack when a Python __enter__ calls ss_scope_enter (3.10), else 0 (block.S)"),
+    Slot("with_message", "char *: why a block must be entered by `with`"),
+    Slot("frame_get_lasti", "PyFrame_GetLasti (3.11+), or 0 (block.S)"),
+    Slot("frame_get_code", "PyFrame_GetCode"),
+    Slot("code_get_code", "PyCode_GetCode (3.11+), or 0"),
+    Slot("with_opcodes", "how a `with` statement's __enter__ call looks in the calling frame's code "
+                         "(block.S: called_by_with): byte 0 the opcode at f_lasti, byte 1 the opcode of the "
+                         "instruction before it (0: not checked), byte 2 its oparg; bits 32-63 "
+                         "PyBytesObject's ob_sval offset"),
+)
+API_NAMES: Final = tuple(slot.name for slot in API_SLOTS)
+API_SIZE: Final = 8 * len(API_SLOTS)
+
+# ---- ss_object_layout (decorated.S), filled from _cpython.object_layout(); LAYOUT_<NAME> -------
+OBJECT_LAYOUT: Final[Tuple[Slot, ...]] = (
+    Slot("f", "the wrapped callable (strong reference)"),
+    Slot("dict", "__dict__ (strong reference or NULL)"),
+    Slot("weaklist", "weak reference list (NULL when none)"),
+    Slot("type", "ob_type in the object header"),
+    Slot("scope", "a Scope's fields (SCOPE_*, block.S)"),
+    Slot("vectorcall", "the vectorcall pointer"),
+)
+LAYOUT_SIZE: Final = 8 * len(OBJECT_LAYOUT)
+
+# ---- a per-thread slot's SLOT_FLAGS (threads.S); ss_register_thread's flags argument ----------
+SLOT_FLAGS: Final[Tuple[Bit, ...]] = (
+    Bit("REGISTERED", 1, "bounds are known"),
+    Bit("GROWSDOWN", 2, "main thread: [stack] mapping grows down on demand"),
+    Bit("NOFAST", 4, "never skip the scan (MADV_NOHUGEPAGE failed)"),
+    Bit("TRIMMED", 8, "the last scope gave idle pages back (stack.S)", arches=("x86_64",)),
+    Bit("DEEP_TRIMMED", 16, "the last scan gave deep pages back (stack.S)"),
+    Bit("KEEP_DEEP", 32, "scrub_stack scratch: this scan keeps deep pages"),
+)
+SLOTF_GROWSDOWN: Final = _value(SLOT_FLAGS, "GROWSDOWN")
+
+# ---- ss_capabilities bits (api.S): which guarantees the object implements ---------------------
+CAPABILITIES: Final[Tuple[Bit, ...]] = (
+    Bit("HEAP", 1, "heap.S: blocks allocated in a scope zeroed when freed"),
+    Bit("SIGNAL_STACKS", 2, "signals.S: frames on the alternate signal stack"),
+)
+CAP_HEAP: Final = _value(CAPABILITIES, "HEAP")
+CAP_SIGNAL_STACKS: Final = _value(CAPABILITIES, "SIGNAL_STACKS")
+
+# ---- feature bits ss_init returns and stores in ss_features (api.S), per architecture ---------
+FEATURES: Final[Dict[str, Tuple[Bit, ...]]] = {
+    "x86_64": (
+        Bit("XSAVE", 1, "OS enabled XSAVE (CPUID.1:ECX.OSXSAVE)", "xsave"),
+        Bit("AVX", 2, "XCR0 has SSE|AVX", "avx"),
+        Bit("AVX512", 4, "XCR0 has opmask|ZMM_Hi256|Hi16_ZMM", "avx512"),
+        Bit("AMX", 8, "XCR0 has XTILECFG|XTILEDATA and CPUID says AMX-TILE", "amx"),
+        Bit("XINUSE", 16, "XGETBV(1) is available"),
+        Bit("ZEROCHECK", 32, "AVX, and signal frames fit in SIGFRAME_ZONE (stack.S)"),
+    ),
+    "aarch64": (
+        Bit("FP", 1, "FP/AdvSIMD: v0-v31, FPSR, FPCR (HWCAP_FP|HWCAP_ASIMD)", "fp-simd"),
+        Bit("SVE", 2, "SVE: z0-z31, p0-p15, FFR (HWCAP_SVE)", "sve"),
+        Bit("SME", 4, "SME: streaming mode, ZA, ZT0 (HWCAP2_SME)", "sme"),
+    ),
+}
+#: architectures whose assembly also tests feature bits by number (tbz/tbnz): FEAT_<NAME>_BIT
+FEATURE_BIT_NUMBERS: Final = ("aarch64",)
+
+# ---- messages the assembly raises (trampoline.S) ----------------------------------------------
+MESSAGES: Final[Tuple[Message, ...]] = (
+    Message("UNREGISTERED", "secretscope: the stack of this thread could not be registered"),
+    Message("BAD_SP", "secretscope: the stack pointer is outside this thread's registered stack "
+                      "(code running on a switched stack cannot be protected)"),
+    Message("SCRUB_FAILED", "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"),
+    Message("DO_NOARGS", "do() missing required argument: 'f'"),
+)
+
+
+def feature_names(arch: str) -> Tuple[Tuple[int, str], ...]:
+    """(bit, name) of each feature NativeBackend.features() reports on arch."""
+    return tuple((bit.value, bit.feature) for bit in FEATURES[arch] if bit.feature is not None)
+
+
+def message(name: str) -> str:
+    """The text of the message MSG_<name>_TEXT."""
+    return next(m.text for m in MESSAGES if m.name == name)
+
+
+def _asm_string(text: str) -> str:
+    if not text.isascii() or any(ord(c) < 0x20 for c in text):
+        raise ValueError(f"assembly messages are printable ASCII: {text!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _comment(doc: str) -> str:
+    if "*/" in doc:
+        raise ValueError(f"a comment cannot contain */: {doc!r}")
+    return f" /* {doc} */" if doc else ""
+
+
+def _equ(name: str, value: int, doc: str = "") -> str:
+    line = f".equ {name}, {value}{_comment(doc)}"
+    if len(line) <= 100:
+        return line
+    # a long description goes above its value, wrapped
+    wrapped = textwrap.wrap(doc, 92)
+    wrapped[-1] += " */"
+    return "\n".join([f"/* {wrapped[0]}", *(f" * {rest}" for rest in wrapped[1:]), f".equ {name}, {value}"])
+
+
+def render_include(arch: str) -> str:
+    """asm/<arch>/interface.inc: the assembly's view of this table (stable output)."""
+    if arch not in ARCHES:
+        raise ValueError(f"unknown architecture {arch!r}")
+    lines = [
+        "/*",
+        f" * interface.inc — GENERATED by asm/build.py from secretscope/_interface.py ({arch}).",
+        " * Do not edit: change the table and run `python3 asm/build.py`; `--check` fails when",
+        " * this file is stale.  Included by common.inc.",
+        " */",
+        "",
+        "/* ss_abi_version (api.S): the Python side refuses an object with another value */",
+        _equ("ABI_VERSION", ABI_VERSION),
+        "",
+        "/* ---- API table (api.S: ss_api), filled by secretscope/_native.py ---- */",
+    ]
+    lines += [_equ("API_" + slot.name.upper(), 8 * index, slot.doc) for index, slot in enumerate(API_SLOTS)]
+    lines += [_equ("API_SIZE", API_SIZE), "",
+              "/* ---- a decorated function's object (decorated.S): byte offsets, from ss_object_layout,",
+              " * filled by _cpython.py (the header's size depends on the build) ---- */"]
+    lines += [_equ("LAYOUT_" + slot.name.upper(), 8 * index, slot.doc) for index, slot in enumerate(OBJECT_LAYOUT)]
+    lines += [_equ("LAYOUT_SIZE", LAYOUT_SIZE), "", "/* ---- SLOT_FLAGS bits of a per-thread slot (threads.S) ---- */"]
+    lines += [_equ("SLOTF_" + bit.name, bit.value, bit.doc) for bit in SLOT_FLAGS if arch in bit.arches]
+    lines += ["", "/* ---- ss_capabilities bits (api.S) ---- */"]
+    lines += [_equ("CAP_" + bit.name, bit.value, bit.doc) for bit in CAPABILITIES if arch in bit.arches]
+    lines += ["", "/* ---- feature bits reported by ss_init (api.S) ---- */"]
+    lines += [_equ("FEAT_" + bit.name, bit.value, bit.doc) for bit in FEATURES[arch]]
+    if arch in FEATURE_BIT_NUMBERS:
+        lines += [_equ(f"FEAT_{bit.name}_BIT", bit.value.bit_length() - 1) for bit in FEATURES[arch]]
+    lines += ["", "/* ---- messages the assembly raises: MSG_<NAME>_TEXT emits the string ---- */"]
+    for msg in MESSAGES:
+        lines += [f".macro MSG_{msg.name}_TEXT", f"    .asciz {_asm_string(msg.text)}", ".endm"]
+    return "\n".join(lines) + "\n"
+
+
+def _check_table() -> None:
+    for group in (SLOT_FLAGS, CAPABILITIES, *FEATURES.values()):
+        for bit in group:
+            assert bit.value > 0 and bit.value & (bit.value - 1) == 0, bit
+    assert len(set(API_NAMES)) == len(API_NAMES)
+
+
+_check_table()

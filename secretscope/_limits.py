@@ -1,0 +1,55 @@
+"""The known limits of guarantees that hold: what `protection().limits` lists.
+
+A guarantee of docs/guarantees.md can hold and still leave out something specific to this
+interpreter version or to what this process has loaded.  Those exceptions are written in the
+guarantees' "Not covered" section; the ones that depend on the version or on the process are
+also named here, at run time, so that a program can see them without reading the docs:
+`protection().limits` is empty when none applies.
+"""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional, Protocol, Sequence, Tuple
+
+WITH_EXIT_SLOT = ("stack: on CPython 3.11 the interpreter calls a `with secret():` block's exit through "
+                  "PyObject_Vectorcall, whose frame keeps one 8-byte slot it never writes above the erased "
+                  "region: 8 bytes the block's calls left at that depth can survive (decorate the function "
+                  "or use do(): they have no such frame)")
+DTOA_BIGINTS = ("free lists: on CPython 3.10-3.11 the dtoa Bigints (digits of numbers converted between "
+                "float and str) parked inside a scope are not zeroed")
+FLOAT_GC = ("free lists: on CPython 3.10-3.13 a gc.collect() inside a scope re-enables the float free list: "
+            "a float made before the scope, taken from it inside the scope and parked again, is freed "
+            "unzeroed at the scope's end")
+FOREIGN_FAMILY = ("native heap: {n} object(s) bind malloc's family to an allocator other than the one "
+                  "malloc_usable_size answers for: their freed blocks are zeroed up to the C library's "
+                  "usable size only (best effort)")
+
+
+class _NativeHeap(Protocol):
+    @property
+    def covered(self) -> bool: ...
+
+    def foreign_objects(self) -> int: ...
+
+
+def version_limits(version: Sequence[int]) -> Tuple[str, ...]:
+    """The limits that depend on the interpreter's version alone (CPython's (major, minor))."""
+    v = tuple(version[:2])
+    out: List[str] = []
+    if v == (3, 11):
+        out.append(WITH_EXIT_SLOT)
+    if (3, 10) <= v <= (3, 11):
+        out.append(DTOA_BIGINTS)
+    if (3, 10) <= v <= (3, 13):
+        out.append(FLOAT_GC)
+    return tuple(out)
+
+
+def known_limits(native_heap: Optional[_NativeHeap]) -> Tuple[str, ...]:
+    """The limits that apply in this process now (the native backend's, on CPython)."""
+    out = list(version_limits((sys.version_info[0], sys.version_info[1])))
+    if native_heap is not None and native_heap.covered:
+        n = native_heap.foreign_objects()
+        if n:
+            out.append(FOREIGN_FAMILY.format(n=n))
+    return tuple(out)

@@ -1,0 +1,224 @@
+"""The Python-assembly interface has one source, secretscope/_interface.py (issue 17).
+
+The generated asm/<arch>/interface.inc must be what the table gives, no assembly source may define
+one of its values by hand, the built objects must carry the table's values (their symbol tables keep
+every .equ, the data holds the version and the messages), and asm/build.py --check must fail when
+an include is stale or an object does not match its sources.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import platform
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, Set
+
+import pytest
+
+from secretscope import _interface, _native, _threads
+from secretscope._interface import ABI_VERSION, API_NAMES, API_SIZE, LAYOUT_SIZE, MESSAGES
+from tests._support.elf import Elf
+from tests._support.environment import ROOT
+
+LIB = ROOT / "secretscope" / "_lib"
+ARCHES = [arch for arch in _interface.ARCHES if (ROOT / "asm" / arch / "common.inc").exists()]
+SHN_ABS = 0xFFF1
+SHT_SYMTAB = 2
+EQU = re.compile(r"^\s*\.(?:equ|set)\s+(\w+)\s*,\s*(.+?)\s*(?:/\*.*)?$", re.MULTILINE)
+
+
+def _load_build(root: Path = ROOT) -> ModuleType:
+    """asm/build.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("_secretscope_build_" + str(abs(hash(root))), root / "asm" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _generated(arch: str) -> Dict[str, int]:
+    """Name -> value of every .equ the table gives arch."""
+    return {name: int(value) for name, value in EQU.findall(_interface.render_include(arch))}
+
+
+def _absolute_symbols(path: Path) -> Dict[str, Set[int]]:
+    """The absolute symbols (.equ values) in path's .symtab: one per object file that defined them."""
+    elf = Elf(path)
+    out: Dict[str, Set[int]] = {}
+    for _, sh_type, _, _, offset, size, link, _, _, entsize in elf.sections:
+        if sh_type != SHT_SYMTAB:
+            continue
+        str_off = elf.sections[link][4]
+        for i in range(1, size // entsize):
+            st_name, _, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", elf.data, offset + i * entsize)
+            if st_shndx == SHN_ABS and st_name:
+                end = elf.data.index(b"\0", str_off + st_name)
+                out.setdefault(elf.data[str_off + st_name:end].decode(), set()).add(st_value)
+    return out
+
+
+def _host_tools(arch: str) -> bool:
+    prefix = {"x86_64": "x86_64-linux-gnu-", "aarch64": "aarch64-linux-gnu-"}[arch]
+    plain = platform.machine() == arch and shutil.which("as") and shutil.which("ld")
+    return bool((shutil.which(prefix + "as") and shutil.which(prefix + "ld")) or plain)
+
+
+# ---- the generated includes ----------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_committed_include_is_what_the_table_generates(arch: str) -> None:
+    committed = (ROOT / "asm" / arch / "interface.inc").read_text()
+    assert committed == _load_build().render_interface(arch), \
+        f"asm/{arch}/interface.inc is stale: run python3 asm/build.py"
+    assert "GENERATED" in committed.splitlines()[1] and "Do not edit" in committed
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_generation_is_stable_and_complete(arch: str) -> None:
+    text = _interface.render_include(arch)
+    assert text == _interface.render_include(arch)
+    values = _generated(arch)
+    assert values["ABI_VERSION"] == ABI_VERSION
+    assert values["API_SIZE"] == API_SIZE == 8 * len(API_NAMES)
+    assert [values["API_" + name.upper()] for name in API_NAMES] == list(range(0, API_SIZE, 8))
+    assert values["LAYOUT_SIZE"] == LAYOUT_SIZE
+    for message in MESSAGES:
+        assert f".macro MSG_{message.name}_TEXT" in text
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_no_source_defines_a_table_value_by_hand(arch: str) -> None:
+    generated = set(_generated(arch))
+    for source in sorted((ROOT / "asm" / arch).glob("*.[Si]*")):
+        if source.name == "interface.inc":
+            continue
+        defined = {name for name, _ in EQU.findall(source.read_text())}
+        assert not defined & generated, f"{source.relative_to(ROOT)} defines {sorted(defined & generated)} " \
+                                        "(they belong in secretscope/_interface.py)"
+    for message in MESSAGES:  # the texts come from the macros only
+        for source in sorted((ROOT / "asm" / arch).glob("*.S")):
+            if source.name == "trampoline.S":
+                assert f'"{message.text}"' not in source.read_text(), source
+
+
+def test_python_side_reads_the_table() -> None:
+    assert _native.ABI_VERSION == ABI_VERSION
+    assert _native._API_SLOTS == API_NAMES
+    assert (_native.CAP_HEAP, _native.CAP_SIGNAL_STACKS) == (_interface.CAP_HEAP, _interface.CAP_SIGNAL_STACKS)
+    assert _threads.SLOTF_GROWSDOWN == {b.name: b.value for b in _interface.SLOT_FLAGS}["GROWSDOWN"]
+    for arch in _interface.ARCHES:
+        bits = {b.feature: b.value for b in _interface.FEATURES[arch] if b.feature}
+        assert dict((name, bit) for bit, name in _native._FEATURE_NAMES[arch]) == bits
+    from secretscope import _cpython
+    assert len(_cpython.object_layout()) * 8 == LAYOUT_SIZE
+
+
+# ---- the built objects ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_object_symbols_and_data_agree_with_the_table(arch: str) -> None:
+    path = LIB / f"libsecretscope_{arch}.so"
+    absolute = _absolute_symbols(path)
+    if not absolute:
+        pytest.skip(f"{path.name} has no symbol table (stripped)")
+    generated = _generated(arch)
+    for name, value in generated.items():
+        assert absolute.get(name, {value}) == {value}, f"{path.name}: {name} is {absolute[name]}, the table says {value}"
+    for name in ("ABI_VERSION", "API_SIZE", "API_VECTORCALL", "SLOTF_GROWSDOWN", "CAP_HEAP", "LAYOUT_SIZE"):
+        assert name in absolute, f"{path.name} was not built with the generated include ({name} missing)"
+    # no table entry the assembly uses that the table does not know of
+    for prefix in ("API_", "SLOTF_", "CAP_", "FEAT_", "LAYOUT_"):
+        extra = {n for n in absolute if n.startswith(prefix)} - set(generated)
+        assert not extra, f"{path.name} uses {sorted(extra)}, which secretscope/_interface.py lacks"
+    elf = Elf(path)
+    symbols = {s.name: s for s in elf.dynamic_symbols()}
+    assert symbols["ss_api"].size == API_SIZE
+    assert symbols["ss_object_layout"].size == LAYOUT_SIZE
+    version = symbols["ss_abi_version"]
+    assert struct.unpack_from("<Q", elf.data, elf.file_offset(version.value))[0] == ABI_VERSION
+    for message in MESSAGES:
+        assert message.text.encode() + b"\0" in elf.data, f"{path.name} lacks the message {message.name}"
+
+
+def test_loaded_object_reports_the_table(native: _native.NativeBackend) -> None:
+    assert ctypes.c_uint64.in_dll(native.lib, "ss_abi_version").value == ABI_VERSION
+    assert ctypes.c_uint64.in_dll(native.lib, "ss_capabilities").value == \
+        _interface.CAP_HEAP | _interface.CAP_SIGNAL_STACKS
+    known = 0
+    for bit in _interface.FEATURES[native.arch]:
+        known |= bit.value
+    assert native.feature_bits & ~known == 0, "ss_init reported a feature bit the table does not know"
+    with pytest.raises(TypeError) as raised:
+        native.do()
+    assert str(raised.value) == _interface.message("DO_NOARGS")
+
+
+# ---- build.py --check ----------------------------------------------------------------------
+
+def _copy_tree(tmp: Path) -> Path:
+    """What build.py reads: asm/, the table, the load digest module and the committed objects."""
+    root = tmp / "tree"
+    shutil.copytree(ROOT / "asm", root / "asm", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "secretscope").mkdir()
+    for name in ("_interface.py", "_loaddigest.py"):
+        shutil.copy2(ROOT / "secretscope" / name, root / "secretscope" / name)
+    shutil.copytree(LIB, root / "secretscope" / "_lib")
+    return root
+
+
+def _mutate_table(root: Path) -> None:
+    table = root / "secretscope" / "_interface.py"
+    text = table.read_text()
+    assert '    Bit("HEAP", 1,' in text
+    table.write_text(text.replace('    Bit("HEAP", 1,', '    Bit("HEAP", 64,'))
+
+
+def test_a_changed_table_makes_the_include_stale(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    build = _load_build(root)
+    assert build.stale_interfaces(ARCHES, root) == []
+    _mutate_table(root)
+    assert build.stale_interfaces(ARCHES, root) == [Path("asm") / arch / "interface.inc" for arch in ARCHES]
+    build.write_interfaces(ARCHES, root)
+    assert build.stale_interfaces(ARCHES, root) == []
+    assert ".equ CAP_HEAP, 64" in (root / "asm" / ARCHES[0] / "interface.inc").read_text()
+
+
+def _check(root: Path, arch: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(root / "asm" / "build.py"), "--check", "--arch", arch],
+                          capture_output=True, text=True, cwd=root, timeout=300)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_check_fails_on_a_stale_include_or_object(tmp_path: Path, arch: str) -> None:
+    if not _host_tools(arch):
+        pytest.skip(f"no assembler/linker for {arch}")
+    root = _copy_tree(tmp_path)
+    ok = _check(root, arch)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    include = root / "asm" / arch / "interface.inc"
+    original = include.read_text()
+
+    _mutate_table(root)  # the table changed, the include was not regenerated
+    stale = _check(root, arch)
+    assert stale.returncode == 1
+    assert f"DIFF asm/{arch}/interface.inc" in stale.stdout and "stale" in stale.stdout
+    assert "build.py --check" in stale.stderr
+
+    # regenerated, but the objects were not rebuilt: CAP_HEAP reaches ss_capabilities
+    _load_build(root).write_interfaces([arch], root)
+    objects = _check(root, arch)
+    assert objects.returncode == 1
+    assert f"ok   asm/{arch}/interface.inc" in objects.stdout
+    assert f"DIFF secretscope/_lib/libsecretscope_{arch}.so" in objects.stdout
+
+    # an include edited by hand is stale too
+    include.write_text(original.replace(".equ API_SIZE, ", ".equ API_SIZE, 8 + "))
+    assert _check(root, arch).returncode == 1

@@ -1,0 +1,55 @@
+"""protection().limits: the known limits of guarantees that hold, named at run time.
+
+Each limit is also written in docs/guarantees.md ("Not covered"); this checks that the ones that
+depend on the interpreter's version or on what the process loaded are reported where they apply,
+and only there.
+"""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from secretscope import do, protection
+from secretscope._limits import DTOA_BIGINTS, FLOAT_GC, WITH_EXIT_SLOT, known_limits, version_limits
+
+
+@pytest.mark.parametrize("version, expected", [
+    ((3, 10), {DTOA_BIGINTS, FLOAT_GC}),
+    ((3, 11), {WITH_EXIT_SLOT, DTOA_BIGINTS, FLOAT_GC}),
+    ((3, 12), {FLOAT_GC}),
+    ((3, 13), {FLOAT_GC}),
+    ((3, 14), set()),
+    ((3, 15), set()),
+])
+def test_each_version_gets_its_own_limits(version, expected):
+    assert set(version_limits(version)) == expected
+
+
+def test_protection_lists_the_limits_of_this_interpreter(native):
+    do(lambda: None)  # the first scope installs the heap wrappers
+    p = protection()
+    assert p.limits == known_limits(native.native_heap)
+    assert set(version_limits(sys.version_info)) <= set(p.limits)
+    assert (WITH_EXIT_SLOT in p.limits) == (sys.version_info[:2] == (3, 11))
+
+
+class _Heap:
+    def __init__(self, covered: bool, foreign: int) -> None:
+        self.covered, self._foreign = covered, foreign
+
+    def foreign_objects(self) -> int:
+        return self._foreign
+
+
+def test_a_foreign_allocator_chain_is_a_limit_of_the_native_heap():
+    assert not [x for x in known_limits(_Heap(True, 0)) if x.startswith("native heap")]
+    (limit,) = [x for x in known_limits(_Heap(True, 2)) if x.startswith("native heap")]
+    assert "2 object(s)" in limit
+    # not covered at all: native_heap is False with the reason, not a limit
+    assert not [x for x in known_limits(_Heap(False, 2)) if x.startswith("native heap")]
+
+
+def test_this_test_process_binds_no_foreign_allocator(native):
+    do(lambda: None)
+    assert native.native_heap.foreign_objects() == 0, native.native_heap.families
