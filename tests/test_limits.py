@@ -6,6 +6,7 @@ and only there.
 """
 from __future__ import annotations
 
+import platform
 import sys
 
 import pytest
@@ -14,24 +15,25 @@ from secretscope import do, protection
 from secretscope._limits import DTOA_BIGINTS, FLOAT_GC, WITH_EXIT_SLOT, known_limits, version_limits
 
 
-@pytest.mark.parametrize("version, expected", [
-    ((3, 10), {DTOA_BIGINTS, FLOAT_GC}),
-    ((3, 11), {WITH_EXIT_SLOT, DTOA_BIGINTS, FLOAT_GC}),
-    ((3, 12), {FLOAT_GC}),
-    ((3, 13), {FLOAT_GC}),
-    ((3, 14), set()),
-    ((3, 15), set()),
+@pytest.mark.parametrize("version, machine, expected", [
+    ((3, 10), "x86_64", {DTOA_BIGINTS, FLOAT_GC}),
+    ((3, 11), "x86_64", {WITH_EXIT_SLOT, DTOA_BIGINTS, FLOAT_GC}),
+    ((3, 11), "aarch64", {DTOA_BIGINTS, FLOAT_GC}),
+    ((3, 12), "x86_64", {FLOAT_GC}),
+    ((3, 13), "aarch64", {FLOAT_GC}),
+    ((3, 14), "x86_64", set()),
+    ((3, 15), "aarch64", set()),
 ])
-def test_each_version_gets_its_own_limits(version, expected):
-    assert set(version_limits(version)) == expected
+def test_each_version_gets_its_own_limits(version, machine, expected):
+    assert set(version_limits(version, machine)) == expected
 
 
 def test_protection_lists_the_limits_of_this_interpreter(native):
     do(lambda: None)  # the first scope installs the heap wrappers
     p = protection()
     assert p.limits == known_limits(native.native_heap)
-    assert set(version_limits(sys.version_info)) <= set(p.limits)
-    assert (WITH_EXIT_SLOT in p.limits) == (sys.version_info[:2] == (3, 11))
+    assert set(version_limits(sys.version_info, platform.machine())) <= set(p.limits)
+    assert (WITH_EXIT_SLOT in p.limits) == (sys.version_info[:2] == (3, 11) and platform.machine() == "x86_64")
 
 
 class _Heap:

@@ -202,6 +202,8 @@ def coverage_report(p: Protection, out: TextIO) -> None:
           f"a scope (SECRETSCOPE_INHERIT, secretscope.inherit())", file=out)
     if p.reason:
         print(f"not covered: {p.reason}", file=out)
+    for limit in p.limits:  # exceptions of guarantees that hold (docs/guarantees.md, "Not covered")
+        print(f"limit     {limit}", file=out)
 
 
 def live_checks(p: Protection) -> List[Check]:
