@@ -17,6 +17,7 @@ import timeit
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TextIO, Tuple, cast
 
 from .._active import backend, do
+from .._native_heap import ALLOCATOR_NAMES
 from .._scope import secret
 from . import banner
 
@@ -93,28 +94,57 @@ def _native_loop() -> Optional[Any]:
 
 
 def native_heap_rows(bare: Optional[float], lib: Optional[Any], repeat: int) -> List[Row]:
-    """malloc/free of 64 bytes from a native library: bare (before the first scope, and through
-    pointers to the allocator's own functions in the same process), with the GOT wrappers
-    installed, and inside a scope (every block recorded and zeroed)."""
+    """malloc/free of 64 bytes from a native library: bare (before the first scope), with the GOT
+    wrappers installed, and inside a scope (every block recorded and zeroed).  The wrapper's own
+    cost is measured on one loop (pa_loop_via, the same call sites) through pointers to libc's
+    functions, to the wrappers, and to a bare `jmp *` trampoline into libc (pa_tramp_*: the floor
+    any interposed function pays), interleaved so that the machine's noise hits all alike."""
     nh = getattr(backend, "native_heap", None)
     if lib is None or nh is None or not nh.installed:
         return []
-    real = nh.allocator("malloc"), nh.allocator("free")
-    env: Dict[str, Any] = {"loop": lib.pa_loop, "via": lib.pa_loop_via, "do": do, "n": LOOP_BLOCKS,
-                           "m": real[0], "f": real[1]}
+    targets = _loop_targets(nh, lib)
+    env: Dict[str, Any] = {"loop": lib.pa_loop, "via": lib.pa_loop_via, "do": do, "n": LOOP_BLOCKS, **targets}
+    runs: Dict[str, List[float]] = {name: [] for name in ("libc", "wrappers", "trampoline", "plt") if
+                                    name == "plt" or f"{name}_m" in targets}
+    for _ in range(5):  # interleaved, round after round
+        for name in runs:
+            stmt = "loop(n, 64)" if name == "plt" else f"via(n, 64, {name}_m, {name}_f)"
+            runs[name].append(per_call_ns(stmt, env, repeat) / LOOP_BLOCKS)
+    med = {name: statistics.median(v) for name, v in runs.items()}
     rows: List[Row] = []
-    pairs = [(per_call_ns("via(n, 64, m, f)", env, repeat), per_call_ns("loop(n, 64)", env, repeat))
-             for _ in range(3)]  # interleaved: the machine's noise hits both alike
-    direct = statistics.median(p[0] for p in pairs) / LOOP_BLOCKS
-    installed = statistics.median(p[1] for p in pairs) / LOOP_BLOCKS
     if bare is not None:
-        rows.append(("malloc+free 64 B outside scopes: before the first scope vs wrappers installed",
-                     bare, installed))
-    rows.append(("malloc+free 64 B outside scopes: libc's own functions vs through the wrappers",
-                 direct, installed))
-    rows.append(("malloc+free 64 B inside a scope (recorded, zeroed)", installed,
+        rows.append(("malloc+free 64 B outside scopes (PLT): before the first scope vs wrappers installed",
+                     bare, med["plt"]))
+    if "wrappers" in med:
+        rows.append(("malloc+free 64 B outside scopes, one loop through pointers: libc vs the wrappers",
+                     med["libc"], med["wrappers"]))
+    if "trampoline" in med:
+        rows.append(("  the same loop: libc vs a bare jmp trampoline (the floor of any interposer)",
+                     med["libc"], med["trampoline"]))
+    rows.append(("malloc+free 64 B inside a scope (recorded, zeroed)", med["plt"],
                  per_call_ns("do(loop, n, 64)", env, repeat) / LOOP_BLOCKS))
     return rows
+
+
+def _loop_targets(nh: Any, lib: Any) -> Dict[str, int]:
+    """Function addresses for pa_loop_via: libc's own malloc/free, the wrappers of the family
+    the probe object's slots were given, and the probe object's bare trampolines into libc."""
+    names = list(ALLOCATOR_NAMES)
+    m, f = nh.allocator("malloc"), nh.allocator("free")
+    out = {"libc_m": m, "libc_f": f}
+    row = next((i for i, fam in enumerate(nh.families) if fam[names.index("malloc")] == m
+                and fam[names.index("free")] == f), None)
+    if row is not None:
+        out["wrappers_m"] = nh.wrappers[row][names.index("malloc")]
+        out["wrappers_f"] = nh.wrappers[row][names.index("free")]
+    try:
+        nxt = (ctypes.c_void_p * 2).in_dll(lib, "pa_tramp_next")
+        nxt[0], nxt[1] = m, f
+        out["trampoline_m"] = ctypes.cast(lib.pa_tramp_malloc, ctypes.c_void_p).value or 0
+        out["trampoline_f"] = ctypes.cast(lib.pa_tramp_free, ctypes.c_void_p).value or 0
+    except (AttributeError, ValueError):
+        pass  # an older probe object without the trampolines
+    return out
 
 
 def heap_rows(repeat: int) -> List[Row]:
