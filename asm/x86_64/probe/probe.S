@@ -467,7 +467,7 @@ ENDFUNC probe_call_and_spill
  *      faults), unmap it.  Run from another thread (a ctypes.CDLL handle: no
  *      GIL) to make the process fault while scopes run.
  * void probe_loop_read(uint64_t n, void *buf4096_aligned32)      [AVX]
- *      (reads and ORs one page as stack.S's page_is_zero does)
+ *      (reads and ORs one page as stack.S's check of a recorded page does)
  * void probe_loop_regzero(uint64_t n, uint64_t avx512)            [AVX]
  *      (XGETBV(1), VZEROALL, and with avx512 VPXORD zmm16-31 and KXORW k0-7:
  *      what regs.S runs when only SSE/AVX/AVX-512 state is in use)
