@@ -13,6 +13,7 @@
  * calls g with obj prepended (no bound method is made), like a function.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -122,12 +123,7 @@ ENDFUNC ss_do_step
  *        exception is then set; the hook catches everything, so it does not).
  */
 FUNC ss_scope_exit_checked
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     pushq $0                           /* alignment for calls, and written: this
                                           frame sits above the erased region, so
                                           no slot of it may keep stale bytes   */
@@ -162,10 +158,7 @@ FUNC ss_scope_exit_checked
     xor %eax, %eax
 1:  add $8, %rsp
     .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12
     ret
 ENDFUNC ss_scope_exit_checked
 

@@ -196,15 +196,7 @@ ENDFUNC fl_current_is_ours
  *   stack: 16-byte aligned on entry + 8 (a normal call).
  */
 LOCALFUNC fl_restore_all
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+    PUSH_RBX_R12_R13
     lea ss_fl_entries(%rip), %rbx
     mov ss_fl_count(%rip), %r12
     test %r12, %r12
@@ -251,12 +243,7 @@ LOCALFUNC fl_restore_all
     dec %r12
     jnz .Lrestore_entry
 .Lrestore_done:
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12_R13
     ret
 ENDFUNC fl_restore_all
 

@@ -16,6 +16,7 @@
  * caller-saved registers are cleared last, just before returning.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .section .rodata
 msg_unregistered:
@@ -39,12 +40,7 @@ msg_do_noargs:
  *   clobbers: caller-saved registers (standard ABI).
  */
 LOCALFUNC scope_begin
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     sub $8, %rsp                       /* 16-byte alignment for calls          */
     .cfi_def_cfa_offset 32
     mov %rdi, %r12                     /* r12 = stack pointer to protect below */
@@ -69,10 +65,7 @@ LOCALFUNC scope_begin
     add $8, %rsp
     .cfi_remember_state
     .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12
     ret
     .cfi_restore_state
 .Lregister:

@@ -6,6 +6,8 @@
  * Nothing here takes part in protection.
  */
 
+.include "../standalone.inc"
+.include "../macros.inc"
 .include "../sequences.inc"      /* PAGE_IS_ZERO, ZERO_AVX512_REST: the backend's own */
 
 .equ FEAT_XSAVE, 1
@@ -15,19 +17,6 @@
                                  ctypes' own argument copies never match     */
 .equ STACK_SKIP, 512          /* writes start this far below the entry sp, out of
                                  reach of the frames that later call the scanner */
-
-.macro FUNC name
-    .globl \name
-    .type \name, @function
-    .p2align 4
-\name:
-    .cfi_startproc
-    endbr64
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
 
     .data
     .p2align 3
@@ -519,12 +508,7 @@ FUNC probe_loop_zero
 ENDFUNC probe_loop_zero
 
 FUNC probe_fault_loop
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     mov %rdi, %rbx                     /* rbx = iterations left                */
     mov %rsi, %r12                     /* r12 = stop flag                      */
 1:  test %rbx, %rbx
@@ -552,10 +536,8 @@ FUNC probe_fault_loop
     syscall
     dec %rbx
     jmp 1b
-3:  pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+3:
+    POP_RBX_R12
     ret
 ENDFUNC probe_fault_loop
 
@@ -586,10 +568,4 @@ FUNC probe_loop_regzero
 3:  ret
 ENDFUNC probe_loop_regzero
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000002, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", @progbits
+GNU_PROPERTY_NOTES
