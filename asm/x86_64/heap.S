@@ -23,8 +23,8 @@
  * the wrapped allocator.
  */
 .include "common.inc"
+.include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
-.equ SYS_mmap, 9
 .equ SYS_munmap, 11
 .equ DOM_CTX, 0
 .equ DOM_MALLOC, 8
@@ -33,7 +33,6 @@
 .equ DOM_FREE, 32
 .equ DOM_SIZE, 40
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
-.equ TOMBSTONE, 1                 /* a removed entry (no block lives at address 1) */
 
     .bss
     .p2align 6
@@ -65,22 +64,6 @@ heap_cap:     .zero 8             /* entries, a power of two                    
 heap_used:    .zero 8             /* live entries + tombstones                     */
 
     .text
-/* Take/release the table spinlock.  clobber: rax, flags. */
-.macro TABLE_LOCK
-    mov $1, %eax
-8:  xchg %rax, heap_lock(%rip)
-    test %rax, %rax
-    jz 9f
-7:  pause
-    cmpq $0, heap_lock(%rip)
-    jne 7b
-    mov $1, %eax
-    jmp 8b
-9:
-.endm
-.macro TABLE_UNLOCK
-    movq $0, heap_lock(%rip)      /* x86 stores are release-ordered                */
-.endm
 
 /*
  * in_scope — is the calling thread inside a scope?              [internal, leaf]
@@ -95,11 +78,6 @@ LOCALFUNC in_scope
 1:  ret
 ENDFUNC in_scope
 
-/* Hash of a block address into rax (index, before masking). clobbers: rax. */
-.macro HASH reg
-    movabs $0x9e3779b97f4a7c15, %rax
-    imul \reg, %rax
-.endm
 
 /*
  * table_insert — record (rdi = block, rsi = size).  Called with the lock held.
@@ -126,13 +104,12 @@ LOCALFUNC table_insert
 1:  mov heap_cap(%rip), %rcx
     dec %rcx                          /* rcx = mask                                */
     mov heap_table(%rip), %r8
-    HASH %rdi
-    shr $20, %rax
+    TABLE_HASH %rdi
 2:  and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
     mov (%r8, %rdx), %r9
-    cmp $TOMBSTONE, %r9
+    cmp $TABLE_TOMBSTONE, %r9
     jbe 4f                            /* empty (0) or tombstone (1): take it       */
     inc %rax
     jmp 2b
@@ -152,28 +129,17 @@ ENDFUNC table_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC table_remove
-    mov heap_cap(%rip), %rcx
-    test %rcx, %rcx
-    jz 3f
-    dec %rcx
     mov heap_table(%rip), %r8
-    HASH %rdi
-    shr $20, %rax
-1:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    mov (%r8, %rdx), %r9
-    cmp %rdi, %r9
-    je 2f
-    test %r9, %r9
-    jz 3f                             /* empty: the probe chain ends               */
-    inc %rax
-    jmp 1b
-2:  movq $TOMBSTONE, (%r8, %rdx)
-    mov 8(%r8, %rdx), %rax
+    mov heap_cap(%rip), %rcx
+    call table_find                   /* table.S: rax = its entry, or 0            */
+    test %rax, %rax
+    jz .Lremove_absent
+    movq $TABLE_TOMBSTONE, (%rax)
+    mov 8(%rax), %rax
     decq ss_heap_tracked(%rip)
     ret
-3:  mov $-1, %rax
+.Lremove_absent:
+    mov $-1, %rax
     ret
 ENDFUNC table_remove
 
@@ -186,69 +152,27 @@ ENDFUNC table_remove
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC table_grow
-    PUSH_RBX_R12_R13
-    mov ss_heap_tracked(%rip), %rbx
-    shl $2, %rbx                      /* live * 4: load <= 1/4 after the rehash    */
-    mov $TABLE_MIN, %r12
-1:  cmp %rbx, %r12
-    jae 2f
-    shl $1, %r12
-    jmp 1b
-2:  xor %edi, %edi                    /* r12 = new capacity                        */
-    mov %r12, %rsi
-    shl $4, %rsi
-    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
-    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
-                                         no page faults later, which would make every
-                                         scope that allocates scan its stack (stack.S) */
-    mov $-1, %r8
-    xor %r9d, %r9d
-    mov $SYS_mmap, %eax
-    syscall
-    cmp $-4095, %rax
-    jae 9f                            /* -errno                                    */
-    mov %rax, %r13                    /* r13 = new table                           */
-    mov heap_table(%rip), %rbx        /* rbx = old table                           */
-    mov heap_cap(%rip), %r11          /* r11 = old capacity                        */
-    lea -1(%r12), %rcx                /* rcx = new mask                            */
-    xor %esi, %esi                    /* rsi = old index                           */
-3:  cmp %r11, %rsi
-    jae 6f
-    mov %rsi, %rdx
-    shl $4, %rdx
-    mov (%rbx, %rdx), %rdi            /* key                                       */
-    mov 8(%rbx, %rdx), %r10           /* size                                      */
-    inc %rsi
-    cmp $TOMBSTONE, %rdi
-    jbe 3b
-    HASH %rdi
-    shr $20, %rax
-4:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    cmpq $0, (%r13, %rdx)
-    je 5f
-    inc %rax
-    jmp 4b
-5:  mov %rdi, (%r13, %rdx)
-    mov %r10, 8(%r13, %rdx)
-    jmp 3b
-6:  mov %r13, heap_table(%rip)
-    mov %r12, heap_cap(%rip)
+    mov ss_heap_tracked(%rip), %rdi
+    shl $2, %rdi                      /* live * 4: load <= 1/4 after the rehash    */
+    mov $TABLE_MIN, %eax
+.Lgrow_double:
+    cmp %rdi, %rax
+    jae .Lgrow_sized
+    shl $1, %rax
+    jmp .Lgrow_double
+.Lgrow_sized:
+    mov %rax, %rdi                    /* rdi = new capacity                        */
+    mov heap_table(%rip), %rsi
+    mov heap_cap(%rip), %rdx
+    call table_rebuild                /* table.S                                   */
+    cmp $-1, %rax
+    je .Lgrow_out                     /* the old table is kept                     */
+    mov %rax, heap_table(%rip)
+    mov %rdx, heap_cap(%rip)
     mov ss_heap_tracked(%rip), %rax
     mov %rax, heap_used(%rip)
-    test %rbx, %rbx
-    jz 7f
-    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
-    mov %r11, %rsi
-    shl $4, %rsi
-    mov $SYS_munmap, %eax
-    syscall
-7:  xor %eax, %eax
-    jmp 8f
-9:  mov $-1, %rax
-8:
-    POP_RBX_R12_R13
+    xor %eax, %eax
+.Lgrow_out:
     ret
 ENDFUNC table_grow
 
@@ -259,10 +183,10 @@ ENDFUNC table_grow
  */
 LOCALFUNC track
     mov %rdi, %r8
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov %r8, %rdi
     call table_insert
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC track
 
@@ -273,7 +197,7 @@ ENDFUNC track
  */
 LOCALFUNC untrack
     mov %rdi, %r8
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov %r8, %rdi
     call table_remove
     cmp $-1, %rax
@@ -287,7 +211,7 @@ LOCALFUNC untrack
     jae .Luntrack_out                 /* live * 8 >= capacity: keep it             */
     call table_shrink
 .Luntrack_out:
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC untrack
 
@@ -519,7 +443,7 @@ ENDFUNC ss_heap_realloc
  * entries.
  */
 FUNC ss_heap_forget_all
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov heap_table(%rip), %rdi
     mov heap_cap(%rip), %rcx
     shl $1, %rcx                      /* qwords                                    */
@@ -527,7 +451,7 @@ FUNC ss_heap_forget_all
     rep stosq
     movq $0, heap_used(%rip)
     movq $0, ss_heap_tracked(%rip)
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC ss_heap_forget_all
 

@@ -44,9 +44,9 @@
  * no longer exists.
  */
 .include "common.inc"
+.include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 /* ==== native heap (issue 12): constants ================================== */
-.equ SYS_mmap, 9
 .equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
 .equ K_CALLOC, 1
 .equ K_REALLOC, 2
@@ -65,7 +65,6 @@
 .equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
 .equ NAPI_SIZE, 24
 .equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
-.equ NTOMB, 1                     /* a removed entry                              */
 /* ========================================================================== */
 
     .bss
@@ -100,37 +99,13 @@ ncap:              .zero 8        /* entries, a power of two (0: no table yet)  
 nused:             .zero 8        /* live entries + tombstones                    */
 
     .text
-/* Take the table lock, unless the calling thread holds it for fork (then it
- * is not in the middle of an update).  clobbers: rax, flags. */
+/* The table lock, not taken by the thread that holds it across fork (then
+ * it is not in the middle of an update): table.inc.  clobbers: rax, flags. */
 .macro NLOCK
-    mov $1, %eax
-8:  xchg %rax, native_lock(%rip)
-    test %rax, %rax
-    jz 9f
-    mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 9f                             /* ours, held across fork                    */
-7:  pause
-    cmpq $0, native_lock(%rip)
-    jne 7b
-    mov $1, %eax
-    jmp 8b
-9:
+    SPIN_LOCK native_lock, native_fork_owner
 .endm
-/* Release it (unless held for fork by this thread).  clobbers: rax, flags. */
 .macro NUNLOCK
-    mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 9f
-    movq $0, native_lock(%rip)        /* x86 stores are release-ordered            */
-9:
-.endm
-
-/* Index of key \reg into rax (before masking). clobbers: rax. */
-.macro NHASH reg
-    movabs $0x9e3779b97f4a7c15, %rax
-    imul \reg, %rax
-    shr $20, %rax
+    SPIN_UNLOCK native_lock, native_fork_owner
 .endm
 
 /*
@@ -150,68 +125,23 @@ ENDFUNC ncap_for
 /*
  * ntable_resize — rehash every live entry into a fresh mmap'd table of rdi
  * entries (a power of two >= the live count * 2), drop tombstones, munmap
- * the old table.  Lock held.
+ * the old table (table.S).  Lock held.
  *   out: rax = 0, or -1 if mmap failed (the old table is kept).
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC ntable_resize
-    PUSH_RBX_R12_R13
-    mov %rdi, %r12                    /* r12 = new capacity                        */
-    xor %edi, %edi
-    mov %r12, %rsi
-    shl $4, %rsi
-    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
-    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
-                                         no page faults later (stack.S counts them) */
-    mov $-1, %r8
-    xor %r9d, %r9d
-    mov $SYS_mmap, %eax
-    syscall
-    cmp $-4095, %rax
-    jae .Lresize_fail                 /* -errno                                    */
-    mov %rax, %r13                    /* r13 = new table                           */
-    mov ntab(%rip), %rbx              /* rbx = old table                           */
-    mov ncap(%rip), %r11              /* r11 = old capacity                        */
-    lea -1(%r12), %rcx                /* rcx = new mask                            */
-    xor %esi, %esi                    /* rsi = old index                           */
-1:  cmp %r11, %rsi
-    jae 4f
-    mov %rsi, %rdx
-    shl $4, %rdx
-    mov (%rbx, %rdx), %rdi            /* key                                       */
-    mov 8(%rbx, %rdx), %r10           /* size                                      */
-    inc %rsi
-    cmp $NTOMB, %rdi
-    jbe 1b
-    NHASH %rdi
-2:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    cmpq $0, (%r13, %rdx)
-    je 3f
-    inc %rax
-    jmp 2b
-3:  mov %rdi, (%r13, %rdx)
-    mov %r10, 8(%r13, %rdx)
-    jmp 1b
-4:  mov %r13, ntab(%rip)
-    mov %r12, ncap(%rip)
-    mov %r12, (ss_native_stats + 24)(%rip)
+    mov ntab(%rip), %rsi
+    mov ncap(%rip), %rdx
+    call table_rebuild
+    cmp $-1, %rax
+    je .Lresize_out                   /* the old table is kept                     */
+    mov %rax, ntab(%rip)
+    mov %rdx, ncap(%rip)
+    mov %rdx, (ss_native_stats + 24)(%rip)
     mov ss_native_tracked(%rip), %rax
     mov %rax, nused(%rip)
-    test %rbx, %rbx
-    jz 5f
-    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
-    mov %r11, %rsi
-    shl $4, %rsi
-    mov $SYS_munmap, %eax
-    syscall
-5:  xor %eax, %eax
-    jmp 6f
-.Lresize_fail:
-    mov $-1, %rax
-6:
-    POP_RBX_R12_R13
+    xor %eax, %eax
+.Lresize_out:
     ret
 ENDFUNC ntable_resize
 
@@ -249,7 +179,7 @@ LOCALFUNC ntable_insert
     dec %rcx                          /* rcx = mask                                */
     mov ntab(%rip), %r8
     xor %r10d, %r10d                  /* r10 = first tombstone seen, or 0          */
-    NHASH %rdi
+    TABLE_HASH %rdi
 2:  and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
@@ -259,7 +189,7 @@ LOCALFUNC ntable_insert
     je .Lins_update                   /* already recorded                          */
     test %r9, %r9
     jz 3f                             /* empty: the chain ends, the key is absent  */
-    cmp $NTOMB, %r9
+    cmp $TABLE_TOMBSTONE, %r9
     jne 4f
     test %r10, %r10
     jnz 4f
@@ -287,27 +217,9 @@ ENDFUNC ntable_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC ntable_lookup
-    mov ncap(%rip), %rcx
-    test %rcx, %rcx
-    jz 3f
-    dec %rcx
     mov ntab(%rip), %r8
-    NHASH %rdi
-1:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    add %r8, %rdx
-    mov (%rdx), %r9
-    cmp %rdi, %r9
-    je 2f
-    test %r9, %r9
-    jz 3f                             /* empty: the probe chain ends               */
-    inc %rax
-    jmp 1b
-2:  mov %rdx, %rax
-    ret
-3:  xor %eax, %eax
-    ret
+    mov ncap(%rip), %rcx
+    jmp table_find                    /* table.S                                   */
 ENDFUNC ntable_lookup
 
 /*
@@ -325,7 +237,7 @@ LOCALFUNC nuntrack
     call ntable_lookup
     test %rax, %rax
     jz 2f
-    movq $NTOMB, (%rax)
+    movq $TABLE_TOMBSTONE, (%rax)
     mov 8(%rax), %rbx                 /* rbx = size                                */
     decq ss_native_tracked(%rip)
     mov ncap(%rip), %rax
@@ -726,21 +638,11 @@ ENDFUNC ss_native_\name\()_\fam
  * Gives it up.  clobbers: rax, flags.
  */
 FUNC ss_native_atfork_prepare
-    mov $1, %eax
-1:  xchg %rax, native_lock(%rip)
-    test %rax, %rax
-    jz 3f
+    SPIN_LOCK native_lock, native_fork_owner, .Latfork_held
     mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 4f                             /* registered twice (a second interpreter): held */
-2:  pause
-    cmpq $0, native_lock(%rip)
-    jne 2b
-    mov $1, %eax
-    jmp 1b
-3:  mov %fs:0, %rax
     mov %rax, native_fork_owner(%rip)
-4:  ret
+.Latfork_held:                        /* registered twice (a second interpreter): held */
+    ret
 ENDFUNC ss_native_atfork_prepare
 
 FUNC ss_native_atfork_release
