@@ -328,6 +328,38 @@ LOCALFUNC nzero
     ret
 ENDFUNC nzero
 
+/*
+ * nrecord — a block the family's allocator just returned: record it if the
+ * calling thread is inside a scope; one that cannot be recorded is freed
+ * again (counted: ss_native_stats[2]) rather than handed out unrecorded.
+ *   in:  rbx = the block (not NULL), r12 = its size, r13 = the family's row
+ *   out: rax = 0: the block may be returned; rax = 1: it was freed, the
+ *        caller fails the allocation (ENOMEM)
+ *   clobbers: caller-saved registers.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrecord
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    call in_scope                     /* heap.S                                    */
+    jz .Lnrecord_keep
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jz .Lnrecord_keep
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %rbx, %rdi
+    call *(K_FREE * 8)(%r13)
+    mov $1, %eax
+    jmp .Lnrecord_out
+.Lnrecord_keep:
+    xor %eax, %eax
+.Lnrecord_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrecord
+
 /* errno = ENOMEM through __errno_location.  clobbers: caller-saved. */
 LOCALFUNC nset_enomem
     sub $8, %rsp
@@ -357,17 +389,10 @@ LOCALFUNC native_malloc_slow
     mov %rax, %rbx
     test %rax, %rax
     jz 2f
-    call in_scope                     /* heap.S                                    */
-    jz 2f
-    mov %rbx, %rdi
-    mov %r12, %rsi
-    call ntrack
+    call nrecord
     test %rax, %rax
-    jz 2f
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    call nset_enomem
+    jz 2f                             /* kept                                      */
+    call nset_enomem                  /* refused: freed again                      */
     xor %ebx, %ebx
 2:  mov %rbx, %rax
     POP_RBX_R12_R13
@@ -431,17 +456,10 @@ LOCALFUNC native_posix_memalign_slow
     test %eax, %eax
     jnz 2f
     mov (%r14), %rbx
-    call in_scope
-    jz 2f
-    mov %rbx, %rdi
-    mov %r12, %rsi
-    call ntrack
+    call nrecord
     test %rax, %rax
-    jz 2f
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    movq $0, (%r14)
+    jz 2f                             /* kept                                      */
+    movq $0, (%r14)                   /* refused: freed again                      */
     mov $ENOMEM, %r15d
 2:  mov %r15d, %eax
     POP_RBX_R12_R15
