@@ -356,16 +356,17 @@ ENDFUNC ss_heap_free
  */
 FUNC ss_heap_realloc
     test %rsi, %rsi
-    jnz 1f
+    jnz .Lrealloc_block
     mov %rdx, %rsi                    /* realloc(NULL, n) is malloc(n)             */
     jmp ss_heap_malloc
-1:  mov ss_heap_active(%rip), %rax
+.Lrealloc_block:
+    mov ss_heap_active(%rip), %rax
     or ss_heap_tracked(%rip), %rax
-    jnz 2f
+    jnz .Lrealloc_slow
     mov DOM_REALLOC(%rdi), %rax       /* fast path                                 */
     mov DOM_CTX(%rdi), %rdi
     jmp *%rax
-2:
+.Lrealloc_slow:
     PUSH_RBX_R12_R15
     mov %rdi, %r13                    /* r13 = domain                              */
     mov %rsi, %rbx                    /* rbx = old block                           */
@@ -375,24 +376,47 @@ FUNC ss_heap_realloc
     cmp $-1, %rax
     je .Lrealloc_untracked
     mov %rax, %r14                    /* r14 = old size                            */
+    call heap_realloc_move
+    jmp .Lrealloc_out
+.Lrealloc_untracked:
+    call heap_realloc_plain
+.Lrealloc_out:
+    POP_RBX_R12_R15
+    ret
+ENDFUNC ss_heap_realloc
+
+/*
+ * heap_realloc_move — ss_heap_realloc of a recorded block: allocate, record
+ * the new one, copy min(old, new) bytes, zero the old one, free it.
+ *                                                               [internal]
+ *   in:  rbx = old block (taken out of the table), r12 = new size,
+ *        r13 = domain, r14 = old size
+ *   out: rax = the new block; or NULL, the old block recorded again and
+ *        intact (no memory, or the new block could not be recorded)
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC heap_realloc_move
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
     mov %r12, %rsi
     mov DOM_CTX(%r13), %rdi
     call *DOM_MALLOC(%r13)
     test %rax, %rax
-    jz .Lrealloc_fail
+    jz .Lmove_failed
     mov %rax, %r15                    /* r15 = new block                           */
     mov %rax, %rdi
     mov %r12, %rsi
     call track
     test %rax, %rax
-    jnz .Lrealloc_untrackable
+    jnz .Lmove_unrecordable
     mov %r15, %rdi                    /* copy min(old, new) bytes                  */
     mov %rbx, %rsi
     mov %r14, %rcx
     cmp %r12, %rcx
-    jbe 3f
+    jbe .Lmove_copy
     mov %r12, %rcx
-3:  rep movsb
+.Lmove_copy:
+    rep movsb
     mov %rbx, %rdi
     mov %r14, %rsi
     call zero_block
@@ -400,39 +424,55 @@ FUNC ss_heap_realloc
     mov DOM_CTX(%r13), %rdi
     call *DOM_FREE(%r13)
     mov %r15, %rax
-    jmp .Lrealloc_out
-.Lrealloc_untrackable:
+    jmp .Lmove_out
+.Lmove_unrecordable:
     lock incq (ss_heap_stats + 16)(%rip)
     mov %r15, %rsi
     mov DOM_CTX(%r13), %rdi
     call *DOM_FREE(%r13)
-.Lrealloc_fail:                       /* the old block stays, recorded again       */
+.Lmove_failed:                        /* the old block stays, recorded again       */
     mov %rbx, %rdi
     mov %r14, %rsi
     call track
     xor %eax, %eax
-    jmp .Lrealloc_out
-.Lrealloc_untracked:
+.Lmove_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC heap_realloc_move
+
+/*
+ * heap_realloc_plain — ss_heap_realloc of an unrecorded block: the wrapped
+ * realloc; inside a scope its result is recorded (if that fails the block
+ * is still returned, counted in ss_heap_stats[2]).              [internal]
+ *   in:  rbx = block, r12 = new size, r13 = domain
+ *   out: rax = the wrapped realloc's result.
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC heap_realloc_plain
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
     mov %rbx, %rsi
     mov %r12, %rdx
     mov DOM_CTX(%r13), %rdi
     call *DOM_REALLOC(%r13)
-    mov %rax, %r15
+    mov %rax, %r15                    /* r15 = result                              */
     test %rax, %rax
-    jz 4f
+    jz .Lplain_out
     call in_scope
-    jz 4f
+    jz .Lplain_out
     mov %r15, %rdi
     mov %r12, %rsi
     call track
     test %rax, %rax
-    jz 4f
+    jz .Lplain_out
     lock incq (ss_heap_stats + 16)(%rip)
-4:  mov %r15, %rax
-.Lrealloc_out:
-    POP_RBX_R12_R15
+.Lplain_out:
+    mov %r15, %rax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
     ret
-ENDFUNC ss_heap_realloc
+ENDFUNC heap_realloc_plain
 
 /*
  * void ss_heap_forget_all(void)                               [ctypes]

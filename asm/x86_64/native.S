@@ -498,20 +498,21 @@ ENDFUNC native_free_slow
  */
 LOCALFUNC native_realloc_slow
     test %rdi, %rdi
-    jnz 1f
+    jnz .Lrealloc_block
     mov %rsi, %rdi                    /* realloc(NULL, n) is malloc(n)             */
     jmp native_malloc_slow
-1:  PUSH_RBX_R12_R15
+.Lrealloc_block:
+    PUSH_RBX_R12_R15
     mov %r11, %r13                    /* r13 = row                                 */
     mov %rdi, %rbx                    /* rbx = old block                           */
     mov %rsi, %r12                    /* r12 = new size                            */
     call nrecorded
-    mov %rax, %r14                    /* r14 = recorded size, or -1                */
     cmp $-1, %rax
-    jne 2f
+    jne .Lrealloc_ours                /* recorded                                  */
     call in_scope
     jz .Lrealloc_plain                /* not ours, not in a scope                  */
-2:  mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
+.Lrealloc_ours:
+    mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
     call *(ss_native_api + NAPI_USABLE)(%rip) /* of it.  Not the recorded size: a
                                          stale record (the block freed out of sight,
                                          the address reused by a larger block) would
@@ -519,57 +520,10 @@ LOCALFUNC native_realloc_slow
     mov %rax, %r14
     test %r12, %r12
     jz .Lrealloc_zero_size
-    mov %r12, %rdi
-    call *(K_MALLOC * 8)(%r13)
-    test %rax, %rax
-    jz .Lrealloc_out                  /* errno set by malloc; old block untouched  */
-    mov %rax, %r15                    /* r15 = new block                           */
-    mov %rax, %rdi
-    mov %r12, %rsi
-    call ntrack
-    test %rax, %rax
-    jnz .Lrealloc_unrecordable
-    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
-    mov %rbx, %rsi
-    mov %r14, %rcx
-    cmp %r12, %rcx
-    jbe 3f
-    mov %r12, %rcx
-3:  rep movsb
-    mov %rbx, %rdi
-    call nuntrack
-    mov %rbx, %rdi
-    mov %r14, %rsi
-    call nzero
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    mov %r15, %rax
-    jmp .Lrealloc_out
-.Lrealloc_unrecordable:
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %r15, %rdi
-    call *(K_FREE * 8)(%r13)
-    call nset_enomem
-    xor %eax, %eax
+    call nrealloc_move
     jmp .Lrealloc_out
 .Lrealloc_zero_size:
-    mov %rbx, %rdi
-    call nuntrack
-    mov %rbx, %rdi
-    mov %r14, %rsi
-    call nzero
-    mov %rbx, %rdi
-    xor %esi, %esi
-    call *(K_REALLOC * 8)(%r13)
-    mov %rax, %rbx                    /* NULL (freed), or a minimal block          */
-    test %rax, %rax
-    jz 4f
-    call in_scope
-    jz 4f
-    mov %rbx, %rdi
-    xor %esi, %esi
-    call ntrack                       /* a 0-byte record: only its slack to zero   */
-4:  mov %rbx, %rax
+    call nrealloc_to_zero
     jmp .Lrealloc_out
 .Lrealloc_plain:
     mov %r13, %r11
@@ -583,6 +537,104 @@ LOCALFUNC native_realloc_slow
     POP_RBX_R12_R15
     ret
 ENDFUNC native_realloc_slow
+
+/*
+ * nrealloc_move — native_realloc_slow's move: allocate with the family's
+ * malloc, record, copy min(old, new) bytes, erase the old block (nerase),
+ * free it.                                                      [internal]
+ *   in:  rbx = old block, r12 = new size (> 0), r13 = row, r14 = the old
+ *        block's usable size
+ *   out: rax = the new block; or NULL (errno set: by malloc, or ENOMEM when
+ *        the new block cannot be recorded) and the old block as it was
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrealloc_move
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    mov %r12, %rdi
+    call *(K_MALLOC * 8)(%r13)
+    test %rax, %rax
+    jz .Lmove_out                     /* errno set by malloc; old block untouched  */
+    mov %rax, %r15                    /* r15 = new block                           */
+    mov %rax, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jnz .Lmove_unrecordable
+    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
+    mov %rbx, %rsi
+    mov %r14, %rcx
+    cmp %r12, %rcx
+    jbe .Lmove_copy
+    mov %r12, %rcx
+.Lmove_copy:
+    rep movsb
+    call nerase
+    call *(K_FREE * 8)(%r13)          /* rdi = old block (nerase)                  */
+    mov %r15, %rax
+    jmp .Lmove_out
+.Lmove_unrecordable:
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %r15, %rdi
+    call *(K_FREE * 8)(%r13)
+    call nset_enomem
+    xor %eax, %eax
+.Lmove_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrealloc_move
+
+/*
+ * nrealloc_to_zero — realloc(block, 0): erase the old block (nerase), then
+ * hand it to the next realloc (which frees it, or shrinks it); a minimal
+ * block it returns inside a scope gets a 0-byte record (only its slack to
+ * zero).                                                        [internal]
+ *   in:  rbx = old block, r13 = row, r14 = its usable size
+ *   out: rax = the next realloc's result.
+ *   clobbers: caller-saved registers, rbx.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrealloc_to_zero
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    call nerase
+    xor %esi, %esi                    /* rdi = old block (nerase)                  */
+    call *(K_REALLOC * 8)(%r13)
+    mov %rax, %rbx                    /* NULL (freed), or a minimal block          */
+    test %rax, %rax
+    jz .Lto_zero_out
+    call in_scope
+    jz .Lto_zero_out
+    mov %rbx, %rdi
+    xor %esi, %esi
+    call ntrack                       /* a 0-byte record: only its slack to zero   */
+.Lto_zero_out:
+    mov %rbx, %rax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrealloc_to_zero
+
+/*
+ * nerase — forget the old block of a realloc (nuntrack) and zero all its
+ * usable bytes (nzero).                                         [internal]
+ *   in:  rbx = the block, r14 = its usable size
+ *   out: rdi = the block (for the call that follows).
+ *   clobbers: caller-saved registers.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nerase
+    sub $8, %rsp                      /* 16-byte alignment for the calls           */
+    .cfi_def_cfa_offset 16
+    mov %rbx, %rdi
+    call nuntrack
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call nzero
+    mov %rbx, %rdi
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nerase
 
 /* reallocarray(block = rdi, n = rsi, size = rdx): realloc(block, n * size),
  * or NULL with errno = ENOMEM when the product overflows. */
