@@ -23,6 +23,7 @@
  * the wrapped allocator.
  */
 .include "common.inc"
+.include "macros.inc"
 .include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 .equ SYS_munmap, 11
@@ -59,6 +60,7 @@ ss_heap_domains:                  /* the wrapped allocators: PyMem, PyObject    
     .size ss_heap_domains, 2 * DOM_SIZE
     .p2align 6
 heap_lock:    .zero 8
+/* heap_table, heap_cap, heap_used: the table's descriptor (table.inc), in this order */
 heap_table:   .zero 8             /* entries: {uint64 key, uint64 size}            */
 heap_cap:     .zero 8             /* entries, a power of two                       */
 heap_used:    .zero 8             /* live entries + tombstones                     */
@@ -129,8 +131,7 @@ ENDFUNC table_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC table_remove
-    mov heap_table(%rip), %r8
-    mov heap_cap(%rip), %rcx
+    lea heap_table(%rip), %r8
     call table_find                   /* table.S: rax = its entry, or 0            */
     test %rax, %rax
     jz .Lremove_absent
@@ -162,18 +163,9 @@ LOCALFUNC table_grow
     jmp .Lgrow_double
 .Lgrow_sized:
     mov %rax, %rdi                    /* rdi = new capacity                        */
-    mov heap_table(%rip), %rsi
-    mov heap_cap(%rip), %rdx
-    call table_rebuild                /* table.S                                   */
-    cmp $-1, %rax
-    je .Lgrow_out                     /* the old table is kept                     */
-    mov %rax, heap_table(%rip)
-    mov %rdx, heap_cap(%rip)
-    mov ss_heap_tracked(%rip), %rax
-    mov %rax, heap_used(%rip)
-    xor %eax, %eax
-.Lgrow_out:
-    ret
+    lea heap_table(%rip), %rsi
+    mov ss_heap_tracked(%rip), %rdx
+    jmp table_rebuild                 /* table.S; a failure keeps the old table    */
 ENDFUNC table_grow
 
 /*
@@ -409,14 +401,7 @@ LOCALFUNC heap_realloc_move
     call track
     test %rax, %rax
     jnz .Lmove_unrecordable
-    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
-    mov %rbx, %rsi
-    mov %r14, %rcx
-    cmp %r12, %rcx
-    jbe .Lmove_copy
-    mov %r12, %rcx
-.Lmove_copy:
-    rep movsb
+    COPY_MIN %r15, %rbx, %r14, %r12   /* macros.inc: min(old, new) bytes           */
     mov %rbx, %rdi
     mov %r14, %rsi
     call zero_block

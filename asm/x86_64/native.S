@@ -44,6 +44,7 @@
  * no longer exists.
  */
 .include "common.inc"
+.include "macros.inc"
 .include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 /* ==== native heap (issue 12): constants ================================== */
@@ -94,6 +95,7 @@ ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
     .p2align 6
 native_lock:       .zero 8
 native_fork_owner: .zero 8        /* thread pointer of the forking thread, or 0   */
+/* ntab, ncap, nused: the table's descriptor (table.inc), in this order */
 ntab:              .zero 8        /* entries: {uint64 key, uint64 size}           */
 ncap:              .zero 8        /* entries, a power of two (0: no table yet)    */
 nused:             .zero 8        /* live entries + tombstones                    */
@@ -130,17 +132,13 @@ ENDFUNC ncap_for
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC ntable_resize
-    mov ntab(%rip), %rsi
-    mov ncap(%rip), %rdx
+    lea ntab(%rip), %rsi
+    mov ss_native_tracked(%rip), %rdx
     call table_rebuild
-    cmp $-1, %rax
-    je .Lresize_out                   /* the old table is kept                     */
-    mov %rax, ntab(%rip)
-    mov %rdx, ncap(%rip)
-    mov %rdx, (ss_native_stats + 24)(%rip)
-    mov ss_native_tracked(%rip), %rax
-    mov %rax, nused(%rip)
-    xor %eax, %eax
+    test %rax, %rax
+    jnz .Lresize_out                  /* the old table is kept                     */
+    mov ncap(%rip), %rcx
+    mov %rcx, (ss_native_stats + 24)(%rip)
 .Lresize_out:
     ret
 ENDFUNC ntable_resize
@@ -217,8 +215,7 @@ ENDFUNC ntable_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC ntable_lookup
-    mov ntab(%rip), %r8
-    mov ncap(%rip), %rcx
+    lea ntab(%rip), %r8
     jmp table_find                    /* table.S                                   */
 ENDFUNC ntable_lookup
 
@@ -561,14 +558,7 @@ LOCALFUNC nrealloc_move
     call ntrack
     test %rax, %rax
     jnz .Lmove_unrecordable
-    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
-    mov %rbx, %rsi
-    mov %r14, %rcx
-    cmp %r12, %rcx
-    jbe .Lmove_copy
-    mov %r12, %rcx
-.Lmove_copy:
-    rep movsb
+    COPY_MIN %r15, %rbx, %r14, %r12   /* macros.inc: min(old, new) bytes           */
     call nerase
     call *(K_FREE * 8)(%r13)          /* rdi = old block (nerase)                  */
     mov %r15, %rax

@@ -10,19 +10,24 @@
 /*
  * table_rebuild                                          [internal, leaf]
  *
- * A fresh table holding every live entry of the old one (tombstones
- * dropped); the old one is then unmapped.
+ * The table is replaced by a fresh one holding every live entry of the old
+ * one (tombstones dropped); the old one is then unmapped.
  *   in:  rdi = new capacity (a power of two, more than the live entries),
- *        rsi = old table (or 0), rdx = its capacity
- *   out: rax = the new table, rdx = its capacity; or rax = -1 if mmap
- *        failed (the old table is kept, unchanged)
+ *        rsi = the table's descriptor (table.inc), rdx = its live entries
+ *   out: rax = 0: the descriptor holds the new table, capacity rdi, used =
+ *        the live entries; or rax = -1 if mmap failed (the old table is
+ *        kept, unchanged)
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, flags.
  */
 LOCALFUNC table_rebuild
     PUSH_RBX_R12_R15
+    push %rsi                         /* the descriptor                            */
+    .cfi_def_cfa_offset 56
+    push %rdx                         /* the live entries                          */
+    .cfi_def_cfa_offset 64
     mov %rdi, %r12                    /* r12 = new capacity                        */
-    mov %rsi, %rbx                    /* rbx = old table                           */
-    mov %rdx, %r14                    /* r14 = old capacity                        */
+    mov TABLE_ENTRIES(%rsi), %rbx     /* rbx = old table                           */
+    mov TABLE_CAP(%rsi), %r14         /* r14 = old capacity                        */
     xor %edi, %edi
     mov %r12, %rsi
     shl $4, %rsi
@@ -71,10 +76,18 @@ LOCALFUNC table_rebuild
     mov $SYS_munmap, %eax
     syscall
 .Lrebuild_done:
-    mov %r13, %rax
-    mov %r12, %rdx
+    pop %rdx
+    .cfi_def_cfa_offset 56
+    pop %rsi
+    .cfi_def_cfa_offset 48
+    mov %r13, TABLE_ENTRIES(%rsi)
+    mov %r12, TABLE_CAP(%rsi)
+    mov %rdx, TABLE_USED(%rsi)
+    xor %eax, %eax
     jmp .Lrebuild_out
 .Lrebuild_fail:
+    add $16, %rsp
+    .cfi_def_cfa_offset 48
     mov $-1, %rax
 .Lrebuild_out:
     POP_RBX_R12_R15
@@ -83,13 +96,15 @@ ENDFUNC table_rebuild
 
 /*
  * table_find                                             [internal, leaf]
- *   in:  rdi = key, r8 = table, rcx = its capacity (0: no table yet)
+ *   in:  rdi = key, r8 = the table's descriptor (table.inc)
  *   out: rax = the key's entry, or 0 if it is not in the table
- *   clobbers: rax, rcx, rdx, r9, flags.
+ *   clobbers: rax, rcx, rdx, r8, r9, flags.
  */
 LOCALFUNC table_find
+    mov TABLE_CAP(%r8), %rcx
+    mov TABLE_ENTRIES(%r8), %r8       /* r8 = entries                              */
     test %rcx, %rcx
-    jz .Lfind_absent
+    jz .Lfind_absent                  /* no table yet                              */
     dec %rcx                          /* rcx = mask                                */
     TABLE_HASH %rdi
 .Lfind_probe:
