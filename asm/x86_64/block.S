@@ -27,6 +27,7 @@
  * region): its dealloc closes the block, with its erasure (ss_exit_dealloc).
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -358,16 +359,7 @@ LOCALFUNC block_close
     mov %rsi, %r12                     /* r12 = the Scope                        */
     fnstcw CTL(%rsp)
     stmxcsr (CTL + 4)(%rsp)
-    lea CTL(%rsp), %rdi
-    call clear_registers               /* 1. registers                           */
-    mov %rbx, %rdi
-    SLOT_VECTOR %rbx, %rsi, %rcx
-    call scrub_stack                   /* 2. the stack below this frame          */
-    mov %rax, %r13                     /* r13 = scrub result                     */
-    SLOT_VECTOR %rbx, %rdi, %rcx
-    mov %rbx, %rsi
-    call scrub_altstack                /* 3. signal frames on the altstack       */
-    call scope_end_depth
+    SCOPE_ERASE                        /* macros.inc: as ss_call; r13 = result   */
     SCOPE_FIELDS %r12, %rdx
     movq $0, SCOPE_STATE(%rdx)
     movq $0, SCOPE_ARMED(%rdx)

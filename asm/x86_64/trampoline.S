@@ -142,17 +142,8 @@ scope_call:                            /* decorated.S enters here with f        
     mov %r15, %rcx
     call *(ss_api + API_VECTORCALL)(%rip)   /* f runs entirely below rsp       */
     mov %rax, %r12                     /* r12 = result (a pointer, or NULL)    */
-    lea CTL(%rsp), %rdi
-    call clear_registers               /* 1. registers                         */
-    mov %rbx, %rdi
-    SLOT_VECTOR %rbx, %rsi, %rcx             /* the thread's mincore vector          */
-    call scrub_stack                   /* 2. the stack below this frame        */
-    mov %rax, %r13                     /* r13 = scrub result (args are done)   */
-    SLOT_VECTOR %rbx, %rdi, %rcx             /* (free again: scratch for a stack_t)  */
-    mov %rbx, %rsi
-    call scrub_altstack                /* 3. signal frames on the altstack     */
-    mov %r13, %rax
-    call scope_end_depth
+    SCOPE_ERASE                        /* macros.inc: registers, stack, altstack,
+                                          depth; rax = r13 = scrub result      */
     test %rax, %rax
     jnz .Lcall_scrub_failed
     mov %r12, %rax
