@@ -247,6 +247,38 @@ LOCALFUNC fl_restore_all
     ret
 ENDFUNC fl_restore_all
 
+/* Walk the entries of the array \table (\count of them, a quad in .data),
+ * \size bytes each: r9 = the entry, r8 = entries left (fl_zero_arrays,
+ * fl_zero_chains).  clobbers: r8, r9, flags. */
+.macro EACH_ENTRY table, count, done
+    mov \count(%rip), %r8
+    test %r8, %r8
+    jz \done
+    lea \table(%rip), %r9
+.endm
+.macro NEXT_ENTRY size, again
+    add $\size, %r9
+    dec %r8
+    jnz \again
+.endm
+/* A parked object r10 whose dirty word (at the offset in the field \dirty of
+ * entry r9) is 0 is clean: on to \clean.  Otherwise the word is cleared.
+ * clobbers: rax, flags. */
+.macro TAKE_DIRTY dirty, clean
+    mov \dirty(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je \clean
+    movq $0, (%r10, %rax)
+.endm
+/* Zero rcx bytes of object r10 from the offset in the field \off of entry
+ * r9 (rep stosb: zeros only).  clobbers: rax, rcx, rdi, flags. */
+.macro ZERO_PAYLOAD off
+    mov \off(%r9), %rdi
+    add %r10, %rdi
+    xor %eax, %eax
+    rep stosb
+.endm
+
 /*
  * fl_zero_arrays                                         [internal, leaf]
  *
@@ -257,10 +289,7 @@ ENDFUNC fl_restore_all
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r10, flags.
  */
 LOCALFUNC fl_zero_arrays
-    mov ss_fl_zero_count(%rip), %r8
-    test %r8, %r8
-    jz .Lzero_done
-    lea ss_fl_zero(%rip), %r9
+    EACH_ENTRY ss_fl_zero, ss_fl_zero_count, .Lzero_done
 .Lzero_list:
     mov FLZ_COUNT(%r9), %rax
     movslq (%rax), %rdx                /* rdx = parked objects                 */
@@ -272,23 +301,16 @@ LOCALFUNC fl_zero_arrays
 .Lzero_object:
     mov (%rsi), %r10                   /* r10 = a parked object                */
     test %r10, %r10
-    jz 1f
-    mov FLZ_DIRTY(%r9), %rax
-    cmpq $0, (%r10, %rax)
-    je 1f
-    movq $0, (%r10, %rax)
-    mov FLZ_ZERO_OFF(%r9), %rdi
-    add %r10, %rdi
+    jz .Lzero_next_object
+    TAKE_DIRTY FLZ_DIRTY, .Lzero_next_object
     mov FLZ_ZERO_BYTES(%r9), %rcx
-    xor %eax, %eax
-    rep stosb
-1:  add $8, %rsi
+    ZERO_PAYLOAD FLZ_ZERO_OFF
+.Lzero_next_object:
+    add $8, %rsi
     dec %rdx
     jnz .Lzero_object
 .Lzero_next_list:
-    add $FLZ_SIZE, %r9
-    dec %r8
-    jnz .Lzero_list
+    NEXT_ENTRY FLZ_SIZE, .Lzero_list
 .Lzero_done:
     ret
 ENDFUNC fl_zero_arrays
@@ -302,10 +324,7 @@ ENDFUNC fl_zero_arrays
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, flags.
  */
 LOCALFUNC fl_zero_chains
-    mov ss_fl_chain_count(%rip), %r8
-    test %r8, %r8
-    jz .Lchain_done
-    lea ss_fl_chains(%rip), %r9
+    EACH_ENTRY ss_fl_chains, ss_fl_chain_count, .Lchain_done
 .Lchain_list:
     mov FLC_HEADS(%r9), %rsi           /* rsi = &heads[i]                      */
     mov FLC_NHEADS(%r9), %rdx
@@ -319,29 +338,22 @@ LOCALFUNC fl_zero_chains
     jz .Lchain_next_head
     dec %r11
     js .Lchain_next_head
-    mov FLC_DIRTY(%r9), %rax
-    cmpq $0, (%r10, %rax)
-    je 1f
-    movq $0, (%r10, %rax)
+    TAKE_DIRTY FLC_DIRTY, .Lchain_next_node
     mov FLC_WORDS(%r9), %rax
     movslq (%r10, %rax), %rcx
     cmp FLC_MAX_WORDS(%r9), %rcx
-    ja 1f                              /* (unsigned: a negative count too)     */
+    ja .Lchain_next_node               /* (unsigned: a negative count too)     */
     shl $2, %rcx
-    mov FLC_DATA(%r9), %rdi
-    add %r10, %rdi
-    xor %eax, %eax
-    rep stosb
-1:  mov (%r10), %r10                   /* next                                 */
+    ZERO_PAYLOAD FLC_DATA
+.Lchain_next_node:
+    mov (%r10), %r10                   /* next                                 */
     jmp .Lchain_node
 .Lchain_next_head:
     add $8, %rsi
     dec %rdx
     jnz .Lchain_head
 .Lchain_next_list:
-    add $FLC_SIZE, %r9
-    dec %r8
-    jnz .Lchain_list
+    NEXT_ENTRY FLC_SIZE, .Lchain_list
 .Lchain_done:
     ret
 ENDFUNC fl_zero_chains
