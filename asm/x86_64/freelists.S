@@ -34,6 +34,7 @@
  * per list at the first entry and the last exit (26 lists on 3.15).
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ FL_HEAD, 0 /* address of the list's head pointer                     */
 .equ FL_COUNT, 8 /* address of the list's count                           */
@@ -72,51 +73,15 @@
 
     .bss
     .p2align 6
-    .globl ss_fl_entries
-    .type ss_fl_entries, @object
-ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
-    .zero FL_MAX * FL_SIZE
-    .size ss_fl_entries, FL_MAX * FL_SIZE
-    .globl ss_fl_zero
-    .type ss_fl_zero, @object
-ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
-    .zero FLZ_MAX * FLZ_SIZE
-    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
-    .globl ss_fl_zero_count
-    .type ss_fl_zero_count, @object
-ss_fl_zero_count:                 /* array lists in use                         */
-    .zero 8
-    .size ss_fl_zero_count, 8
-    .globl ss_fl_chains
-    .type ss_fl_chains, @object
-ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
-    .zero FLC_MAX * FLC_SIZE
-    .size ss_fl_chains, FLC_MAX * FLC_SIZE
-    .globl ss_fl_chain_count
-    .type ss_fl_chain_count, @object
-ss_fl_chain_count:                /* linked lists in use                        */
-    .zero 8
-    .size ss_fl_chain_count, 8
-    .globl ss_fl_count
-    .type ss_fl_count, @object
-ss_fl_count:                      /* records in use; 0: the mechanism is off    */
-    .zero 8
-    .size ss_fl_count, 8
-    .globl ss_fl_interp
-    .type ss_fl_interp, @object
-ss_fl_interp:                     /* the interpreter whose lists these are      */
-    .zero 8
-    .size ss_fl_interp, 8
-    .globl ss_fl_get_interp
-    .type ss_fl_get_interp, @object
-ss_fl_get_interp:                 /* PyInterpreterState_Get                     */
-    .zero 8
-    .size ss_fl_get_interp, 8
-    .globl ss_fl_inside
-    .type ss_fl_inside, @object
-ss_fl_inside:                     /* its threads inside a scope now             */
-    .zero 8
-    .size ss_fl_inside, 8
+    ZEROED_OBJECT ss_fl_entries, FL_MAX*FL_SIZE /* FL_MAX records, filled by _freelists.py    */
+    ZEROED_OBJECT ss_fl_zero, FLZ_MAX*FLZ_SIZE /* FLZ_MAX array lists, filled by _freelists.py */
+    ZEROED_OBJECT ss_fl_zero_count, 8  /* array lists in use                         */
+    ZEROED_OBJECT ss_fl_chains, FLC_MAX*FLC_SIZE /* FLC_MAX linked lists, filled by _freelists.py */
+    ZEROED_OBJECT ss_fl_chain_count, 8 /* linked lists in use                        */
+    ZEROED_OBJECT ss_fl_count, 8       /* records in use; 0: the mechanism is off    */
+    ZEROED_OBJECT ss_fl_interp, 8      /* the interpreter whose lists these are      */
+    ZEROED_OBJECT ss_fl_get_interp, 8  /* PyInterpreterState_Get                     */
+    ZEROED_OBJECT ss_fl_inside, 8      /* its threads inside a scope now             */
     .globl ss_fl_stats
     .type ss_fl_stats, @object
 ss_fl_stats:                      /* [0] times the lists were disabled,
@@ -129,11 +94,7 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
 /* Save every general-purpose register a C call may clobber (and rbx, r12,
  * r13, used here) in a frame anchored at rbp; align rsp for calls. */
 .macro FL_SAVE_ALL
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     push %rax
     push %rcx
     push %rdx
@@ -417,25 +378,14 @@ ENDFUNC ss_freelists_enter
  *   clobbers: rcx, rdx, rsi, rdi, r8-r11 (zeroed), flags.
  */
 LOCALFUNC ss_freelists_exit
-    xor %ecx, %ecx
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
-    xor %r8d, %r8d
-    xor %r9d, %r9d
-    xor %r10d, %r10d
-    xor %r11d, %r11d
+    CLEAR_GPRS_BUT_RAX                 /* common.inc: rcx, rdx, rsi, rdi, r8-r11 */
     mov ss_fl_count(%rip), %rcx
     or ss_fl_zero_count(%rip), %rcx
     or ss_fl_chain_count(%rip), %rcx
     jnz 1f
     ret
 1:  xor %ecx, %ecx
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     push %rax
     push %rbx
     .cfi_offset %rbx, -32
@@ -454,14 +404,7 @@ LOCALFUNC ss_freelists_exit
     jnz .Lexit_out
     call fl_restore_all
 .Lexit_out:
-    xor %ecx, %ecx                     /* what the C calls left: pointers, zeroed anyway */
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
-    xor %r8d, %r8d
-    xor %r9d, %r9d
-    xor %r10d, %r10d
-    xor %r11d, %r11d
+    CLEAR_GPRS_BUT_RAX                 /* what the C calls left: pointers, zeroed anyway */
     lea -32(%rbp), %rsp
     pop %r13
     pop %r12

@@ -37,27 +37,15 @@
 
     .bss
     .p2align 6
-    .globl ss_heap_active
-    .type ss_heap_active, @object
-ss_heap_active:                   /* threads currently inside a scope              */
-    .zero 8
-    .size ss_heap_active, 8
-    .globl ss_heap_tracked
-    .type ss_heap_tracked, @object
-ss_heap_tracked:                  /* recorded blocks alive                         */
-    .zero 8
-    .size ss_heap_tracked, 8
+    ZEROED_OBJECT ss_heap_active, 8    /* threads currently inside a scope              */
+    ZEROED_OBJECT ss_heap_tracked, 8   /* recorded blocks alive                         */
     .globl ss_heap_stats
     .type ss_heap_stats, @object
 ss_heap_stats:                    /* [0] blocks zeroed, [1] bytes zeroed,
                                      [2] blocks that could not be recorded         */
     .zero 24
     .size ss_heap_stats, 24
-    .globl ss_heap_domains
-    .type ss_heap_domains, @object
-ss_heap_domains:                  /* the wrapped allocators: PyMem, PyObject       */
-    .zero 2 * DOM_SIZE
-    .size ss_heap_domains, 2 * DOM_SIZE
+    ZEROED_OBJECT ss_heap_domains, 2*DOM_SIZE /* the wrapped allocators: PyMem, PyObject       */
     .p2align 6
 heap_lock:    .zero 8
 /* heap_table, heap_cap, heap_used: the table's descriptor (table.inc), in this order */

@@ -54,11 +54,7 @@ msg_fill_raise:
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 FUNC probe_stack_write
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     movabs $MASK, %rax
     xor %rax, %rdx                     /* rdx = sentinel                       */
     mov %rsp, %r8
@@ -358,11 +354,7 @@ ENDFUNC probe_regs_fill_raise
  */
 .macro USE_STACK name, bytes
 FUNC \name
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     sub $\bytes, %rsp
     mov %rsp, %rdi
     mov $\bytes, %ecx
@@ -397,11 +389,7 @@ USE_STACK probe_use_stack_1m, 1048576
  * Returns fn's result (a new reference the caller must release).
  */
 FUNC probe_call_and_spill
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     push %rbx
     .cfi_offset %rbx, -24
     push %r12
