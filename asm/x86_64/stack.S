@@ -129,10 +129,10 @@
  * step, and calls nothing itself (PAGE_MAPPED and PAGE_IS_ZERO are macros):
  * the only word ever written below our rsp (S) is that call's return
  * address, at S - 8.  S is 8 mod 16, so S - 8 >= top: the word lies in the
- * partial page [top, S) that step 1 zeroes first and no later step zeroes
- * (they zero pages below top), so no step overwrites its own return
- * address; what is left there is an address in this file, not the scope's
- * data.  Step 1 cannot be a call: it zeroes up to S, which would include
+ * partial page [top, S) that step 1 zeroes first.  No later step zeroes
+ * that word (they zero pages below top; step 6's signal-frame zone ends
+ * right below it), so none overwrites its own return address; what is left
+ * there is an address in this file, not the scope's data.  Step 1 cannot be a call: it zeroes up to S, which would include
  * the callee's own return address.
  */
 LOCALFUNC scrub_stack
@@ -421,7 +421,7 @@ LOCALFUNC scrub_step_trim_chunk
     jnz .Ltrim_unrecorded              /* resident below the record: no record  */
     testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
     jz .Ltrim_madvise
-    movq $1, SLOT_DEEP(%r8)            /* main thread: unmapped below, see 5.   */
+    movq $1, SLOT_DEEP(%r8)            /* main thread: scrub_step_trim_below    */
     ret
 .Ltrim_madvise:
     mov %rsi, %rax
