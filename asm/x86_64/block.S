@@ -81,6 +81,15 @@ LOCALFUNC is_scope
     ret
 ENDFUNC is_scope
 
+/* Raise the ss_api exception \exc with the message \msg (raise_with), then
+ * on to \out (with rax = 0).  clobbers: caller-saved registers. */
+.macro RAISE exc, msg, out
+    mov (ss_api + \exc)(%rip), %rdi
+    lea \msg(%rip), %rsi
+    call raise_with
+    jmp \out
+.endm
+
 /*
  * raise_with                                             [internal]
  *   in:  rdi = exception type, rsi = message.  out: rax = 0 (NULL).
@@ -149,13 +158,9 @@ FUNC ss_scope_enter
     ret
     .cfi_adjust_cfa_offset 24          /* (the error paths below: pushed state)  */
 .Lenter_not_scope:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    lea msg_not_scope(%rip), %rsi
-    jmp .Lenter_raise
+    RAISE API_EXC_TYPE, msg_not_scope, .Lenter_out
 .Lenter_open:
-    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
-    lea msg_already_open(%rip), %rsi
-    jmp .Lenter_raise
+    RAISE API_EXC_RUNTIME, msg_already_open, .Lenter_out
 .Lenter_not_with:
     mov (ss_api + API_EXC_TYPE)(%rip), %rdi
     mov (ss_api + API_WITH_MESSAGE)(%rip), %rsi
@@ -360,15 +365,9 @@ LOCALFUNC block_check
     lea msg_not_armed(%rip), %rsi
     cmp SCOPE_ARMED(%rbx), %r12
     jne .Lcheck_fail
-    call slot_find                     /* rdi = tp                               */
+    call innermost_slot                /* rdi = tp                               */
     lea msg_not_innermost(%rip), %rsi
-    test %rax, %rax
     jz .Lcheck_fail
-    cmp SLOT_BLOCK(%rax), %r13
-    jne .Lcheck_fail
-    mov SLOT_DEPTH(%rax), %rcx
-    cmp SCOPE_DEPTH(%rbx), %rcx
-    jne .Lcheck_fail
     mov %rax, %r12                     /* r12 = slot                             */
     call *(ss_api + API_EVAL_GET_FRAME)(%rip)
     lea msg_other_frame(%rip), %rsi
@@ -380,15 +379,37 @@ LOCALFUNC block_check
     ret
     .cfi_adjust_cfa_offset 24
 .Lcheck_not_scope:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    lea msg_not_scope(%rip), %rsi
-    call raise_with
-    jmp .Lcheck_out
+    RAISE API_EXC_TYPE, msg_not_scope, .Lcheck_out
 .Lcheck_fail:
     mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
     call raise_with
     jmp .Lcheck_out
 ENDFUNC block_check
+
+/*
+ * innermost_slot                                         [internal, leaf]
+ *   in:  rdi = thread pointer (%fs:0), r13 = a Scope, rbx = its fields
+ *   out: rax = that thread's slot if the Scope is its innermost block
+ *        (SLOT_BLOCK) at the depth it opened at (SCOPE_DEPTH), else 0;
+ *        ZF set when 0
+ *   clobbers: rax, rcx, rdx, rsi, flags.  Uses no stack beyond its return
+ *        address and slot_find's.
+ */
+LOCALFUNC innermost_slot
+    call slot_find
+    test %rax, %rax
+    jz .Linnermost_out                 /* no slot                                */
+    cmp SLOT_BLOCK(%rax), %r13
+    jne .Linnermost_not
+    mov SLOT_DEPTH(%rax), %rcx
+    cmp SCOPE_DEPTH(%rbx), %rcx
+    je .Linnermost_out
+.Linnermost_not:
+    xor %eax, %eax
+.Linnermost_out:
+    test %rax, %rax
+    ret
+ENDFUNC innermost_slot
 
 /*
  * block_close                                            [internal]
@@ -476,10 +497,7 @@ FUNC ss_scope_exit
     ret
     .cfi_adjust_cfa_offset 24
 .Lexit_scrub_failed:
-    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
-    lea msg_scrub_failed(%rip), %rsi
-    call raise_with
-    jmp .Lexit_out
+    RAISE API_EXC_RUNTIME, msg_scrub_failed, .Lexit_out
 ENDFUNC ss_scope_exit
 
 /*
@@ -566,9 +584,10 @@ FUNC ss_exit_dealloc
     jz .Ldealloc_free
     SCOPE_FIELDS %r13, %rbx
     cmp SCOPE_LOOKED(%rbx), %r12
-    jne 1f
+    jne .Ldealloc_armed
     movq $0, SCOPE_LOOKED(%rbx)
-1:  cmp SCOPE_ARMED(%rbx), %r12
+.Ldealloc_armed:
+    cmp SCOPE_ARMED(%rbx), %r12
     jne .Ldealloc_free
     cmpq $1, SCOPE_STATE(%rbx)
     jne .Ldealloc_free
@@ -576,14 +595,8 @@ FUNC ss_exit_dealloc
     mov %fs:0, %rdi
     cmp SCOPE_THREAD(%rbx), %rdi
     jne .Ldealloc_free
-    call slot_find
-    test %rax, %rax
+    call innermost_slot
     jz .Ldealloc_free
-    cmp SLOT_BLOCK(%rax), %r13
-    jne .Ldealloc_free
-    mov SLOT_DEPTH(%rax), %rcx
-    cmp SCOPE_DEPTH(%rbx), %rcx
-    jne .Ldealloc_free
     mov %rax, %rdi
     mov %r13, %rsi
     call block_close                   /* heals: the block's scope ends here     */

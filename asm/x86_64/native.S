@@ -636,32 +636,32 @@ ENDFUNC native_reallocarray_slow
  * addresses _native_heap.py writes into GOT slots.  Same contract as the C
  * function they stand for.  Fast path: one load, a branch, a tail call.
  */
-.macro ALLOC_WRAPPER name, kind, fam
-FUNC ss_native_\name\()_\fam
-    cmpq $0, ss_heap_active(%rip)
-    jne 1f
+/* A wrapper's two paths, after the test that chose (ZF set: nothing to do):
+ * the fast one tail-calls the family's next function, the slow one jumps to
+ * \slow with the family's row in r11. */
+.macro WRAPPER_PATHS fam, kind, slow
+    jnz 1f
     jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
 1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_\name\()_slow
+    jmp \slow
+.endm
+.macro ALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    cmpq $0, ss_heap_active(%rip)      /* a thread inside a scope?              */
+    WRAPPER_PATHS \fam, \kind, native_\name\()_slow
 ENDFUNC ss_native_\name\()_\fam
 .endm
 .macro FREE_WRAPPER fam
 FUNC ss_native_free_\fam
-    cmpq $0, ss_native_tracked(%rip)
-    jne 1f
-    jmp *(ss_native_next + \fam * ROW + K_FREE * 8)(%rip)
-1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_free_slow
+    cmpq $0, ss_native_tracked(%rip)   /* a recorded block alive?               */
+    WRAPPER_PATHS \fam, K_FREE, native_free_slow
 ENDFUNC ss_native_free_\fam
 .endm
 .macro REALLOC_WRAPPER name, kind, fam
 FUNC ss_native_\name\()_\fam
     mov ss_heap_active(%rip), %rax
-    or ss_native_tracked(%rip), %rax
-    jnz 1f
-    jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
-1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_\name\()_slow
+    or ss_native_tracked(%rip), %rax   /* either                                */
+    WRAPPER_PATHS \fam, \kind, native_\name\()_slow
 ENDFUNC ss_native_\name\()_\fam
 .endm
 
