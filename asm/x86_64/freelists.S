@@ -167,11 +167,13 @@ LOCALFUNC fl_restore_all
     mov (%rax), %r13                   /* r13 = current head                   */
     mov FL_COUNT(%rbx), %rax
     cmpq $4, FL_WIDTH(%rbx)
-    jne 1f
+    jne .Lrestore_count64
     movslq (%rax), %rax
-    jmp 2f
-1:  mov (%rax), %rax
-2:  test %r13, %r13
+    jmp .Lrestore_have_count
+.Lrestore_count64:
+    mov (%rax), %rax
+.Lrestore_have_count:
+    test %r13, %r13
     jnz .Lrestore_refilled
     cmp FL_DISABLED(%rbx), %rax
     je .Lrestore_put_back
@@ -196,11 +198,13 @@ LOCALFUNC fl_restore_all
     mov FL_COUNT(%rbx), %rax
     mov FL_SAVED_COUNT(%rbx), %rcx
     cmpq $4, FL_WIDTH(%rbx)
-    jne 3f
+    jne .Lrestore_put64
     mov %ecx, (%rax)
-    jmp 4f
-3:  mov %rcx, (%rax)
-4:  add $FL_SIZE, %rbx
+    jmp .Lrestore_next
+.Lrestore_put64:
+    mov %rcx, (%rax)
+.Lrestore_next:
+    add $FL_SIZE, %rbx
     dec %r12
     jnz .Lrestore_entry
 .Lrestore_done:
@@ -382,9 +386,10 @@ LOCALFUNC ss_freelists_exit
     mov ss_fl_count(%rip), %rcx
     or ss_fl_zero_count(%rip), %rcx
     or ss_fl_chain_count(%rip), %rcx
-    jnz 1f
+    jnz .Lexit_lists
     ret
-1:  xor %ecx, %ecx
+.Lexit_lists:
+    xor %ecx, %ecx
     PUSH_RBP_FRAME
     push %rax
     push %rbx

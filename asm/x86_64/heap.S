@@ -79,7 +79,7 @@ LOCALFUNC table_insert
     inc %rax
     shl $1, %rax
     cmp heap_cap(%rip), %rax          /* keep load (tombstones too) <= 1/2         */
-    jbe 1f
+    jbe .Linsert_room
     push %rdi
     .cfi_def_cfa_offset 16
     push %rsi
@@ -90,27 +90,32 @@ LOCALFUNC table_insert
     pop %rdi
     .cfi_def_cfa_offset 8
     test %rax, %rax
-    jnz 3f
-1:  mov heap_cap(%rip), %rcx
+    jnz .Linsert_out
+.Linsert_room:
+    mov heap_cap(%rip), %rcx
     dec %rcx                          /* rcx = mask                                */
     mov heap_table(%rip), %r8
     TABLE_HASH %rdi
-2:  and %rcx, %rax
+.Linsert_probe:
+    and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
     mov (%r8, %rdx), %r9
     cmp $TABLE_TOMBSTONE, %r9
-    jbe 4f                            /* empty (0) or tombstone (1): take it       */
+    jbe .Linsert_free_entry           /* empty (0) or tombstone (1): take it       */
     inc %rax
-    jmp 2b
-4:  test %r9, %r9
-    jnz 5f
+    jmp .Linsert_probe
+.Linsert_free_entry:
+    test %r9, %r9
+    jnz .Linsert_put
     incq heap_used(%rip)              /* a fresh slot: one more used               */
-5:  mov %rdi, (%r8, %rdx)
+.Linsert_put:
+    mov %rdi, (%r8, %rdx)
     mov %rsi, 8(%r8, %rdx)
     incq ss_heap_tracked(%rip)
     xor %eax, %eax
-3:  ret
+.Linsert_out:
+    ret
 ENDFUNC table_insert
 
 /*

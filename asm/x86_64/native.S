@@ -145,7 +145,7 @@ LOCALFUNC ntable_insert
     mov ncap(%rip), %rcx
     lea (%rcx, %rcx, 2), %rcx         /* capacity * 3                              */
     cmp %rcx, %rax
-    jbe 1f                            /* keeps load (tombstones too) <= 3/4        */
+    jbe .Lnins_room                   /* keeps load (tombstones too) <= 3/4        */
     push %rdi
     .cfi_def_cfa_offset 16
     push %rsi
@@ -160,13 +160,15 @@ LOCALFUNC ntable_insert
     pop %rdi
     .cfi_def_cfa_offset 8
     test %rax, %rax
-    jnz 6f
-1:  mov ncap(%rip), %rcx
+    jnz .Lnins_out
+.Lnins_room:
+    mov ncap(%rip), %rcx
     dec %rcx                          /* rcx = mask                                */
     mov ntab(%rip), %r8
     xor %r10d, %r10d                  /* r10 = first tombstone seen, or 0          */
     TABLE_HASH %rdi
-2:  and %rcx, %rax
+.Lnins_probe:
+    and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
     add %r8, %rdx                     /* rdx = entry                               */
@@ -174,19 +176,22 @@ LOCALFUNC ntable_insert
     cmp %rdi, %r9
     je .Lins_update                   /* already recorded                          */
     test %r9, %r9
-    jz 3f                             /* empty: the chain ends, the key is absent  */
+    jz .Lnins_absent                  /* empty: the chain ends, the key is absent  */
     cmp $TABLE_TOMBSTONE, %r9
-    jne 4f
+    jne .Lnins_next
     test %r10, %r10
-    jnz 4f
+    jnz .Lnins_next
     mov %rdx, %r10
-4:  inc %rax
-    jmp 2b
-3:  test %r10, %r10
-    jnz 5f
+.Lnins_next:
+    inc %rax
+    jmp .Lnins_probe
+.Lnins_absent:
+    test %r10, %r10
+    jnz .Lnins_put
     mov %rdx, %r10                    /* no tombstone on the way: the empty entry  */
     incq nused(%rip)
-5:  mov %rdi, (%r10)
+.Lnins_put:
+    mov %rdi, (%r10)
     mov %rsi, 8(%r10)
     incq ss_native_tracked(%rip)
     xor %eax, %eax
@@ -194,7 +199,8 @@ LOCALFUNC ntable_insert
 .Lins_update:
     mov %rsi, 8(%rdx)
     xor %eax, %eax
-6:  ret
+.Lnins_out:
+    ret
 ENDFUNC ntable_insert
 
 /*
@@ -373,13 +379,14 @@ LOCALFUNC native_malloc_slow
 .Lnative_record:                      /* rax = block, r12 = size, r13 = row        */
     mov %rax, %rbx
     test %rax, %rax
-    jz 2f
+    jz .Lnmalloc_out
     call nrecord
     test %rax, %rax
-    jz 2f                             /* kept                                      */
+    jz .Lnmalloc_out                  /* kept                                      */
     call nset_enomem                  /* refused: freed again                      */
     xor %ebx, %ebx
-2:  mov %rbx, %rax
+.Lnmalloc_out:
+    mov %rbx, %rax
     POP_RBX_R12_R13
     ret
 ENDFUNC native_malloc_slow
@@ -439,14 +446,15 @@ LOCALFUNC native_posix_memalign_slow
     call *(K_POSIX_MEMALIGN * 8)(%r13)
     mov %eax, %r15d                   /* r15 = the result                          */
     test %eax, %eax
-    jnz 2f
+    jnz .Lnmemalign_out
     mov (%r14), %rbx
     call nrecord
     test %rax, %rax
-    jz 2f                             /* kept                                      */
+    jz .Lnmemalign_out                /* kept                                      */
     movq $0, (%r14)                   /* refused: freed again                      */
     mov $ENOMEM, %r15d
-2:  mov %r15d, %eax
+.Lnmemalign_out:
+    mov %r15d, %eax
     POP_RBX_R12_R15
     ret
 ENDFUNC native_posix_memalign_slow
@@ -454,23 +462,25 @@ ENDFUNC native_posix_memalign_slow
 /* free(block = rdi): a recorded block is zeroed first */
 LOCALFUNC native_free_slow
     test %rdi, %rdi
-    jz 1f
+    jz .Lnfree_next
     PUSH_RBX_R12_R13
     mov %r11, %r13
     mov %rdi, %rbx
     call nuntrack
     cmp $-1, %rax
-    je 2f
+    je .Lnfree_forgotten
     mov %rbx, %rdi
     mov %rax, %rsi
     call nclamp
     mov %rbx, %rdi
     mov %rax, %rsi
     call nzero
-2:  mov %r13, %r11
+.Lnfree_forgotten:
+    mov %r13, %r11
     mov %rbx, %rdi
     POP_RBX_R12_R13
-1:  jmp *(K_FREE * 8)(%r11)          /* tail call: the block is the allocator's   */
+.Lnfree_next:
+    jmp *(K_FREE * 8)(%r11)          /* tail call: the block is the allocator's   */
 ENDFUNC native_free_slow
 
 /*

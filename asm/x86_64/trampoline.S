@@ -80,10 +80,11 @@ LOCALFUNC scope_begin
     mov %fs:0, %rdi
     call slot_find
     test %rax, %rax
-    jz 1f
+    jz .Lbegin_unregistered
     testq $SLOTF_REGISTERED, SLOT_FLAGS(%rax)
     jnz .Lhave_slot
-1:  lea msg_unregistered(%rip), %rsi
+.Lbegin_unregistered:
+    lea msg_unregistered(%rip), %rsi
     jmp .Lbegin_error
 .Lbad_sp:
     lea msg_bad_sp(%rip), %rsi
@@ -103,10 +104,11 @@ ENDFUNC scope_begin
  */
 LOCALFUNC scope_end_depth
     decq SLOT_DEPTH(%rbx)
-    jnz 1f
+    jnz .Lend_depth_out
     lock decq ss_heap_active(%rip)
     call ss_freelists_exit             /* free lists (freelists.S; zeroes rcx-r11) */
-1:  ret
+.Lend_depth_out:
+    ret
 ENDFUNC scope_end_depth
 
 /*
@@ -153,10 +155,11 @@ scope_call:                            /* decorated.S enters here with f        
 .Lcall_scrub_failed:
     /* Never claim an erasure that did not happen: drop f's result and raise. */
     test %r12, %r12
-    jz 1f
+    jz .Lcall_raise
     mov %r12, %rdi
     call *(ss_api + API_DECREF)(%rip)
-1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
+.Lcall_raise:
+    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
     lea msg_scrub_failed(%rip), %rsi
     call *(ss_api + API_ERR_SET_STRING)(%rip)
     xor %eax, %eax
