@@ -3,6 +3,7 @@
  * identity, and CPU/OS feature detection.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 6
@@ -36,16 +37,8 @@ ss_capabilities:
     .bss
     .p2align 3
 /* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */
-    .globl ss_features
-    .type ss_features, @object
-ss_features:
-    .zero 8
-    .size ss_features, 8
-    .globl ss_xcr0
-    .type ss_xcr0, @object
-ss_xcr0:
-    .zero 8
-    .size ss_xcr0, 8
+    ZEROED_OBJECT ss_features, 8
+    ZEROED_OBJECT ss_xcr0, 8
 /* XSAVE components that clear_registers resets with XRSTOR (see regs.S). */
     .globl ss_xrstor_mask
     .hidden ss_xrstor_mask

@@ -27,6 +27,7 @@
  * region): its dealloc closes the block, with its erasure (ss_exit_dealloc).
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -80,6 +81,15 @@ LOCALFUNC is_scope
     ret
 ENDFUNC is_scope
 
+/* Raise the ss_api exception \exc with the message \msg (raise_with), then
+ * on to \out (with rax = 0).  clobbers: caller-saved registers. */
+.macro RAISE exc, msg, out
+    mov (ss_api + \exc)(%rip), %rdi
+    lea \msg(%rip), %rsi
+    call raise_with
+    jmp \out
+.endm
+
 /*
  * raise_with                                             [internal]
  *   in:  rdi = exception type, rsi = message.  out: rax = 0 (NULL).
@@ -118,9 +128,10 @@ FUNC ss_scope_enter
     xor %r12d, %r12d
     btr $63, %rdx                      /* nargs                                  */
     test %rdx, %rdx
-    jz 1f
+    jz .Lenter_check
     mov (%rsi), %r12                   /* r12 = the Scope                        */
-1:  mov %r12, %rdi
+.Lenter_check:
+    mov %r12, %rdi
     call is_scope
     jne .Lenter_not_scope
     SCOPE_FIELDS %r12, %rbx            /* rbx = its fields                       */
@@ -128,34 +139,87 @@ FUNC ss_scope_enter
     jne .Lenter_open
     cmpq $0, SCOPE_LOOKED(%rbx)
     je .Lenter_not_with
-    /* The frame that runs the `with` (3.10: the caller of the Python
-     * __enter__, which checked it for suspension itself). */
+    call with_frame                    /* r13 = the frame; eax = why not         */
+    cmp $WITH_NOT_WITH, %eax
+    je .Lenter_not_with
+    cmp $WITH_SUSPENDABLE, %eax
+    je .Lenter_suspendable
+    mov %rsp, %rdi
+    call scope_begin                   /* depth + 1                              */
+    test %rax, %rax
+    jz .Lenter_out                     /* NULL, exception set                    */
+    call block_link
+    mov (ss_api + API_NONE)(%rip), %r12
+    mov %r12, %rdi
+    call *(ss_api + API_INCREF)(%rip)
+    mov %r12, %rax
+.Lenter_out:
+    POP_RBX_R12_R13
+    ret
+    .cfi_adjust_cfa_offset 24          /* (the error paths below: pushed state)  */
+.Lenter_not_scope:
+    RAISE API_EXC_TYPE, msg_not_scope, .Lenter_out
+.Lenter_open:
+    RAISE API_EXC_RUNTIME, msg_already_open, .Lenter_out
+.Lenter_not_with:
+    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
+    mov (ss_api + API_WITH_MESSAGE)(%rip), %rsi
+    jmp .Lenter_raise
+.Lenter_suspendable:
+    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
+    mov (ss_api + API_SUSPEND_MESSAGE)(%rip), %rsi
+.Lenter_raise:
+    call raise_with
+    jmp .Lenter_out
+ENDFUNC ss_scope_enter
+
+/*
+ * with_frame — ss_scope_enter's frame checks                    [internal]
+ *
+ * The frame that runs the `with`: the current one (3.11+), which must be
+ * executing a `with` statement's call of __enter__ (called_by_with) and, where
+ * PyFrame_GetGenerator exists, belong to no generator or coroutine; 3.10:
+ * the caller of the Python __enter__ (which checked it for suspension
+ * itself).
+ *   out: eax = WITH_OK, r13 = that frame (borrowed; identity only, may be
+ *        NULL on 3.10); or eax = WITH_NOT_WITH / WITH_SUSPENDABLE.
+ *   clobbers: caller-saved registers, r13.  rsp 16-aligned + 8 at the call.
+ */
+.equ WITH_OK, 0
+.equ WITH_NOT_WITH, 1
+.equ WITH_SUSPENDABLE, 2
+LOCALFUNC with_frame
+    sub $8, %rsp                       /* 16-byte alignment for the C calls      */
+    .cfi_def_cfa_offset 16
     call *(ss_api + API_EVAL_GET_FRAME)(%rip)   /* borrowed, or NULL          */
     mov %rax, %r13                     /* r13 = the frame                        */
     cmpq $0, (ss_api + API_FRAME_GET_BACK)(%rip)
-    je 2f
-    test %rax, %rax
-    jz 3f
+    je .Lframe_current
+    test %rax, %rax                    /* 3.10: its caller                       */
+    jz .Lframe_ok
     mov %rax, %rdi
     call *(ss_api + API_FRAME_GET_BACK)(%rip)   /* new reference, or NULL     */
     mov %rax, %r13
     test %rax, %rax
-    jz 3f
+    jz .Lframe_ok
     mov %rax, %rdi
     call *(ss_api + API_DECREF)(%rip)  /* identity only: the frame is running    */
-    jmp 3f
-2:  test %rax, %rax                    /* 3.11+: no Python frame is no `with`    */
-    jz .Lenter_not_with
-    mov %rax, %rdi
+    jmp .Lframe_ok
+.Lframe_current:
+    mov $WITH_NOT_WITH, %eax
+    test %r13, %r13                    /* 3.11+: no Python frame is no `with`    */
+    jz .Lframe_out
+    mov %r13, %rdi
     call called_by_with
     test %eax, %eax
-    jz .Lenter_not_with
+    mov $WITH_NOT_WITH, %eax
+    jz .Lframe_out
     cmpq $0, (ss_api + API_FRAME_GET_GENERATOR)(%rip)
-    je 3f
+    je .Lframe_ok
     mov %r13, %rdi
     call *(ss_api + API_FRAME_GET_GENERATOR)(%rip)  /* new reference, or NULL */
     test %rax, %rax                    /* (3.14+ return None for "no generator") */
-    jz 3f
+    jz .Lframe_ok
     mov %rax, %rdi
     push %rax
     .cfi_adjust_cfa_offset 8
@@ -167,13 +231,28 @@ FUNC ss_scope_enter
     pop %rax
     .cfi_adjust_cfa_offset -8
     cmp (ss_api + API_NONE)(%rip), %rax
-    jne .Lenter_suspendable
-3:  mov %rsp, %rdi
-    call scope_begin                   /* depth + 1                              */
-    test %rax, %rax
-    jz .Lenter_out                     /* NULL, exception set                    */
-    /* link: Scope.F = the previous innermost block, the slot's reference moves
-     * there; the slot takes a new reference to this Scope */
+    mov $WITH_SUSPENDABLE, %eax
+    jne .Lframe_out
+.Lframe_ok:
+    xor %eax, %eax                     /* WITH_OK                                */
+.Lframe_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC with_frame
+
+/*
+ * block_link — make an entered Scope the thread's innermost block
+ *                                                        [internal]
+ *   in:  rax = slot (its depth already counts this scope), r12 = the Scope,
+ *        rbx = its fields, r13 = the `with`'s frame (identity only)
+ *   out: Scope.F = the previous innermost block (the slot's reference moves
+ *        there); the slot holds a new reference to this Scope; the Scope
+ *        is open, armed with its SCOPE_LOOKED exit object, and records the
+ *        depth, thread and frame.
+ *   clobbers: caller-saved registers.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC block_link
     mov (ss_object_layout + LAYOUT_F)(%rip), %rcx
     mov SLOT_BLOCK(%rax), %rdx
     mov %rdx, (%r12, %rcx)
@@ -188,33 +267,13 @@ FUNC ss_scope_enter
     movq $0, SCOPE_LOOKED(%rbx)
     movq $1, SCOPE_STATE(%rbx)
     mov %r12, %rdi
+    sub $8, %rsp                       /* 16-byte alignment for the C call       */
+    .cfi_def_cfa_offset 16
     call *(ss_api + API_INCREF)(%rip)  /* the slot's reference                   */
-    mov (ss_api + API_NONE)(%rip), %r12
-    mov %r12, %rdi
-    call *(ss_api + API_INCREF)(%rip)
-    mov %r12, %rax
-.Lenter_out:
-    POP_RBX_R12_R13
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
     ret
-    .cfi_adjust_cfa_offset 24          /* (the error paths below: pushed state)  */
-.Lenter_not_scope:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    lea msg_not_scope(%rip), %rsi
-    jmp 4f
-.Lenter_open:
-    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
-    lea msg_already_open(%rip), %rsi
-    jmp 4f
-.Lenter_not_with:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    mov (ss_api + API_WITH_MESSAGE)(%rip), %rsi
-    jmp 4f
-.Lenter_suspendable:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    mov (ss_api + API_SUSPEND_MESSAGE)(%rip), %rsi
-4:  call raise_with
-    jmp .Lenter_out
-ENDFUNC ss_scope_enter
+ENDFUNC block_link
 
 /*
  * called_by_with                                         [internal]
@@ -306,15 +365,9 @@ LOCALFUNC block_check
     lea msg_not_armed(%rip), %rsi
     cmp SCOPE_ARMED(%rbx), %r12
     jne .Lcheck_fail
-    call slot_find                     /* rdi = tp                               */
+    call innermost_slot                /* rdi = tp                               */
     lea msg_not_innermost(%rip), %rsi
-    test %rax, %rax
     jz .Lcheck_fail
-    cmp SLOT_BLOCK(%rax), %r13
-    jne .Lcheck_fail
-    mov SLOT_DEPTH(%rax), %rcx
-    cmp SCOPE_DEPTH(%rbx), %rcx
-    jne .Lcheck_fail
     mov %rax, %r12                     /* r12 = slot                             */
     call *(ss_api + API_EVAL_GET_FRAME)(%rip)
     lea msg_other_frame(%rip), %rsi
@@ -326,15 +379,37 @@ LOCALFUNC block_check
     ret
     .cfi_adjust_cfa_offset 24
 .Lcheck_not_scope:
-    mov (ss_api + API_EXC_TYPE)(%rip), %rdi
-    lea msg_not_scope(%rip), %rsi
-    call raise_with
-    jmp .Lcheck_out
+    RAISE API_EXC_TYPE, msg_not_scope, .Lcheck_out
 .Lcheck_fail:
     mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
     call raise_with
     jmp .Lcheck_out
 ENDFUNC block_check
+
+/*
+ * innermost_slot                                         [internal, leaf]
+ *   in:  rdi = thread pointer (%fs:0), r13 = a Scope, rbx = its fields
+ *   out: rax = that thread's slot if the Scope is its innermost block
+ *        (SLOT_BLOCK) at the depth it opened at (SCOPE_DEPTH), else 0;
+ *        ZF set when 0
+ *   clobbers: rax, rcx, rdx, rsi, flags.  Uses no stack beyond its return
+ *        address and slot_find's.
+ */
+LOCALFUNC innermost_slot
+    call slot_find
+    test %rax, %rax
+    jz .Linnermost_out                 /* no slot                                */
+    cmp SLOT_BLOCK(%rax), %r13
+    jne .Linnermost_not
+    mov SLOT_DEPTH(%rax), %rcx
+    cmp SCOPE_DEPTH(%rbx), %rcx
+    je .Linnermost_out
+.Linnermost_not:
+    xor %eax, %eax
+.Linnermost_out:
+    test %rax, %rax
+    ret
+ENDFUNC innermost_slot
 
 /*
  * block_close                                            [internal]
@@ -358,16 +433,7 @@ LOCALFUNC block_close
     mov %rsi, %r12                     /* r12 = the Scope                        */
     fnstcw CTL(%rsp)
     stmxcsr (CTL + 4)(%rsp)
-    lea CTL(%rsp), %rdi
-    call clear_registers               /* 1. registers                           */
-    mov %rbx, %rdi
-    SLOT_VECTOR %rbx, %rsi, %rcx
-    call scrub_stack                   /* 2. the stack below this frame          */
-    mov %rax, %r13                     /* r13 = scrub result                     */
-    SLOT_VECTOR %rbx, %rdi, %rcx
-    mov %rbx, %rsi
-    call scrub_altstack                /* 3. signal frames on the altstack       */
-    call scope_end_depth
+    SCOPE_ERASE                        /* macros.inc: as ss_call; r13 = result   */
     SCOPE_FIELDS %r12, %rdx
     movq $0, SCOPE_STATE(%rdx)
     movq $0, SCOPE_ARMED(%rdx)
@@ -431,10 +497,7 @@ FUNC ss_scope_exit
     ret
     .cfi_adjust_cfa_offset 24
 .Lexit_scrub_failed:
-    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
-    lea msg_scrub_failed(%rip), %rsi
-    call raise_with
-    jmp .Lexit_out
+    RAISE API_EXC_RUNTIME, msg_scrub_failed, .Lexit_out
 ENDFUNC ss_scope_exit
 
 /*
@@ -521,9 +584,10 @@ FUNC ss_exit_dealloc
     jz .Ldealloc_free
     SCOPE_FIELDS %r13, %rbx
     cmp SCOPE_LOOKED(%rbx), %r12
-    jne 1f
+    jne .Ldealloc_armed
     movq $0, SCOPE_LOOKED(%rbx)
-1:  cmp SCOPE_ARMED(%rbx), %r12
+.Ldealloc_armed:
+    cmp SCOPE_ARMED(%rbx), %r12
     jne .Ldealloc_free
     cmpq $1, SCOPE_STATE(%rbx)
     jne .Ldealloc_free
@@ -531,14 +595,8 @@ FUNC ss_exit_dealloc
     mov %fs:0, %rdi
     cmp SCOPE_THREAD(%rbx), %rdi
     jne .Ldealloc_free
-    call slot_find
-    test %rax, %rax
+    call innermost_slot
     jz .Ldealloc_free
-    cmp SLOT_BLOCK(%rax), %r13
-    jne .Ldealloc_free
-    mov SLOT_DEPTH(%rax), %rcx
-    cmp SCOPE_DEPTH(%rbx), %rcx
-    jne .Ldealloc_free
     mov %rax, %rdi
     mov %r13, %rsi
     call block_close                   /* heals: the block's scope ends here     */

@@ -13,6 +13,7 @@
  * calls g with obj prepended (no bound method is made), like a function.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .data
     .p2align 3
@@ -122,12 +123,7 @@ ENDFUNC ss_do_step
  *        exception is then set; the hook catches everything, so it does not).
  */
 FUNC ss_scope_exit_checked
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     pushq $0                           /* alignment for calls, and written: this
                                           frame sits above the erased region, so
                                           no slot of it may keep stale bytes   */
@@ -137,14 +133,14 @@ FUNC ss_scope_exit_checked
     btr $63, %r12                      /* r12 = nargs                          */
     call ss_scope_exit                 /* keeps rbx, r12 (callee-saved)         */
     test %rax, %rax
-    jz 1f
+    jz .Lchecked_out
     cmp $3, %r12
-    jb 1f
+    jb .Lchecked_out
     cmpq $0, (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip)
-    je 1f
+    je .Lchecked_out
     mov 16(%rbx), %rcx                 /* tb                                   */
     cmp (ss_api + API_NONE)(%rip), %rcx
-    je 1f
+    je .Lchecked_out
     mov %rax, %r12                     /* r12 = the exit's result               */
     mov (ss_call_hooks + HOOK_CLEAR_BLOCK)(%rip), %rdi
     lea 8(%rbx), %rsi                  /* (exc, tb)                            */
@@ -152,20 +148,19 @@ FUNC ss_scope_exit_checked
     xor %ecx, %ecx
     call *(ss_api + API_VECTORCALL)(%rip)
     test %rax, %rax
-    jz 2f
+    jz .Lchecked_hook_raised
     mov %rax, %rdi
     call *(ss_api + API_DECREF)(%rip)
     mov %r12, %rax
-    jmp 1f
-2:  mov %r12, %rdi                     /* the hook raised: report that          */
+    jmp .Lchecked_out
+.Lchecked_hook_raised:
+    mov %r12, %rdi                     /* the hook raised: report that          */
     call *(ss_api + API_DECREF)(%rip)
     xor %eax, %eax
-1:  add $8, %rsp
+.Lchecked_out:
+    add $8, %rsp
     .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12
     ret
 ENDFUNC ss_scope_exit_checked
 

@@ -34,6 +34,7 @@
  * per list at the first entry and the last exit (26 lists on 3.15).
  */
 .include "common.inc"
+.include "macros.inc"
 
 .equ FL_HEAD, 0 /* address of the list's head pointer                     */
 .equ FL_COUNT, 8 /* address of the list's count                           */
@@ -72,51 +73,15 @@
 
     .bss
     .p2align 6
-    .globl ss_fl_entries
-    .type ss_fl_entries, @object
-ss_fl_entries:                    /* FL_MAX records, filled by _freelists.py    */
-    .zero FL_MAX * FL_SIZE
-    .size ss_fl_entries, FL_MAX * FL_SIZE
-    .globl ss_fl_zero
-    .type ss_fl_zero, @object
-ss_fl_zero:                       /* FLZ_MAX array lists, filled by _freelists.py */
-    .zero FLZ_MAX * FLZ_SIZE
-    .size ss_fl_zero, FLZ_MAX * FLZ_SIZE
-    .globl ss_fl_zero_count
-    .type ss_fl_zero_count, @object
-ss_fl_zero_count:                 /* array lists in use                         */
-    .zero 8
-    .size ss_fl_zero_count, 8
-    .globl ss_fl_chains
-    .type ss_fl_chains, @object
-ss_fl_chains:                     /* FLC_MAX linked lists, filled by _freelists.py */
-    .zero FLC_MAX * FLC_SIZE
-    .size ss_fl_chains, FLC_MAX * FLC_SIZE
-    .globl ss_fl_chain_count
-    .type ss_fl_chain_count, @object
-ss_fl_chain_count:                /* linked lists in use                        */
-    .zero 8
-    .size ss_fl_chain_count, 8
-    .globl ss_fl_count
-    .type ss_fl_count, @object
-ss_fl_count:                      /* records in use; 0: the mechanism is off    */
-    .zero 8
-    .size ss_fl_count, 8
-    .globl ss_fl_interp
-    .type ss_fl_interp, @object
-ss_fl_interp:                     /* the interpreter whose lists these are      */
-    .zero 8
-    .size ss_fl_interp, 8
-    .globl ss_fl_get_interp
-    .type ss_fl_get_interp, @object
-ss_fl_get_interp:                 /* PyInterpreterState_Get                     */
-    .zero 8
-    .size ss_fl_get_interp, 8
-    .globl ss_fl_inside
-    .type ss_fl_inside, @object
-ss_fl_inside:                     /* its threads inside a scope now             */
-    .zero 8
-    .size ss_fl_inside, 8
+    ZEROED_OBJECT ss_fl_entries, FL_MAX*FL_SIZE /* FL_MAX records, filled by _freelists.py    */
+    ZEROED_OBJECT ss_fl_zero, FLZ_MAX*FLZ_SIZE /* FLZ_MAX array lists, filled by _freelists.py */
+    ZEROED_OBJECT ss_fl_zero_count, 8  /* array lists in use                         */
+    ZEROED_OBJECT ss_fl_chains, FLC_MAX*FLC_SIZE /* FLC_MAX linked lists, filled by _freelists.py */
+    ZEROED_OBJECT ss_fl_chain_count, 8 /* linked lists in use                        */
+    ZEROED_OBJECT ss_fl_count, 8       /* records in use; 0: the mechanism is off    */
+    ZEROED_OBJECT ss_fl_interp, 8      /* the interpreter whose lists these are      */
+    ZEROED_OBJECT ss_fl_get_interp, 8  /* PyInterpreterState_Get                     */
+    ZEROED_OBJECT ss_fl_inside, 8      /* its threads inside a scope now             */
     .globl ss_fl_stats
     .type ss_fl_stats, @object
 ss_fl_stats:                      /* [0] times the lists were disabled,
@@ -129,11 +94,7 @@ ss_fl_stats:                      /* [0] times the lists were disabled,
 /* Save every general-purpose register a C call may clobber (and rbx, r12,
  * r13, used here) in a frame anchored at rbp; align rsp for calls. */
 .macro FL_SAVE_ALL
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     push %rax
     push %rcx
     push %rdx
@@ -196,15 +157,7 @@ ENDFUNC fl_current_is_ours
  *   stack: 16-byte aligned on entry + 8 (a normal call).
  */
 LOCALFUNC fl_restore_all
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
-    push %r13
-    .cfi_def_cfa_offset 32
-    .cfi_offset %r13, -32
+    PUSH_RBX_R12_R13
     lea ss_fl_entries(%rip), %rbx
     mov ss_fl_count(%rip), %r12
     test %r12, %r12
@@ -214,11 +167,13 @@ LOCALFUNC fl_restore_all
     mov (%rax), %r13                   /* r13 = current head                   */
     mov FL_COUNT(%rbx), %rax
     cmpq $4, FL_WIDTH(%rbx)
-    jne 1f
+    jne .Lrestore_count64
     movslq (%rax), %rax
-    jmp 2f
-1:  mov (%rax), %rax
-2:  test %r13, %r13
+    jmp .Lrestore_have_count
+.Lrestore_count64:
+    mov (%rax), %rax
+.Lrestore_have_count:
+    test %r13, %r13
     jnz .Lrestore_refilled
     cmp FL_DISABLED(%rbx), %rax
     je .Lrestore_put_back
@@ -243,22 +198,51 @@ LOCALFUNC fl_restore_all
     mov FL_COUNT(%rbx), %rax
     mov FL_SAVED_COUNT(%rbx), %rcx
     cmpq $4, FL_WIDTH(%rbx)
-    jne 3f
+    jne .Lrestore_put64
     mov %ecx, (%rax)
-    jmp 4f
-3:  mov %rcx, (%rax)
-4:  add $FL_SIZE, %rbx
+    jmp .Lrestore_next
+.Lrestore_put64:
+    mov %rcx, (%rax)
+.Lrestore_next:
+    add $FL_SIZE, %rbx
     dec %r12
     jnz .Lrestore_entry
 .Lrestore_done:
-    pop %r13
-    .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12_R13
     ret
 ENDFUNC fl_restore_all
+
+/* Walk the entries of the array \table (\count of them, a quad in .data),
+ * \size bytes each: r9 = the entry, r8 = entries left (fl_zero_arrays,
+ * fl_zero_chains).  clobbers: r8, r9, flags. */
+.macro EACH_ENTRY table, count, done
+    mov \count(%rip), %r8
+    test %r8, %r8
+    jz \done
+    lea \table(%rip), %r9
+.endm
+.macro NEXT_ENTRY size, again
+    add $\size, %r9
+    dec %r8
+    jnz \again
+.endm
+/* A parked object r10 whose dirty word (at the offset in the field \dirty of
+ * entry r9) is 0 is clean: on to \clean.  Otherwise the word is cleared.
+ * clobbers: rax, flags. */
+.macro TAKE_DIRTY dirty, clean
+    mov \dirty(%r9), %rax
+    cmpq $0, (%r10, %rax)
+    je \clean
+    movq $0, (%r10, %rax)
+.endm
+/* Zero rcx bytes of object r10 from the offset in the field \off of entry
+ * r9 (rep stosb: zeros only).  clobbers: rax, rcx, rdi, flags. */
+.macro ZERO_PAYLOAD off
+    mov \off(%r9), %rdi
+    add %r10, %rdi
+    xor %eax, %eax
+    rep stosb
+.endm
 
 /*
  * fl_zero_arrays                                         [internal, leaf]
@@ -270,10 +254,7 @@ ENDFUNC fl_restore_all
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r10, flags.
  */
 LOCALFUNC fl_zero_arrays
-    mov ss_fl_zero_count(%rip), %r8
-    test %r8, %r8
-    jz .Lzero_done
-    lea ss_fl_zero(%rip), %r9
+    EACH_ENTRY ss_fl_zero, ss_fl_zero_count, .Lzero_done
 .Lzero_list:
     mov FLZ_COUNT(%r9), %rax
     movslq (%rax), %rdx                /* rdx = parked objects                 */
@@ -285,23 +266,16 @@ LOCALFUNC fl_zero_arrays
 .Lzero_object:
     mov (%rsi), %r10                   /* r10 = a parked object                */
     test %r10, %r10
-    jz 1f
-    mov FLZ_DIRTY(%r9), %rax
-    cmpq $0, (%r10, %rax)
-    je 1f
-    movq $0, (%r10, %rax)
-    mov FLZ_ZERO_OFF(%r9), %rdi
-    add %r10, %rdi
+    jz .Lzero_next_object
+    TAKE_DIRTY FLZ_DIRTY, .Lzero_next_object
     mov FLZ_ZERO_BYTES(%r9), %rcx
-    xor %eax, %eax
-    rep stosb
-1:  add $8, %rsi
+    ZERO_PAYLOAD FLZ_ZERO_OFF
+.Lzero_next_object:
+    add $8, %rsi
     dec %rdx
     jnz .Lzero_object
 .Lzero_next_list:
-    add $FLZ_SIZE, %r9
-    dec %r8
-    jnz .Lzero_list
+    NEXT_ENTRY FLZ_SIZE, .Lzero_list
 .Lzero_done:
     ret
 ENDFUNC fl_zero_arrays
@@ -315,10 +289,7 @@ ENDFUNC fl_zero_arrays
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, flags.
  */
 LOCALFUNC fl_zero_chains
-    mov ss_fl_chain_count(%rip), %r8
-    test %r8, %r8
-    jz .Lchain_done
-    lea ss_fl_chains(%rip), %r9
+    EACH_ENTRY ss_fl_chains, ss_fl_chain_count, .Lchain_done
 .Lchain_list:
     mov FLC_HEADS(%r9), %rsi           /* rsi = &heads[i]                      */
     mov FLC_NHEADS(%r9), %rdx
@@ -332,29 +303,22 @@ LOCALFUNC fl_zero_chains
     jz .Lchain_next_head
     dec %r11
     js .Lchain_next_head
-    mov FLC_DIRTY(%r9), %rax
-    cmpq $0, (%r10, %rax)
-    je 1f
-    movq $0, (%r10, %rax)
+    TAKE_DIRTY FLC_DIRTY, .Lchain_next_node
     mov FLC_WORDS(%r9), %rax
     movslq (%r10, %rax), %rcx
     cmp FLC_MAX_WORDS(%r9), %rcx
-    ja 1f                              /* (unsigned: a negative count too)     */
+    ja .Lchain_next_node               /* (unsigned: a negative count too)     */
     shl $2, %rcx
-    mov FLC_DATA(%r9), %rdi
-    add %r10, %rdi
-    xor %eax, %eax
-    rep stosb
-1:  mov (%r10), %r10                   /* next                                 */
+    ZERO_PAYLOAD FLC_DATA
+.Lchain_next_node:
+    mov (%r10), %r10                   /* next                                 */
     jmp .Lchain_node
 .Lchain_next_head:
     add $8, %rsi
     dec %rdx
     jnz .Lchain_head
 .Lchain_next_list:
-    add $FLC_SIZE, %r9
-    dec %r8
-    jnz .Lchain_list
+    NEXT_ENTRY FLC_SIZE, .Lchain_list
 .Lchain_done:
     ret
 ENDFUNC fl_zero_chains
@@ -418,25 +382,15 @@ ENDFUNC ss_freelists_enter
  *   clobbers: rcx, rdx, rsi, rdi, r8-r11 (zeroed), flags.
  */
 LOCALFUNC ss_freelists_exit
-    xor %ecx, %ecx
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
-    xor %r8d, %r8d
-    xor %r9d, %r9d
-    xor %r10d, %r10d
-    xor %r11d, %r11d
+    CLEAR_GPRS_BUT_RAX                 /* common.inc: rcx, rdx, rsi, rdi, r8-r11 */
     mov ss_fl_count(%rip), %rcx
     or ss_fl_zero_count(%rip), %rcx
     or ss_fl_chain_count(%rip), %rcx
-    jnz 1f
+    jnz .Lexit_lists
     ret
-1:  xor %ecx, %ecx
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+.Lexit_lists:
+    xor %ecx, %ecx
+    PUSH_RBP_FRAME
     push %rax
     push %rbx
     .cfi_offset %rbx, -32
@@ -455,14 +409,7 @@ LOCALFUNC ss_freelists_exit
     jnz .Lexit_out
     call fl_restore_all
 .Lexit_out:
-    xor %ecx, %ecx                     /* what the C calls left: pointers, zeroed anyway */
-    xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
-    xor %r8d, %r8d
-    xor %r9d, %r9d
-    xor %r10d, %r10d
-    xor %r11d, %r11d
+    CLEAR_GPRS_BUT_RAX                 /* what the C calls left: pointers, zeroed anyway */
     lea -32(%rbp), %rsp
     pop %r13
     pop %r12

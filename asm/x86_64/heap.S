@@ -23,8 +23,9 @@
  * the wrapped allocator.
  */
 .include "common.inc"
+.include "macros.inc"
+.include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
-.equ SYS_mmap, 9
 .equ SYS_munmap, 11
 .equ DOM_CTX, 0
 .equ DOM_MALLOC, 8
@@ -33,54 +34,26 @@
 .equ DOM_FREE, 32
 .equ DOM_SIZE, 40
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
-.equ TOMBSTONE, 1                 /* a removed entry (no block lives at address 1) */
 
     .bss
     .p2align 6
-    .globl ss_heap_active
-    .type ss_heap_active, @object
-ss_heap_active:                   /* threads currently inside a scope              */
-    .zero 8
-    .size ss_heap_active, 8
-    .globl ss_heap_tracked
-    .type ss_heap_tracked, @object
-ss_heap_tracked:                  /* recorded blocks alive                         */
-    .zero 8
-    .size ss_heap_tracked, 8
+    ZEROED_OBJECT ss_heap_active, 8    /* threads currently inside a scope              */
+    ZEROED_OBJECT ss_heap_tracked, 8   /* recorded blocks alive                         */
     .globl ss_heap_stats
     .type ss_heap_stats, @object
 ss_heap_stats:                    /* [0] blocks zeroed, [1] bytes zeroed,
                                      [2] blocks that could not be recorded         */
     .zero 24
     .size ss_heap_stats, 24
-    .globl ss_heap_domains
-    .type ss_heap_domains, @object
-ss_heap_domains:                  /* the wrapped allocators: PyMem, PyObject       */
-    .zero 2 * DOM_SIZE
-    .size ss_heap_domains, 2 * DOM_SIZE
+    ZEROED_OBJECT ss_heap_domains, 2*DOM_SIZE /* the wrapped allocators: PyMem, PyObject       */
     .p2align 6
 heap_lock:    .zero 8
+/* heap_table, heap_cap, heap_used: the table's descriptor (table.inc), in this order */
 heap_table:   .zero 8             /* entries: {uint64 key, uint64 size}            */
 heap_cap:     .zero 8             /* entries, a power of two                       */
 heap_used:    .zero 8             /* live entries + tombstones                     */
 
     .text
-/* Take/release the table spinlock.  clobber: rax, flags. */
-.macro TABLE_LOCK
-    mov $1, %eax
-8:  xchg %rax, heap_lock(%rip)
-    test %rax, %rax
-    jz 9f
-7:  pause
-    cmpq $0, heap_lock(%rip)
-    jne 7b
-    mov $1, %eax
-    jmp 8b
-9:
-.endm
-.macro TABLE_UNLOCK
-    movq $0, heap_lock(%rip)      /* x86 stores are release-ordered                */
-.endm
 
 /*
  * in_scope — is the calling thread inside a scope?              [internal, leaf]
@@ -95,11 +68,6 @@ LOCALFUNC in_scope
 1:  ret
 ENDFUNC in_scope
 
-/* Hash of a block address into rax (index, before masking). clobbers: rax. */
-.macro HASH reg
-    movabs $0x9e3779b97f4a7c15, %rax
-    imul \reg, %rax
-.endm
 
 /*
  * table_insert — record (rdi = block, rsi = size).  Called with the lock held.
@@ -111,7 +79,7 @@ LOCALFUNC table_insert
     inc %rax
     shl $1, %rax
     cmp heap_cap(%rip), %rax          /* keep load (tombstones too) <= 1/2         */
-    jbe 1f
+    jbe .Linsert_room
     push %rdi
     .cfi_def_cfa_offset 16
     push %rsi
@@ -122,28 +90,32 @@ LOCALFUNC table_insert
     pop %rdi
     .cfi_def_cfa_offset 8
     test %rax, %rax
-    jnz 3f
-1:  mov heap_cap(%rip), %rcx
+    jnz .Linsert_out
+.Linsert_room:
+    mov heap_cap(%rip), %rcx
     dec %rcx                          /* rcx = mask                                */
     mov heap_table(%rip), %r8
-    HASH %rdi
-    shr $20, %rax
-2:  and %rcx, %rax
+    TABLE_HASH %rdi
+.Linsert_probe:
+    and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
     mov (%r8, %rdx), %r9
-    cmp $TOMBSTONE, %r9
-    jbe 4f                            /* empty (0) or tombstone (1): take it       */
+    cmp $TABLE_TOMBSTONE, %r9
+    jbe .Linsert_free_entry           /* empty (0) or tombstone (1): take it       */
     inc %rax
-    jmp 2b
-4:  test %r9, %r9
-    jnz 5f
+    jmp .Linsert_probe
+.Linsert_free_entry:
+    test %r9, %r9
+    jnz .Linsert_put
     incq heap_used(%rip)              /* a fresh slot: one more used               */
-5:  mov %rdi, (%r8, %rdx)
+.Linsert_put:
+    mov %rdi, (%r8, %rdx)
     mov %rsi, 8(%r8, %rdx)
     incq ss_heap_tracked(%rip)
     xor %eax, %eax
-3:  ret
+.Linsert_out:
+    ret
 ENDFUNC table_insert
 
 /*
@@ -152,28 +124,16 @@ ENDFUNC table_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC table_remove
-    mov heap_cap(%rip), %rcx
-    test %rcx, %rcx
-    jz 3f
-    dec %rcx
-    mov heap_table(%rip), %r8
-    HASH %rdi
-    shr $20, %rax
-1:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    mov (%r8, %rdx), %r9
-    cmp %rdi, %r9
-    je 2f
-    test %r9, %r9
-    jz 3f                             /* empty: the probe chain ends               */
-    inc %rax
-    jmp 1b
-2:  movq $TOMBSTONE, (%r8, %rdx)
-    mov 8(%r8, %rdx), %rax
+    lea heap_table(%rip), %r8
+    call table_find                   /* table.S: rax = its entry, or 0            */
+    test %rax, %rax
+    jz .Lremove_absent
+    movq $TABLE_TOMBSTONE, (%rax)
+    mov 8(%rax), %rax
     decq ss_heap_tracked(%rip)
     ret
-3:  mov $-1, %rax
+.Lremove_absent:
+    mov $-1, %rax
     ret
 ENDFUNC table_remove
 
@@ -186,70 +146,19 @@ ENDFUNC table_remove
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC table_grow
-    PUSH_RBX_R12_R13
-    mov ss_heap_tracked(%rip), %rbx
-    shl $2, %rbx                      /* live * 4: load <= 1/4 after the rehash    */
-    mov $TABLE_MIN, %r12
-1:  cmp %rbx, %r12
-    jae 2f
-    shl $1, %r12
-    jmp 1b
-2:  xor %edi, %edi                    /* r12 = new capacity                        */
-    mov %r12, %rsi
-    shl $4, %rsi
-    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
-    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
-                                         no page faults later, which would make every
-                                         scope that allocates scan its stack (stack.S) */
-    mov $-1, %r8
-    xor %r9d, %r9d
-    mov $SYS_mmap, %eax
-    syscall
-    cmp $-4095, %rax
-    jae 9f                            /* -errno                                    */
-    mov %rax, %r13                    /* r13 = new table                           */
-    mov heap_table(%rip), %rbx        /* rbx = old table                           */
-    mov heap_cap(%rip), %r11          /* r11 = old capacity                        */
-    lea -1(%r12), %rcx                /* rcx = new mask                            */
-    xor %esi, %esi                    /* rsi = old index                           */
-3:  cmp %r11, %rsi
-    jae 6f
-    mov %rsi, %rdx
-    shl $4, %rdx
-    mov (%rbx, %rdx), %rdi            /* key                                       */
-    mov 8(%rbx, %rdx), %r10           /* size                                      */
-    inc %rsi
-    cmp $TOMBSTONE, %rdi
-    jbe 3b
-    HASH %rdi
-    shr $20, %rax
-4:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    cmpq $0, (%r13, %rdx)
-    je 5f
-    inc %rax
-    jmp 4b
-5:  mov %rdi, (%r13, %rdx)
-    mov %r10, 8(%r13, %rdx)
-    jmp 3b
-6:  mov %r13, heap_table(%rip)
-    mov %r12, heap_cap(%rip)
-    mov ss_heap_tracked(%rip), %rax
-    mov %rax, heap_used(%rip)
-    test %rbx, %rbx
-    jz 7f
-    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
-    mov %r11, %rsi
-    shl $4, %rsi
-    mov $SYS_munmap, %eax
-    syscall
-7:  xor %eax, %eax
-    jmp 8f
-9:  mov $-1, %rax
-8:
-    POP_RBX_R12_R13
-    ret
+    mov ss_heap_tracked(%rip), %rdi
+    shl $2, %rdi                      /* live * 4: load <= 1/4 after the rehash    */
+    mov $TABLE_MIN, %eax
+.Lgrow_double:
+    cmp %rdi, %rax
+    jae .Lgrow_sized
+    shl $1, %rax
+    jmp .Lgrow_double
+.Lgrow_sized:
+    mov %rax, %rdi                    /* rdi = new capacity                        */
+    lea heap_table(%rip), %rsi
+    mov ss_heap_tracked(%rip), %rdx
+    jmp table_rebuild                 /* table.S; a failure keeps the old table    */
 ENDFUNC table_grow
 
 /*
@@ -259,10 +168,10 @@ ENDFUNC table_grow
  */
 LOCALFUNC track
     mov %rdi, %r8
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov %r8, %rdi
     call table_insert
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC track
 
@@ -273,7 +182,7 @@ ENDFUNC track
  */
 LOCALFUNC untrack
     mov %rdi, %r8
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov %r8, %rdi
     call table_remove
     cmp $-1, %rax
@@ -287,7 +196,7 @@ LOCALFUNC untrack
     jae .Luntrack_out                 /* live * 8 >= capacity: keep it             */
     call table_shrink
 .Luntrack_out:
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC untrack
 
@@ -432,16 +341,17 @@ ENDFUNC ss_heap_free
  */
 FUNC ss_heap_realloc
     test %rsi, %rsi
-    jnz 1f
+    jnz .Lrealloc_block
     mov %rdx, %rsi                    /* realloc(NULL, n) is malloc(n)             */
     jmp ss_heap_malloc
-1:  mov ss_heap_active(%rip), %rax
+.Lrealloc_block:
+    mov ss_heap_active(%rip), %rax
     or ss_heap_tracked(%rip), %rax
-    jnz 2f
+    jnz .Lrealloc_slow
     mov DOM_REALLOC(%rdi), %rax       /* fast path                                 */
     mov DOM_CTX(%rdi), %rdi
     jmp *%rax
-2:
+.Lrealloc_slow:
     PUSH_RBX_R12_R15
     mov %rdi, %r13                    /* r13 = domain                              */
     mov %rsi, %rbx                    /* rbx = old block                           */
@@ -451,24 +361,40 @@ FUNC ss_heap_realloc
     cmp $-1, %rax
     je .Lrealloc_untracked
     mov %rax, %r14                    /* r14 = old size                            */
+    call heap_realloc_move
+    jmp .Lrealloc_out
+.Lrealloc_untracked:
+    call heap_realloc_plain
+.Lrealloc_out:
+    POP_RBX_R12_R15
+    ret
+ENDFUNC ss_heap_realloc
+
+/*
+ * heap_realloc_move — ss_heap_realloc of a recorded block: allocate, record
+ * the new one, copy min(old, new) bytes, zero the old one, free it.
+ *                                                               [internal]
+ *   in:  rbx = old block (taken out of the table), r12 = new size,
+ *        r13 = domain, r14 = old size
+ *   out: rax = the new block; or NULL, the old block recorded again and
+ *        intact (no memory, or the new block could not be recorded)
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC heap_realloc_move
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
     mov %r12, %rsi
     mov DOM_CTX(%r13), %rdi
     call *DOM_MALLOC(%r13)
     test %rax, %rax
-    jz .Lrealloc_fail
+    jz .Lmove_failed
     mov %rax, %r15                    /* r15 = new block                           */
     mov %rax, %rdi
     mov %r12, %rsi
     call track
     test %rax, %rax
-    jnz .Lrealloc_untrackable
-    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
-    mov %rbx, %rsi
-    mov %r14, %rcx
-    cmp %r12, %rcx
-    jbe 3f
-    mov %r12, %rcx
-3:  rep movsb
+    jnz .Lmove_unrecordable
+    COPY_MIN %r15, %rbx, %r14, %r12   /* macros.inc: min(old, new) bytes           */
     mov %rbx, %rdi
     mov %r14, %rsi
     call zero_block
@@ -476,39 +402,55 @@ FUNC ss_heap_realloc
     mov DOM_CTX(%r13), %rdi
     call *DOM_FREE(%r13)
     mov %r15, %rax
-    jmp .Lrealloc_out
-.Lrealloc_untrackable:
+    jmp .Lmove_out
+.Lmove_unrecordable:
     lock incq (ss_heap_stats + 16)(%rip)
     mov %r15, %rsi
     mov DOM_CTX(%r13), %rdi
     call *DOM_FREE(%r13)
-.Lrealloc_fail:                       /* the old block stays, recorded again       */
+.Lmove_failed:                        /* the old block stays, recorded again       */
     mov %rbx, %rdi
     mov %r14, %rsi
     call track
     xor %eax, %eax
-    jmp .Lrealloc_out
-.Lrealloc_untracked:
+.Lmove_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC heap_realloc_move
+
+/*
+ * heap_realloc_plain — ss_heap_realloc of an unrecorded block: the wrapped
+ * realloc; inside a scope its result is recorded (if that fails the block
+ * is still returned, counted in ss_heap_stats[2]).              [internal]
+ *   in:  rbx = block, r12 = new size, r13 = domain
+ *   out: rax = the wrapped realloc's result.
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC heap_realloc_plain
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
     mov %rbx, %rsi
     mov %r12, %rdx
     mov DOM_CTX(%r13), %rdi
     call *DOM_REALLOC(%r13)
-    mov %rax, %r15
+    mov %rax, %r15                    /* r15 = result                              */
     test %rax, %rax
-    jz 4f
+    jz .Lplain_out
     call in_scope
-    jz 4f
+    jz .Lplain_out
     mov %r15, %rdi
     mov %r12, %rsi
     call track
     test %rax, %rax
-    jz 4f
+    jz .Lplain_out
     lock incq (ss_heap_stats + 16)(%rip)
-4:  mov %r15, %rax
-.Lrealloc_out:
-    POP_RBX_R12_R15
+.Lplain_out:
+    mov %r15, %rax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
     ret
-ENDFUNC ss_heap_realloc
+ENDFUNC heap_realloc_plain
 
 /*
  * void ss_heap_forget_all(void)                               [ctypes]
@@ -519,7 +461,7 @@ ENDFUNC ss_heap_realloc
  * entries.
  */
 FUNC ss_heap_forget_all
-    TABLE_LOCK
+    SPIN_LOCK heap_lock
     mov heap_table(%rip), %rdi
     mov heap_cap(%rip), %rcx
     shl $1, %rcx                      /* qwords                                    */
@@ -527,7 +469,7 @@ FUNC ss_heap_forget_all
     rep stosq
     movq $0, heap_used(%rip)
     movq $0, ss_heap_tracked(%rip)
-    TABLE_UNLOCK
+    SPIN_UNLOCK heap_lock
     ret
 ENDFUNC ss_heap_forget_all
 

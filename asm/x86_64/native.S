@@ -44,9 +44,10 @@
  * no longer exists.
  */
 .include "common.inc"
+.include "macros.inc"
+.include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 /* ==== native heap (issue 12): constants ================================== */
-.equ SYS_mmap, 9
 .equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
 .equ K_CALLOC, 1
 .equ K_REALLOC, 2
@@ -65,26 +66,13 @@
 .equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
 .equ NAPI_SIZE, 24
 .equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
-.equ NTOMB, 1                     /* a removed entry                              */
 /* ========================================================================== */
 
     .bss
     .p2align 6
-    .globl ss_native_next
-    .type ss_native_next, @object
-ss_native_next:                   /* FAMILIES rows of KINDS next functions        */
-    .zero FAMILIES * ROW
-    .size ss_native_next, FAMILIES * ROW
-    .globl ss_native_api
-    .type ss_native_api, @object
-ss_native_api:
-    .zero NAPI_SIZE
-    .size ss_native_api, NAPI_SIZE
-    .globl ss_native_tracked
-    .type ss_native_tracked, @object
-ss_native_tracked:                /* recorded blocks alive                        */
-    .zero 8
-    .size ss_native_tracked, 8
+    ZEROED_OBJECT ss_native_next, FAMILIES*ROW /* FAMILIES rows of KINDS next functions        */
+    ZEROED_OBJECT ss_native_api, NAPI_SIZE
+    ZEROED_OBJECT ss_native_tracked, 8 /* recorded blocks alive                        */
     .globl ss_native_stats
     .type ss_native_stats, @object
 ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
@@ -95,42 +83,19 @@ ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
     .p2align 6
 native_lock:       .zero 8
 native_fork_owner: .zero 8        /* thread pointer of the forking thread, or 0   */
+/* ntab, ncap, nused: the table's descriptor (table.inc), in this order */
 ntab:              .zero 8        /* entries: {uint64 key, uint64 size}           */
 ncap:              .zero 8        /* entries, a power of two (0: no table yet)    */
 nused:             .zero 8        /* live entries + tombstones                    */
 
     .text
-/* Take the table lock, unless the calling thread holds it for fork (then it
- * is not in the middle of an update).  clobbers: rax, flags. */
+/* The table lock, not taken by the thread that holds it across fork (then
+ * it is not in the middle of an update): table.inc.  clobbers: rax, flags. */
 .macro NLOCK
-    mov $1, %eax
-8:  xchg %rax, native_lock(%rip)
-    test %rax, %rax
-    jz 9f
-    mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 9f                             /* ours, held across fork                    */
-7:  pause
-    cmpq $0, native_lock(%rip)
-    jne 7b
-    mov $1, %eax
-    jmp 8b
-9:
+    SPIN_LOCK native_lock, native_fork_owner
 .endm
-/* Release it (unless held for fork by this thread).  clobbers: rax, flags. */
 .macro NUNLOCK
-    mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 9f
-    movq $0, native_lock(%rip)        /* x86 stores are release-ordered            */
-9:
-.endm
-
-/* Index of key \reg into rax (before masking). clobbers: rax. */
-.macro NHASH reg
-    movabs $0x9e3779b97f4a7c15, %rax
-    imul \reg, %rax
-    shr $20, %rax
+    SPIN_UNLOCK native_lock, native_fork_owner
 .endm
 
 /*
@@ -150,68 +115,19 @@ ENDFUNC ncap_for
 /*
  * ntable_resize — rehash every live entry into a fresh mmap'd table of rdi
  * entries (a power of two >= the live count * 2), drop tombstones, munmap
- * the old table.  Lock held.
+ * the old table (table.S).  Lock held.
  *   out: rax = 0, or -1 if mmap failed (the old table is kept).
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 LOCALFUNC ntable_resize
-    PUSH_RBX_R12_R13
-    mov %rdi, %r12                    /* r12 = new capacity                        */
-    xor %edi, %edi
-    mov %r12, %rsi
-    shl $4, %rsi
-    mov $3, %edx                      /* PROT_READ | PROT_WRITE                    */
-    mov $0x8022, %r10d                /* MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE:
-                                         no page faults later (stack.S counts them) */
-    mov $-1, %r8
-    xor %r9d, %r9d
-    mov $SYS_mmap, %eax
-    syscall
-    cmp $-4095, %rax
-    jae .Lresize_fail                 /* -errno                                    */
-    mov %rax, %r13                    /* r13 = new table                           */
-    mov ntab(%rip), %rbx              /* rbx = old table                           */
-    mov ncap(%rip), %r11              /* r11 = old capacity                        */
-    lea -1(%r12), %rcx                /* rcx = new mask                            */
-    xor %esi, %esi                    /* rsi = old index                           */
-1:  cmp %r11, %rsi
-    jae 4f
-    mov %rsi, %rdx
-    shl $4, %rdx
-    mov (%rbx, %rdx), %rdi            /* key                                       */
-    mov 8(%rbx, %rdx), %r10           /* size                                      */
-    inc %rsi
-    cmp $NTOMB, %rdi
-    jbe 1b
-    NHASH %rdi
-2:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    cmpq $0, (%r13, %rdx)
-    je 3f
-    inc %rax
-    jmp 2b
-3:  mov %rdi, (%r13, %rdx)
-    mov %r10, 8(%r13, %rdx)
-    jmp 1b
-4:  mov %r13, ntab(%rip)
-    mov %r12, ncap(%rip)
-    mov %r12, (ss_native_stats + 24)(%rip)
-    mov ss_native_tracked(%rip), %rax
-    mov %rax, nused(%rip)
-    test %rbx, %rbx
-    jz 5f
-    mov %rbx, %rdi                    /* the old table held addresses and sizes    */
-    mov %r11, %rsi
-    shl $4, %rsi
-    mov $SYS_munmap, %eax
-    syscall
-5:  xor %eax, %eax
-    jmp 6f
-.Lresize_fail:
-    mov $-1, %rax
-6:
-    POP_RBX_R12_R13
+    lea ntab(%rip), %rsi
+    mov ss_native_tracked(%rip), %rdx
+    call table_rebuild
+    test %rax, %rax
+    jnz .Lresize_out                  /* the old table is kept                     */
+    mov ncap(%rip), %rcx
+    mov %rcx, (ss_native_stats + 24)(%rip)
+.Lresize_out:
     ret
 ENDFUNC ntable_resize
 
@@ -229,7 +145,7 @@ LOCALFUNC ntable_insert
     mov ncap(%rip), %rcx
     lea (%rcx, %rcx, 2), %rcx         /* capacity * 3                              */
     cmp %rcx, %rax
-    jbe 1f                            /* keeps load (tombstones too) <= 3/4        */
+    jbe .Lnins_room                   /* keeps load (tombstones too) <= 3/4        */
     push %rdi
     .cfi_def_cfa_offset 16
     push %rsi
@@ -244,13 +160,15 @@ LOCALFUNC ntable_insert
     pop %rdi
     .cfi_def_cfa_offset 8
     test %rax, %rax
-    jnz 6f
-1:  mov ncap(%rip), %rcx
+    jnz .Lnins_out
+.Lnins_room:
+    mov ncap(%rip), %rcx
     dec %rcx                          /* rcx = mask                                */
     mov ntab(%rip), %r8
     xor %r10d, %r10d                  /* r10 = first tombstone seen, or 0          */
-    NHASH %rdi
-2:  and %rcx, %rax
+    TABLE_HASH %rdi
+.Lnins_probe:
+    and %rcx, %rax
     mov %rax, %rdx
     shl $4, %rdx
     add %r8, %rdx                     /* rdx = entry                               */
@@ -258,19 +176,22 @@ LOCALFUNC ntable_insert
     cmp %rdi, %r9
     je .Lins_update                   /* already recorded                          */
     test %r9, %r9
-    jz 3f                             /* empty: the chain ends, the key is absent  */
-    cmp $NTOMB, %r9
-    jne 4f
+    jz .Lnins_absent                  /* empty: the chain ends, the key is absent  */
+    cmp $TABLE_TOMBSTONE, %r9
+    jne .Lnins_next
     test %r10, %r10
-    jnz 4f
+    jnz .Lnins_next
     mov %rdx, %r10
-4:  inc %rax
-    jmp 2b
-3:  test %r10, %r10
-    jnz 5f
+.Lnins_next:
+    inc %rax
+    jmp .Lnins_probe
+.Lnins_absent:
+    test %r10, %r10
+    jnz .Lnins_put
     mov %rdx, %r10                    /* no tombstone on the way: the empty entry  */
     incq nused(%rip)
-5:  mov %rdi, (%r10)
+.Lnins_put:
+    mov %rdi, (%r10)
     mov %rsi, 8(%r10)
     incq ss_native_tracked(%rip)
     xor %eax, %eax
@@ -278,7 +199,8 @@ LOCALFUNC ntable_insert
 .Lins_update:
     mov %rsi, 8(%rdx)
     xor %eax, %eax
-6:  ret
+.Lnins_out:
+    ret
 ENDFUNC ntable_insert
 
 /*
@@ -287,27 +209,8 @@ ENDFUNC ntable_insert
  *   clobbers: rax, rcx, rdx, r8, r9.
  */
 LOCALFUNC ntable_lookup
-    mov ncap(%rip), %rcx
-    test %rcx, %rcx
-    jz 3f
-    dec %rcx
-    mov ntab(%rip), %r8
-    NHASH %rdi
-1:  and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    add %r8, %rdx
-    mov (%rdx), %r9
-    cmp %rdi, %r9
-    je 2f
-    test %r9, %r9
-    jz 3f                             /* empty: the probe chain ends               */
-    inc %rax
-    jmp 1b
-2:  mov %rdx, %rax
-    ret
-3:  xor %eax, %eax
-    ret
+    lea ntab(%rip), %r8
+    jmp table_find                    /* table.S                                   */
 ENDFUNC ntable_lookup
 
 /*
@@ -325,7 +228,7 @@ LOCALFUNC nuntrack
     call ntable_lookup
     test %rax, %rax
     jz 2f
-    movq $NTOMB, (%rax)
+    movq $TABLE_TOMBSTONE, (%rax)
     mov 8(%rax), %rbx                 /* rbx = size                                */
     decq ss_native_tracked(%rip)
     mov ncap(%rip), %rax
@@ -416,6 +319,38 @@ LOCALFUNC nzero
     ret
 ENDFUNC nzero
 
+/*
+ * nrecord — a block the family's allocator just returned: record it if the
+ * calling thread is inside a scope; one that cannot be recorded is freed
+ * again (counted: ss_native_stats[2]) rather than handed out unrecorded.
+ *   in:  rbx = the block (not NULL), r12 = its size, r13 = the family's row
+ *   out: rax = 0: the block may be returned; rax = 1: it was freed, the
+ *        caller fails the allocation (ENOMEM)
+ *   clobbers: caller-saved registers.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrecord
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    call in_scope                     /* heap.S                                    */
+    jz .Lnrecord_keep
+    mov %rbx, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jz .Lnrecord_keep
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %rbx, %rdi
+    call *(K_FREE * 8)(%r13)
+    mov $1, %eax
+    jmp .Lnrecord_out
+.Lnrecord_keep:
+    xor %eax, %eax
+.Lnrecord_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrecord
+
 /* errno = ENOMEM through __errno_location.  clobbers: caller-saved. */
 LOCALFUNC nset_enomem
     sub $8, %rsp
@@ -444,20 +379,14 @@ LOCALFUNC native_malloc_slow
 .Lnative_record:                      /* rax = block, r12 = size, r13 = row        */
     mov %rax, %rbx
     test %rax, %rax
-    jz 2f
-    call in_scope                     /* heap.S                                    */
-    jz 2f
-    mov %rbx, %rdi
-    mov %r12, %rsi
-    call ntrack
+    jz .Lnmalloc_out
+    call nrecord
     test %rax, %rax
-    jz 2f
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    call nset_enomem
+    jz .Lnmalloc_out                  /* kept                                      */
+    call nset_enomem                  /* refused: freed again                      */
     xor %ebx, %ebx
-2:  mov %rbx, %rax
+.Lnmalloc_out:
+    mov %rbx, %rax
     POP_RBX_R12_R13
     ret
 ENDFUNC native_malloc_slow
@@ -517,21 +446,15 @@ LOCALFUNC native_posix_memalign_slow
     call *(K_POSIX_MEMALIGN * 8)(%r13)
     mov %eax, %r15d                   /* r15 = the result                          */
     test %eax, %eax
-    jnz 2f
+    jnz .Lnmemalign_out
     mov (%r14), %rbx
-    call in_scope
-    jz 2f
-    mov %rbx, %rdi
-    mov %r12, %rsi
-    call ntrack
+    call nrecord
     test %rax, %rax
-    jz 2f
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    movq $0, (%r14)
+    jz .Lnmemalign_out                /* kept                                      */
+    movq $0, (%r14)                   /* refused: freed again                      */
     mov $ENOMEM, %r15d
-2:  mov %r15d, %eax
+.Lnmemalign_out:
+    mov %r15d, %eax
     POP_RBX_R12_R15
     ret
 ENDFUNC native_posix_memalign_slow
@@ -539,23 +462,25 @@ ENDFUNC native_posix_memalign_slow
 /* free(block = rdi): a recorded block is zeroed first */
 LOCALFUNC native_free_slow
     test %rdi, %rdi
-    jz 1f
+    jz .Lnfree_next
     PUSH_RBX_R12_R13
     mov %r11, %r13
     mov %rdi, %rbx
     call nuntrack
     cmp $-1, %rax
-    je 2f
+    je .Lnfree_forgotten
     mov %rbx, %rdi
     mov %rax, %rsi
     call nclamp
     mov %rbx, %rdi
     mov %rax, %rsi
     call nzero
-2:  mov %r13, %r11
+.Lnfree_forgotten:
+    mov %r13, %r11
     mov %rbx, %rdi
     POP_RBX_R12_R13
-1:  jmp *(K_FREE * 8)(%r11)          /* tail call: the block is the allocator's   */
+.Lnfree_next:
+    jmp *(K_FREE * 8)(%r11)          /* tail call: the block is the allocator's   */
 ENDFUNC native_free_slow
 
 /*
@@ -568,20 +493,21 @@ ENDFUNC native_free_slow
  */
 LOCALFUNC native_realloc_slow
     test %rdi, %rdi
-    jnz 1f
+    jnz .Lrealloc_block
     mov %rsi, %rdi                    /* realloc(NULL, n) is malloc(n)             */
     jmp native_malloc_slow
-1:  PUSH_RBX_R12_R15
+.Lrealloc_block:
+    PUSH_RBX_R12_R15
     mov %r11, %r13                    /* r13 = row                                 */
     mov %rdi, %rbx                    /* rbx = old block                           */
     mov %rsi, %r12                    /* r12 = new size                            */
     call nrecorded
-    mov %rax, %r14                    /* r14 = recorded size, or -1                */
     cmp $-1, %rax
-    jne 2f
+    jne .Lrealloc_ours                /* recorded                                  */
     call in_scope
     jz .Lrealloc_plain                /* not ours, not in a scope                  */
-2:  mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
+.Lrealloc_ours:
+    mov %rbx, %rdi                    /* r14 = bytes the old block may hold: all   */
     call *(ss_native_api + NAPI_USABLE)(%rip) /* of it.  Not the recorded size: a
                                          stale record (the block freed out of sight,
                                          the address reused by a larger block) would
@@ -589,57 +515,10 @@ LOCALFUNC native_realloc_slow
     mov %rax, %r14
     test %r12, %r12
     jz .Lrealloc_zero_size
-    mov %r12, %rdi
-    call *(K_MALLOC * 8)(%r13)
-    test %rax, %rax
-    jz .Lrealloc_out                  /* errno set by malloc; old block untouched  */
-    mov %rax, %r15                    /* r15 = new block                           */
-    mov %rax, %rdi
-    mov %r12, %rsi
-    call ntrack
-    test %rax, %rax
-    jnz .Lrealloc_unrecordable
-    mov %r15, %rdi                    /* copy min(old, new) bytes                  */
-    mov %rbx, %rsi
-    mov %r14, %rcx
-    cmp %r12, %rcx
-    jbe 3f
-    mov %r12, %rcx
-3:  rep movsb
-    mov %rbx, %rdi
-    call nuntrack
-    mov %rbx, %rdi
-    mov %r14, %rsi
-    call nzero
-    mov %rbx, %rdi
-    call *(K_FREE * 8)(%r13)
-    mov %r15, %rax
-    jmp .Lrealloc_out
-.Lrealloc_unrecordable:
-    lock incq (ss_native_stats + 16)(%rip)
-    mov %r15, %rdi
-    call *(K_FREE * 8)(%r13)
-    call nset_enomem
-    xor %eax, %eax
+    call nrealloc_move
     jmp .Lrealloc_out
 .Lrealloc_zero_size:
-    mov %rbx, %rdi
-    call nuntrack
-    mov %rbx, %rdi
-    mov %r14, %rsi
-    call nzero
-    mov %rbx, %rdi
-    xor %esi, %esi
-    call *(K_REALLOC * 8)(%r13)
-    mov %rax, %rbx                    /* NULL (freed), or a minimal block          */
-    test %rax, %rax
-    jz 4f
-    call in_scope
-    jz 4f
-    mov %rbx, %rdi
-    xor %esi, %esi
-    call ntrack                       /* a 0-byte record: only its slack to zero   */
-4:  mov %rbx, %rax
+    call nrealloc_to_zero
     jmp .Lrealloc_out
 .Lrealloc_plain:
     mov %r13, %r11
@@ -653,6 +532,97 @@ LOCALFUNC native_realloc_slow
     POP_RBX_R12_R15
     ret
 ENDFUNC native_realloc_slow
+
+/*
+ * nrealloc_move — native_realloc_slow's move: allocate with the family's
+ * malloc, record, copy min(old, new) bytes, erase the old block (nerase),
+ * free it.                                                      [internal]
+ *   in:  rbx = old block, r12 = new size (> 0), r13 = row, r14 = the old
+ *        block's usable size
+ *   out: rax = the new block; or NULL (errno set: by malloc, or ENOMEM when
+ *        the new block cannot be recorded) and the old block as it was
+ *   clobbers: caller-saved registers, r15.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrealloc_move
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    mov %r12, %rdi
+    call *(K_MALLOC * 8)(%r13)
+    test %rax, %rax
+    jz .Lmove_out                     /* errno set by malloc; old block untouched  */
+    mov %rax, %r15                    /* r15 = new block                           */
+    mov %rax, %rdi
+    mov %r12, %rsi
+    call ntrack
+    test %rax, %rax
+    jnz .Lmove_unrecordable
+    COPY_MIN %r15, %rbx, %r14, %r12   /* macros.inc: min(old, new) bytes           */
+    call nerase
+    call *(K_FREE * 8)(%r13)          /* rdi = old block (nerase)                  */
+    mov %r15, %rax
+    jmp .Lmove_out
+.Lmove_unrecordable:
+    lock incq (ss_native_stats + 16)(%rip)
+    mov %r15, %rdi
+    call *(K_FREE * 8)(%r13)
+    call nset_enomem
+    xor %eax, %eax
+.Lmove_out:
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrealloc_move
+
+/*
+ * nrealloc_to_zero — realloc(block, 0): erase the old block (nerase), then
+ * hand it to the next realloc (which frees it, or shrinks it); a minimal
+ * block it returns inside a scope gets a 0-byte record (only its slack to
+ * zero).                                                        [internal]
+ *   in:  rbx = old block, r13 = row, r14 = its usable size
+ *   out: rax = the next realloc's result.
+ *   clobbers: caller-saved registers, rbx.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nrealloc_to_zero
+    sub $8, %rsp                      /* 16-byte alignment for the C calls         */
+    .cfi_def_cfa_offset 16
+    call nerase
+    xor %esi, %esi                    /* rdi = old block (nerase)                  */
+    call *(K_REALLOC * 8)(%r13)
+    mov %rax, %rbx                    /* NULL (freed), or a minimal block          */
+    test %rax, %rax
+    jz .Lto_zero_out
+    call in_scope
+    jz .Lto_zero_out
+    mov %rbx, %rdi
+    xor %esi, %esi
+    call ntrack                       /* a 0-byte record: only its slack to zero   */
+.Lto_zero_out:
+    mov %rbx, %rax
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nrealloc_to_zero
+
+/*
+ * nerase — forget the old block of a realloc (nuntrack) and zero all its
+ * usable bytes (nzero).                                         [internal]
+ *   in:  rbx = the block, r14 = its usable size
+ *   out: rdi = the block (for the call that follows).
+ *   clobbers: caller-saved registers.  rsp 16-aligned + 8 at the call.
+ */
+LOCALFUNC nerase
+    sub $8, %rsp                      /* 16-byte alignment for the calls           */
+    .cfi_def_cfa_offset 16
+    mov %rbx, %rdi
+    call nuntrack
+    mov %rbx, %rdi
+    mov %r14, %rsi
+    call nzero
+    mov %rbx, %rdi
+    add $8, %rsp
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC nerase
 
 /* reallocarray(block = rdi, n = rsi, size = rdx): realloc(block, n * size),
  * or NULL with errno = ENOMEM when the product overflows. */
@@ -676,32 +646,32 @@ ENDFUNC native_reallocarray_slow
  * addresses _native_heap.py writes into GOT slots.  Same contract as the C
  * function they stand for.  Fast path: one load, a branch, a tail call.
  */
-.macro ALLOC_WRAPPER name, kind, fam
-FUNC ss_native_\name\()_\fam
-    cmpq $0, ss_heap_active(%rip)
-    jne 1f
+/* A wrapper's two paths, after the test that chose (ZF set: nothing to do):
+ * the fast one tail-calls the family's next function, the slow one jumps to
+ * \slow with the family's row in r11. */
+.macro WRAPPER_PATHS fam, kind, slow
+    jnz 1f
     jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
 1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_\name\()_slow
+    jmp \slow
+.endm
+.macro ALLOC_WRAPPER name, kind, fam
+FUNC ss_native_\name\()_\fam
+    cmpq $0, ss_heap_active(%rip)      /* a thread inside a scope?              */
+    WRAPPER_PATHS \fam, \kind, native_\name\()_slow
 ENDFUNC ss_native_\name\()_\fam
 .endm
 .macro FREE_WRAPPER fam
 FUNC ss_native_free_\fam
-    cmpq $0, ss_native_tracked(%rip)
-    jne 1f
-    jmp *(ss_native_next + \fam * ROW + K_FREE * 8)(%rip)
-1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_free_slow
+    cmpq $0, ss_native_tracked(%rip)   /* a recorded block alive?               */
+    WRAPPER_PATHS \fam, K_FREE, native_free_slow
 ENDFUNC ss_native_free_\fam
 .endm
 .macro REALLOC_WRAPPER name, kind, fam
 FUNC ss_native_\name\()_\fam
     mov ss_heap_active(%rip), %rax
-    or ss_native_tracked(%rip), %rax
-    jnz 1f
-    jmp *(ss_native_next + \fam * ROW + \kind * 8)(%rip)
-1:  lea (ss_native_next + \fam * ROW)(%rip), %r11
-    jmp native_\name\()_slow
+    or ss_native_tracked(%rip), %rax   /* either                                */
+    WRAPPER_PATHS \fam, \kind, native_\name\()_slow
 ENDFUNC ss_native_\name\()_\fam
 .endm
 
@@ -726,21 +696,11 @@ ENDFUNC ss_native_\name\()_\fam
  * Gives it up.  clobbers: rax, flags.
  */
 FUNC ss_native_atfork_prepare
-    mov $1, %eax
-1:  xchg %rax, native_lock(%rip)
-    test %rax, %rax
-    jz 3f
+    SPIN_LOCK native_lock, native_fork_owner, .Latfork_held
     mov %fs:0, %rax
-    cmp native_fork_owner(%rip), %rax
-    je 4f                             /* registered twice (a second interpreter): held */
-2:  pause
-    cmpq $0, native_lock(%rip)
-    jne 2b
-    mov $1, %eax
-    jmp 1b
-3:  mov %fs:0, %rax
     mov %rax, native_fork_owner(%rip)
-4:  ret
+.Latfork_held:                        /* registered twice (a second interpreter): held */
+    ret
 ENDFUNC ss_native_atfork_prepare
 
 FUNC ss_native_atfork_release

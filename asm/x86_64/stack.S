@@ -83,21 +83,57 @@
 9993:
 .endm
 
+/* Is the page at rdi mapped?  ZF set if it is (mincore succeeded), clear if
+ * not.  in: rdi = page address, r9 = a vector of at least one byte.
+ * clobbers: rax, rcx, rdx, rsi, r11, flags.  A macro, not a call: the growth
+ * probe that uses it is itself one of scrub_stack's steps (see below). */
+.macro PAGE_MAPPED
+    mov $PAGE_SIZE, %esi
+    mov %r9, %rdx
+    mov $SYS_mincore, %eax
+    syscall
+    test %rax, %rax
+.endm
+
     .text
 /*
- * scrub_stack                                            [internal, leaf]
+ * scrub_stack                                            [internal]
  *
  *   in:  rdi = this thread's slot
  *        rsi = mincore vector: VEC_BYTES bytes off the stack (the slot's,
  *              SLOT_VECTOR)
  *        the region erased is [SLOT_LOW, rsp): everything below this
- *        routine's return address
+ *        routine's return address.  rsp is 8 mod 16 (called with the ABI's
+ *        alignment: both callers use SCOPE_PROLOGUE)
  *   out: rax = 0, or -errno if mincore failed (nothing sane can be done:
  *        the caller reports the error); the main thread's SLOT_LOW is moved
  *        down if its stack grew
- *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, r13-r15, flags.  Uses no
- *        stack beyond its return address (and those of page_mapped), and holds
- *        no stack data in registers.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11, r13-r15, ymm0-ymm3 (left
+ *        zero), flags.  Holds no stack data in registers.
+ *
+ * The steps, each but the first a leaf routine below (scrub_step_*) that
+ * shares this register contract:
+ *        r8 = slot, r9 = vector, r10 = top (the page boundary at or below
+ *        rsp; during the scan, the low end of the part scanned so far).
+ *   1. the partial page [top, rsp), inline;
+ *   2. the fault-count check: may the scan be skipped?  If so, 6;
+ *   3. main thread: the growth probe (did [stack] grow below SLOT_LOW?);
+ *   4. the mincore scan, one chunk of VEC_BYTES pages a call, zeroing every
+ *      resident page;
+ *   5. the deep trim: resident pages deeper than TRIM_DEPTH given back,
+ *      per chunk (madvise) or, on the main thread, all at once (munmap);
+ *      then the scan's record is committed;
+ *   6. the recorded pages: zeroed, or checked (idle ones given back).
+ *
+ * Stack use.  Every step routine is called from here, never from another
+ * step, and calls nothing itself (PAGE_MAPPED and PAGE_IS_ZERO are macros):
+ * the only word ever written below our rsp (S) is that call's return
+ * address, at S - 8.  S is 8 mod 16, so S - 8 >= top: the word lies in the
+ * partial page [top, S) that step 1 zeroes first.  No later step zeroes
+ * that word (they zero pages below top; step 6's signal-frame zone ends
+ * right below it), so none overwrites its own return address; what is left
+ * there is an address in this file, not the scope's data.  Step 1 cannot be a call: it zeroes up to S, which would include
+ * the callee's own return address.
  */
 LOCALFUNC scrub_stack
     mov %rdi, %r8                      /* r8 = slot                             */
@@ -112,20 +148,77 @@ LOCALFUNC scrub_stack
     xor %eax, %eax
     rep stosb
 
-    /* 1b. can the scan be skipped?  rdx = the process's fault count, or -1 */
-    mov $-1, %rdx
+    call scrub_step_fault_check        /* 2. eax = 1: skip the scan (rdx = count) */
+    test %eax, %eax
+    jnz .Lscrub_recorded
+
+    call scrub_step_scan_begin         /* the record, reset for this scan       */
+    call scrub_step_grow               /* 3. main thread: SLOT_LOW moved down   */
+    mov SLOT_LOW(%r8), %r13            /* r13 = low                             */
+    mov %r10, %r14
+    sub $TRIM_DEPTH, %r14              /* r14 = trim line                       */
+    movq $0, SLOT_DEEP(%r8)            /* deep pages found (main thread)        */
+.Lscrub_chunk:
+    cmp %r13, %r10
+    jbe .Lscrub_scanned
+    call scrub_step_scan_chunk         /* 4. rax = 0 or -errno; r10 moved down  */
+    test %rax, %rax
+    jnz .Lscrub_out                    /* -errno                                */
+    test %r15, %r15
+    jz .Lscrub_chunk                   /* no resident page below the trim line  */
+    call scrub_step_trim_chunk         /* 5. per chunk                          */
+    jmp .Lscrub_chunk
+.Lscrub_scanned:
+    call scrub_step_trim_below         /* 5. main thread, after a deep scope    */
+    mov SLOT_PENDING(%r8), %rax
+    mov %rax, SLOT_FAULTS(%r8)         /* the scan's knowledge holds from here  */
+    jmp .Lscrub_done
+
+.Lscrub_recorded:
+    call scrub_step_recorded_below     /* 6. eax = 0: all recorded pages above  */
+    test %eax, %eax
+    jz .Lscrub_done
+    call scrub_step_check_recorded     /* eax = 0: the check cannot run here    */
+    test %eax, %eax
+    jz .Lscrub_zero_recorded
+    call scrub_step_give_back_idle
+    jmp .Lscrub_done
+.Lscrub_zero_recorded:
+    call scrub_step_zero_recorded
+.Lscrub_done:
+    xor %eax, %eax
+.Lscrub_out:
+    ret
+ENDFUNC scrub_stack
+
+/*
+ * scrub_step_fault_check — step 2: can the scan be skipped?
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r9 = vector (a struct rusage is read into it), r10 = top
+ *   out: eax = 1: no page fault in the process since the last full scan read
+ *        its count, and top is not above that scan's top: the recorded pages
+ *        are the only resident ones below top (SLOT_N_RECORDED counted).
+ *        eax = 0: scan; rdx = the fault count read now, which the scan
+ *        records, or -1 when it records nothing (NOFAST, backing off).
+ *        The trim verdicts (TRIM_VERDICT) are given whenever the count is
+ *        read; a miss backs the check off (SLOT_SKIP, SLOT_STREAK).
+ *   clobbers: rax, rcx, rdx, rdi, rsi, r11, flags.
+ */
+LOCALFUNC scrub_step_fault_check
+    mov $-1, %rdx                      /* rdx = the process's fault count, or -1 */
     testq $SLOTF_NOFAST, SLOT_FLAGS(%r8)
-    jnz .Lfull
+    jnz .Lfault_scan
     cmpl $0, SLOT_SKIP(%r8)
-    je 1f
+    je .Lfault_read
     decl SLOT_SKIP(%r8)                /* backing off: scan, record nothing     */
-    jmp .Lfull
-1:  mov $RUSAGE_SELF, %edi
+    jmp .Lfault_scan
+.Lfault_read:
+    mov $RUSAGE_SELF, %edi
     mov %r9, %rsi                      /* struct rusage in the vector's place   */
     mov $SYS_getrusage, %eax
     syscall                            /* clobbers rcx, r11                     */
     test %rax, %rax
-    jnz .Lfull                         /* (cannot fail) scan, record nothing    */
+    jnz .Lfault_scan                   /* (cannot fail) scan, record nothing    */
     mov RU_MINFLT(%r9), %rdx
     add RU_MAJFLT(%r9), %rdx           /* rdx = faults so far                   */
     mov SLOT_FAULTS(%r8), %rax
@@ -136,272 +229,390 @@ LOCALFUNC scrub_stack
     TRIM_VERDICT SLOTF_TRIMMED, SLOT_TRIM_SKIP, SLOT_TRIM_STREAK
     TRIM_VERDICT SLOTF_DEEP_TRIMMED, SLOT_DEEP_SKIP, SLOT_DEEP_STREAK
     cmp $-1, %rax
-    je .Lfull                          /* nothing recorded yet                  */
+    je .Lfault_scan                    /* nothing recorded yet                  */
     cmp %rax, %rdx
-    jne .Lmissed
+    jne .Lfault_missed
     cmp SLOT_REC_TOP(%r8), %r10
-    ja .Lfull                          /* called from higher up: pages unknown  */
+    ja .Lfault_scan                    /* called from higher up: pages unknown  */
     movl $0, SLOT_STREAK(%r8)
     incq SLOT_N_RECORDED(%r8)
-    jmp .Lrecorded
-.Lmissed:
+    mov $1, %eax
+    ret
+.Lfault_missed:
     /* faults happened: scan; if that keeps happening, stop asking for a
      * while (1, 3, 7, ... 63 scopes) */
     BACKOFF_MISS %r8, SLOT_SKIP, SLOT_STREAK, 6
+.Lfault_scan:
+    xor %eax, %eax
+    ret
+ENDFUNC scrub_step_fault_check
 
-.Lfull:
+/*
+ * scrub_step_scan_begin — a full scan starts: reset the record
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r10 = top, rdx = the count to record if the scan
+ *        succeeds (or -1)
+ *   out: SLOT_N_SCANS counted; SLOTF_KEEP_DEEP set while deep trims back off
+ *        (SLOT_DEEP_SKIP); SLOT_PENDING = rdx; nothing known until the scan
+ *        ends (SLOT_FAULTS = -1); REC_TOP = top, REC_MASK = 0.
+ *   clobbers: flags.
+ */
+LOCALFUNC scrub_step_scan_begin
     incq SLOT_N_SCANS(%r8)
     andq $~SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
     cmpl $0, SLOT_DEEP_SKIP(%r8)
-    je 6f
+    je .Lbegin_record
     decl SLOT_DEEP_SKIP(%r8)           /* backing off: deep pages stay          */
     orq $SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
-6:
+.Lbegin_record:
     mov %rdx, SLOT_PENDING(%r8)        /* recorded at the end if all went well  */
     movq $-1, SLOT_FAULTS(%r8)         /* until then nothing is known           */
     mov %r10, SLOT_REC_TOP(%r8)
     movq $0, SLOT_REC_MASK(%r8)
+    ret
+ENDFUNC scrub_step_scan_begin
 
-    /* 2. main thread: did the stack mapping grow below the known low end? */
+/*
+ * scrub_step_grow — step 3: did the main thread's stack grow below SLOT_LOW?
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r9 = vector
+ *   out: on a grow-down stack (SLOTF_GROWSDOWN) whose page just below
+ *        SLOT_LOW is mapped, SLOT_LOW = the lowest mapped page (never below
+ *        SLOT_FLOOR); otherwise nothing changes.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r11, r13-r15, flags.
+ */
+LOCALFUNC scrub_step_grow
     testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
-    jz .Lscan
+    jz .Lgrow_out
     mov SLOT_LOW(%r8), %rdi
     sub $PAGE_SIZE, %rdi               /* the page just below the known low end */
     cmp SLOT_FLOOR(%r8), %rdi
-    jb .Lscan
-    call page_mapped
-    jnz .Lscan                         /* unmapped: no growth (common case)     */
+    jb .Lgrow_out
+    PAGE_MAPPED
+    jnz .Lgrow_out                     /* unmapped: no growth (common case)     */
     /* grew: walk down in doubling steps (never more than GROW_STEP_MAX, so a
      * step cannot jump over the guard gap), then bisect to the exact page */
     mov %rdi, %r13                     /* r13 = lowest page known mapped        */
     mov $PAGE_SIZE, %r14               /* r14 = step                            */
-.Lgrow_down:
+.Lgrow_step:
     mov %r13, %rdi
     sub %r14, %rdi
     cmp SLOT_FLOOR(%r8), %rdi
-    jae 1f
+    jae .Lgrow_probe
     mov SLOT_FLOOR(%r8), %rdi          /* clamp to the floor                    */
-1:  cmp %r13, %rdi
-    je .Lgrown                         /* r13 is the floor already              */
-    call page_mapped
-    jnz .Lbisect                       /* rdi unmapped: the end lies in between */
+.Lgrow_probe:
+    cmp %r13, %rdi
+    je .Lgrow_found                    /* r13 is the floor already              */
+    PAGE_MAPPED
+    jnz .Lgrow_bisect                  /* rdi unmapped: the end lies in between */
     mov %rdi, %r13
     shl $1, %r14
     cmp $GROW_STEP_MAX, %r14
-    jbe .Lgrow_down
+    jbe .Lgrow_step
     mov $GROW_STEP_MAX, %r14
-    jmp .Lgrow_down
-.Lbisect:
+    jmp .Lgrow_step
+.Lgrow_bisect:
     mov %rdi, %r15                     /* r15 = highest page known unmapped     */
-2:  mov %r13, %rdi
+.Lgrow_halve:
+    mov %r13, %rdi
     sub %r15, %rdi
     cmp $PAGE_SIZE, %rdi
-    jbe .Lgrown                        /* adjacent: r13 is the lowest mapped    */
+    jbe .Lgrow_found                   /* adjacent: r13 is the lowest mapped    */
     shr $1, %rdi
     and $PAGE_MASK, %rdi
     add %r15, %rdi                     /* rdi = midpoint page                   */
-    call page_mapped
-    jnz 3f
+    PAGE_MAPPED
+    jnz .Lgrow_unmapped
     mov %rdi, %r13
-    jmp 2b
-3:  mov %rdi, %r15
-    jmp 2b
-.Lgrown:
+    jmp .Lgrow_halve
+.Lgrow_unmapped:
+    mov %rdi, %r15
+    jmp .Lgrow_halve
+.Lgrow_found:
     mov %r13, SLOT_LOW(%r8)
+.Lgrow_out:
+    ret
+ENDFUNC scrub_step_grow
 
-.Lscan:
-    /* 3. full pages [low, top), from the top down, VEC_BYTES pages a call */
-    mov SLOT_LOW(%r8), %r13            /* r13 = low                             */
-    mov %r10, %r14
-    sub $TRIM_DEPTH, %r14              /* r14 = trim line                       */
-    movq $0, SLOT_DEEP(%r8)            /* deep pages found (main thread)        */
-.Lchunk:
-    cmp %r13, %r10
-    jbe .Ldone
+/*
+ * scrub_step_scan_chunk — step 4: one mincore chunk
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r9 = vector, r10 = the chunk's end (> r13), r13 = low,
+ *        r14 = trim line
+ *   out: rax = -errno if mincore failed (nothing else done), else 0 and:
+ *        r10 = the chunk's low end, max(low, r10 - VEC_BYTES pages); every
+ *        resident page of [r10, old r10) is zero; those at or above the trim
+ *        line are set in SLOT_REC_MASK; rsi = the chunk's page count;
+ *        r15 = the lowest resident page below the trim line, or 0.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r11, r15, flags.
+ */
+LOCALFUNC scrub_step_scan_chunk
     mov %r10, %rsi
     sub %r13, %rsi                     /* rsi = bytes left                      */
     cmp $(VEC_BYTES * PAGE_SIZE), %rsi
-    jbe 4f
+    jbe .Lchunk_sized
     mov $(VEC_BYTES * PAGE_SIZE), %esi
-4:  mov %r10, %rdi
+.Lchunk_sized:
+    mov %r10, %rdi
     sub %rsi, %rdi                     /* rdi = chunk low                       */
     mov %rdi, %r10                     /* the next chunk ends here              */
     mov %r9, %rdx
     mov $SYS_mincore, %eax
     syscall                            /* clobbers rcx, r11                     */
     test %rax, %rax
-    jnz .Lout                          /* -errno                                */
+    jnz .Lchunk_out                    /* -errno                                */
     shr $12, %rsi                      /* rsi = pages in this chunk             */
     mov %rsi, %r11                     /* r11 = page index + 1, counting down   */
     xor %r15d, %r15d                   /* r15 = lowest resident page below trim */
-.Lpage:
+.Lchunk_page:
     cmp $8, %r11                       /* eight pages at once when none is      */
-    jb 8f                              /* resident (vector bytes are 0 or 1)    */
+    jb .Lchunk_one                     /* resident (vector bytes are 0 or 1)    */
     cmpq $0, -8(%r9, %r11)
-    jne 8f
+    jne .Lchunk_one
     sub $8, %r11
-    jnz .Lpage
-    jmp 9f
-8:  testb $1, -1(%r9, %r11)            /* resident?                             */
-    jz 5f
+    jnz .Lchunk_page
+    jmp .Lchunk_done
+.Lchunk_one:
+    testb $1, -1(%r9, %r11)            /* resident?                             */
+    jz .Lchunk_next
     lea -1(%r11), %rdi
     shl $12, %rdi
     add %r10, %rdi                     /* rdi = page address                    */
     cmp %r14, %rdi
-    jae 12f
+    jae .Lchunk_record
     mov %rdi, %r15                     /* below the trim line: give back later  */
-    jmp 6f
-12: mov SLOT_REC_TOP(%r8), %rcx        /* within it: stays resident, recorded   */
+    jmp .Lchunk_zero
+.Lchunk_record:
+    mov SLOT_REC_TOP(%r8), %rcx        /* within it: stays resident, recorded   */
     sub %rdi, %rcx
     shr $PAGE_SHIFT, %rcx
     dec %rcx                           /* rcx = page index below the top        */
     mov SLOT_REC_MASK(%r8), %rax
     bts %rcx, %rax
     mov %rax, SLOT_REC_MASK(%r8)
-6:  mov $(PAGE_SIZE / 8), %ecx
+.Lchunk_zero:
+    mov $(PAGE_SIZE / 8), %ecx
     xor %eax, %eax
     rep stosq
-5:  dec %r11
-    jnz .Lpage
-9:
-    test %r15, %r15
-    jz .Lchunk
+.Lchunk_next:
+    dec %r11
+    jnz .Lchunk_page
+.Lchunk_done:
+    xor %eax, %eax
+.Lchunk_out:
+    ret
+ENDFUNC scrub_step_scan_chunk
+
+/*
+ * scrub_step_trim_chunk — step 5, per chunk: the zeroed deep pages
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r10 = the chunk's low end, rsi = its page count,
+ *        r14 = trim line, r15 = its lowest resident page below the line (!= 0)
+ *   out: while deep trims back off (SLOTF_KEEP_DEEP) the pages stay and the
+ *        scan records nothing (SLOT_PENDING = -1); on the main thread
+ *        SLOT_DEEP = 1 (scrub_step_trim_below unmaps them all); otherwise
+ *        [r15, min(chunk end, trim line)) is given back (MADV_DONTNEED,
+ *        SLOTF_DEEP_TRIMMED), or, if that fails, stays resident and zero and
+ *        nothing is recorded.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r11, flags.
+ */
+LOCALFUNC scrub_step_trim_chunk
     testq $SLOTF_KEEP_DEEP, SLOT_FLAGS(%r8)
-    jz 23f
-    movq $-1, SLOT_PENDING(%r8)        /* resident below the record: no record  */
-    jmp .Lchunk
-23: testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
-    jz 10f
-    movq $1, SLOT_DEEP(%r8)            /* main thread: unmapped below, see 5.   */
-    jmp .Lchunk
-10:
-    /* 4. return the zeroed deep pages: [r15, min(chunk end, trim line));
-     *    if that fails they stay resident, zero, and nothing is recorded */
+    jnz .Ltrim_unrecorded              /* resident below the record: no record  */
+    testq $SLOTF_GROWSDOWN, SLOT_FLAGS(%r8)
+    jz .Ltrim_madvise
+    movq $1, SLOT_DEEP(%r8)            /* main thread: scrub_step_trim_below    */
+    ret
+.Ltrim_madvise:
     mov %rsi, %rax
     shl $12, %rax
     add %r10, %rax                     /* rax = chunk end (rsi = page count)    */
     cmp %r14, %rax
-    jbe 7f
+    jbe .Ltrim_range
     mov %r14, %rax
-7:  mov %r15, %rdi
+.Ltrim_range:
+    mov %r15, %rdi
     mov %rax, %rsi
     sub %rdi, %rsi
     mov $MADV_DONTNEED, %edx
     mov $SYS_madvise, %eax
     syscall
     test %rax, %rax
-    jnz 24f
+    jnz .Ltrim_unrecorded              /* still resident: record nothing        */
     orq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
-    jmp .Lchunk
-24: movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
-    jmp .Lchunk
-.Ldone:
-    /* 5. main thread after a deep scope: everything below the trim line is zero;
-     *    unmap it.  The [stack] mapping grows back on demand, and unmapping also
-     *    frees its page tables, which mincore would otherwise walk on every
-     *    later scope.  A failure leaves them resident, zero, and unrecorded. */
+    ret
+.Ltrim_unrecorded:
+    movq $-1, SLOT_PENDING(%r8)
+    ret
+ENDFUNC scrub_step_trim_chunk
+
+/*
+ * scrub_step_trim_below — step 5, main thread after a deep scope
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r13 = low, r14 = trim line; the scan is complete
+ *   out: if deep pages were found (SLOT_DEEP), everything below the trim
+ *        line is zero: it is unmapped (the [stack] mapping grows back on
+ *        demand, and unmapping also frees its page tables, which mincore
+ *        would otherwise walk on every later scope); SLOT_LOW = trim line,
+ *        SLOTF_DEEP_TRIMMED.  A failure leaves them resident, zero, and
+ *        unrecorded (SLOT_PENDING = -1).
+ *   clobbers: rax, rcx, rsi, rdi, r11, flags.
+ */
+LOCALFUNC scrub_step_trim_below
     cmpq $0, SLOT_DEEP(%r8)
-    je 11f
+    je .Lbelow_out
     mov %r13, %rdi
     cmp %r14, %rdi
-    jae 11f
+    jae .Lbelow_out
     mov %r14, %rsi
     sub %rdi, %rsi
     mov $SYS_munmap, %eax
     syscall
     test %rax, %rax
-    jz 13f
+    jz .Lbelow_unmapped
     movq $-1, SLOT_PENDING(%r8)        /* still resident: record nothing        */
-    jmp 11f
-13: mov %r14, SLOT_LOW(%r8)
-    orq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
-11: mov SLOT_PENDING(%r8), %rax
-    mov %rax, SLOT_FAULTS(%r8)         /* the scan's knowledge holds from here  */
-    xor %eax, %eax
-.Lout:
     ret
+.Lbelow_unmapped:
+    mov %r14, SLOT_LOW(%r8)
+    orq $SLOTF_DEEP_TRIMMED, SLOT_FLAGS(%r8)
+.Lbelow_out:
+    ret
+ENDFUNC scrub_step_trim_below
 
-.Lrecorded:
-    /* 6. no fault since the last scan and not above its top: the recorded
-     *    pages below the top are the only resident ones.  Bit i of the record
-     *    is the page i+1 pages below REC_TOP; shifted by the distance to our
-     *    top, bit j is the page j+1 pages below r10. */
+/*
+ * scrub_step_recorded_below — step 6: which recorded pages lie below top?
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r10 = top (not above SLOT_REC_TOP)
+ *   out: eax = 0: every recorded page lies above top, nothing to do.
+ *        eax = 1: r11 = the recorded pages below top, bit j = the page j+1
+ *        pages below r10 (bit i of the record is the page i+1 pages below
+ *        REC_TOP: shifted by the distance between the two tops); r14 = that
+ *        distance in pages.
+ *   clobbers: rax, rcx, r11, r14, flags.
+ */
+LOCALFUNC scrub_step_recorded_below
     mov SLOT_REC_TOP(%r8), %rcx
     sub %r10, %rcx
     shr $PAGE_SHIFT, %rcx              /* rcx = pages between the two tops      */
     xor %eax, %eax
     cmp $63, %rcx
-    ja .Lout                           /* all recorded pages lie above us       */
+    ja .Lrecorded_out                  /* all recorded pages lie above us       */
     mov %rcx, %r14                     /* r14 = that distance (the shift)       */
     mov SLOT_REC_MASK(%r8), %r11
     shr %cl, %r11                      /* r11 = recorded pages below r10        */
-    /* Each was zero after the last scan: reading a page that is still zero
-     * is cheaper than writing it, and a page nobody wrote since is idle: it
-     * is given back (MADV_DONTNEED) so later scopes skip it.  Only when a
-     * signal can be noticed (rseq, signals.S) and its frame is known to fit
-     * the zone re-zeroed below; see .Lcheck_done. */
+    mov $1, %eax
+.Lrecorded_out:
+    ret
+ENDFUNC scrub_step_recorded_below
+
+/*
+ * scrub_step_check_recorded — step 6: check the recorded pages, zero the
+ * written ones                             [internal, leaf; scrub_stack only]
+ *
+ * Each recorded page was zero after the last scan: reading a page that is
+ * still zero is cheaper than writing it, and a page nobody wrote since is
+ * idle (scrub_step_give_back_idle).  Only when a signal can be noticed
+ * (rseq, signals.S) and its frame is known to fit the zone re-zeroed below.
+ *   in:  r8 = slot, r10 = top, r11 = recorded pages below it (bit j = the
+ *        page j+1 pages below r10)
+ *   out: eax = 0: the check cannot run here (no rseq area, no
+ *        FEAT_ZEROCHECK, or top within SIGFRAME_ZONE + a page of SLOT_LOW);
+ *        nothing was done.
+ *        eax = 1: every page of r11 is zero; r13 = those that were zero
+ *        already (idle, bit j); ymm0-3 zero; if a signal may have been
+ *        delivered since the outermost scope began, SIGFRAME_ZONE below rsp
+ *        is zero too.
+ *   clobbers: rax, rcx, rdx, rdi, r11, r13, ymm0-ymm3, flags.
+ *
+ * Signals.  PAGE_IS_ZERO ORs page contents into ymm0-3; a signal delivered
+ * meanwhile saves them in its frame: on the alternate stack (signals.S
+ * erases it: it sees the same rseq state), or right below this routine's
+ * rsp, which stays the same from the first check to the re-zeroing (the
+ * check is inline: no call goes deeper).  So zeroing [rsp - SIGFRAME_ZONE,
+ * rsp) covers the red zone and the largest frame (common.inc); above rsp is
+ * only our return address.
+ */
+LOCALFUNC scrub_step_check_recorded
+    xor %eax, %eax
     cmpq $0, SLOT_RSEQ(%r8)
-    je 14f
+    je .Lcheck_out
     testq $FEAT_ZEROCHECK, ss_features(%rip)
-    jz 14f
+    jz .Lcheck_out
     mov %r10, %rdx
     sub SLOT_LOW(%r8), %rdx
     cmp $(SIGFRAME_ZONE + PAGE_SIZE), %rdx
-    jb 14f                             /* too close to the low end: just zero   */
+    jb .Lcheck_out                     /* too close to the low end: just zero   */
     xor %r13d, %r13d                   /* r13 = pages found idle (bit j)        */
-15: test %r11, %r11
+.Lcheck_page:
+    test %r11, %r11
     jz .Lcheck_done
     NEXT_RECORDED_PAGE                 /* rcx = j, rdi = its page               */
     mov %rcx, %rdx
-    call page_is_zero
-    jnz 17f
+    PAGE_IS_ZERO                       /* sequences.inc: ZF, rdi kept, rdx too  */
+    jnz .Lcheck_written
     bts %rdx, %r13                     /* idle                                  */
-    jmp 15b
-17: mov $(PAGE_SIZE / 8), %ecx
+    jmp .Lcheck_page
+.Lcheck_written:
+    mov $(PAGE_SIZE / 8), %ecx
     xor %eax, %eax
     rep stosq
-    jmp 15b
+    jmp .Lcheck_page
 .Lcheck_done:
     vpxor %xmm0, %xmm0, %xmm0          /* the checked contents (VEX: whole ymm) */
     vpxor %xmm1, %xmm1, %xmm1
     vpxor %xmm2, %xmm2, %xmm2
     vpxor %xmm3, %xmm3, %xmm3
-    /* A signal delivered during the check saved ymm0-3 in its frame: on the
-     * alternate stack (signals.S erases it: it sees the same rseq state), or
-     * right below us.  If one may have come, zero SIGFRAME_ZONE below rsp
-     * (beyond the red zone and the largest frame, see common.inc). */
     mov SLOT_RSEQ(%r8), %rax
     lea rseq_descriptor(%rip), %rcx
     cmp %rcx, RSEQ_CS(%rax)
-    je 18f
+    je .Lcheck_quiet                   /* no signal since the scope began       */
     lea -SIGFRAME_ZONE(%rsp), %rdi
     mov %rsp, %rcx
     sub %rdi, %rcx
     xor %eax, %eax
     rep stosb
-18: /* Give idle pages back, one madvise per run of adjacent ones (at most
-     * IDLE_RUNS_MAX a scope); the record forgets each page given back.  Not
-     * while backing off (see 1b). */
+.Lcheck_quiet:
+    mov $1, %eax
+.Lcheck_out:
+    ret
+ENDFUNC scrub_step_check_recorded
+
+/*
+ * scrub_step_give_back_idle — step 6: give the idle recorded pages back
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r8 = slot, r10 = top, r13 = idle pages (bit j = the page j+1 pages
+ *        below r10, all zero), r14 = the shift from scrub_step_recorded_below
+ *   out: not while backing off (SLOT_TRIM_SKIP, counted down): one madvise
+ *        per run of adjacent idle pages, at most IDLE_RUNS_MAX; the record
+ *        forgets each page given back (SLOTF_TRIMMED).  A page that could
+ *        not be given back stays resident, zero and recorded.
+ *   clobbers: rax, rcx, rdx, rsi, rdi, r9 (the vector is not needed any
+ *        more), r11, r13, r15, flags.
+ */
+LOCALFUNC scrub_step_give_back_idle
     test %r13, %r13
-    jz 16f
+    jz .Lidle_out
     cmpl $0, SLOT_TRIM_SKIP(%r8)
-    je 22f
+    je .Lidle_runs
     decl SLOT_TRIM_SKIP(%r8)
-    jmp 16f
-22: mov $IDLE_RUNS_MAX, %r15d
-19: test %r13, %r13
-    jz 16f
+    ret
+.Lidle_runs:
+    mov $IDLE_RUNS_MAX, %r15d
+.Lidle_run:
+    test %r13, %r13
+    jz .Lidle_out
     dec %r15d
-    js 16f
+    js .Lidle_out
     bsf %r13, %rcx                     /* j0: lowest bit = highest page of run  */
     mov %r13, %rdx
     not %rdx
     shr %cl, %rdx
     bsf %rdx, %rdx                     /* rdx = run length (a zero bit exists:  */
-    jnz 20f                            /*  else the run reaches bit 63)         */
+    jnz .Lidle_length                  /*  else the run reaches bit 63)         */
     mov $64, %edx
     sub %ecx, %edx
-20: /* run = bits [j0, j0 + len): pages [r10 - (j0+len) pages, r10 - j0 pages) */
+.Lidle_length:
+    /* run = bits [j0, j0 + len): pages [r10 - (j0+len) pages, r10 - j0 pages) */
     mov %rdx, %rsi
     shl $PAGE_SHIFT, %rsi              /* rsi = run bytes                       */
     lea (%rcx, %rdx), %rdi
@@ -410,62 +621,51 @@ LOCALFUNC scrub_stack
     add %r10, %rdi                     /* rdi = lowest page of the run          */
     mov $-1, %rax                      /* rax = run mask, bits [j0, j0 + len)   */
     cmp $64, %edx
-    je 21f
+    je .Lidle_mask
     mov %edx, %ecx
     mov $1, %eax
     shl %cl, %rax
     dec %rax
-21: bsf %r13, %rcx
+.Lidle_mask:
+    bsf %r13, %rcx
     shl %cl, %rax
     not %rax
     and %rax, %r13                     /* done with this run                    */
-    mov %rax, %r9                      /* r9 = ~run (the vector is not needed)  */
+    mov %rax, %r9                      /* r9 = ~run (kept across the syscall)   */
     mov $MADV_DONTNEED, %edx
     mov $SYS_madvise, %eax
     syscall
     mov %r9, %rdx
     test %rax, %rax
-    jnz 19b                            /* still resident: stays recorded        */
+    jnz .Lidle_run                     /* still resident: stays recorded        */
     mov %r14, %rcx
     rol %cl, %rdx                      /* ~run in the record's bit numbering    */
     and %rdx, SLOT_REC_MASK(%r8)
     orq $SLOTF_TRIMMED, SLOT_FLAGS(%r8)
-    jmp 19b
-16: xor %eax, %eax
-    jmp .Lout
-14: test %r11, %r11
-    jz .Lout
+    jmp .Lidle_run
+.Lidle_out:
+    ret
+ENDFUNC scrub_step_give_back_idle
+
+/*
+ * scrub_step_zero_recorded — step 6 without the check: zero them all
+ *                                          [internal, leaf; scrub_stack only]
+ *   in:  r10 = top, r11 = recorded pages below it (bit j = the page j+1
+ *        pages below r10)
+ *   out: each of them is zero.
+ *   clobbers: rax (0), rcx, rdi, r11, flags.
+ */
+LOCALFUNC scrub_step_zero_recorded
+    xor %eax, %eax
+.Lzero_page:
+    test %r11, %r11
+    jz .Lzero_out
     NEXT_RECORDED_PAGE                 /* rcx = j, rdi = its page               */
     mov $(PAGE_SIZE / 8), %ecx
     rep stosq                          /* rax = 0                               */
-    jmp 14b
-ENDFUNC scrub_stack
-
-/*
- * page_is_zero                                           [internal, leaf]
- *   in:  rdi = page address (resident, readable)
- *   out: ZF set if all PAGE_SIZE bytes are zero; rdi unchanged
- *   clobbers: rcx, ymm0-ymm3 (they hold OR-ed page contents: the caller
- *        clears them), flags.  AVX only (FEAT_ZEROCHECK).
- */
-LOCALFUNC page_is_zero
-    PAGE_IS_ZERO                       /* sequences.inc                         */
+    jmp .Lzero_page
+.Lzero_out:
     ret
-ENDFUNC page_is_zero
-
-/*
- * page_mapped                                            [internal, leaf]
- *   in:  rdi = page address, r9 = a vector of at least one byte
- *   out: ZF set if the page is mapped (mincore succeeded), clear if not
- *   clobbers: rax, rcx, rdx, rsi, r11, flags.
- */
-LOCALFUNC page_mapped
-    mov $PAGE_SIZE, %esi
-    mov %r9, %rdx
-    mov $SYS_mincore, %eax
-    syscall
-    test %rax, %rax
-    ret
-ENDFUNC page_mapped
+ENDFUNC scrub_step_zero_recorded
 
 GNU_PROPERTY_NOTES

@@ -16,6 +16,7 @@
  * caller-saved registers are cleared last, just before returning.
  */
 .include "common.inc"
+.include "macros.inc"
 
     .section .rodata
 /* the texts: MESSAGES in secretscope/_interface.py (interface.inc) */
@@ -40,12 +41,7 @@ msg_do_noargs:
  *   clobbers: caller-saved registers (standard ABI).
  */
 LOCALFUNC scope_begin
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     sub $8, %rsp                       /* 16-byte alignment for calls          */
     .cfi_def_cfa_offset 32
     mov %rdi, %r12                     /* r12 = stack pointer to protect below */
@@ -70,10 +66,7 @@ LOCALFUNC scope_begin
     add $8, %rsp
     .cfi_remember_state
     .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12
     ret
     .cfi_restore_state
 .Lregister:
@@ -88,10 +81,11 @@ LOCALFUNC scope_begin
     mov %fs:0, %rdi
     call slot_find
     test %rax, %rax
-    jz 1f
+    jz .Lbegin_unregistered
     testq $SLOTF_REGISTERED, SLOT_FLAGS(%rax)
     jnz .Lhave_slot
-1:  lea msg_unregistered(%rip), %rsi
+.Lbegin_unregistered:
+    lea msg_unregistered(%rip), %rsi
     jmp .Lbegin_error
 .Lbad_sp:
     lea msg_bad_sp(%rip), %rsi
@@ -111,10 +105,11 @@ ENDFUNC scope_begin
  */
 LOCALFUNC scope_end_depth
     decq SLOT_DEPTH(%rbx)
-    jnz 1f
+    jnz .Lend_depth_out
     lock decq ss_heap_active(%rip)
     call ss_freelists_exit             /* free lists (freelists.S; zeroes rcx-r11) */
-1:  ret
+.Lend_depth_out:
+    ret
 ENDFUNC scope_end_depth
 
 /*
@@ -150,17 +145,8 @@ scope_call:                            /* decorated.S enters here with f        
     mov %r15, %rcx
     call *(ss_api + API_VECTORCALL)(%rip)   /* f runs entirely below rsp       */
     mov %rax, %r12                     /* r12 = result (a pointer, or NULL)    */
-    lea CTL(%rsp), %rdi
-    call clear_registers               /* 1. registers                         */
-    mov %rbx, %rdi
-    SLOT_VECTOR %rbx, %rsi, %rcx             /* the thread's mincore vector          */
-    call scrub_stack                   /* 2. the stack below this frame        */
-    mov %rax, %r13                     /* r13 = scrub result (args are done)   */
-    SLOT_VECTOR %rbx, %rdi, %rcx             /* (free again: scratch for a stack_t)  */
-    mov %rbx, %rsi
-    call scrub_altstack                /* 3. signal frames on the altstack     */
-    mov %r13, %rax
-    call scope_end_depth
+    SCOPE_ERASE                        /* macros.inc: registers, stack, altstack,
+                                          depth; rax = r13 = scrub result      */
     test %rax, %rax
     jnz .Lcall_scrub_failed
     mov %r12, %rax
@@ -170,10 +156,11 @@ scope_call:                            /* decorated.S enters here with f        
 .Lcall_scrub_failed:
     /* Never claim an erasure that did not happen: drop f's result and raise. */
     test %r12, %r12
-    jz 1f
+    jz .Lcall_raise
     mov %r12, %rdi
     call *(ss_api + API_DECREF)(%rip)
-1:  mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
+.Lcall_raise:
+    mov (ss_api + API_EXC_RUNTIME)(%rip), %rdi
     lea msg_scrub_failed(%rip), %rsi
     call *(ss_api + API_ERR_SET_STRING)(%rip)
     xor %eax, %eax

@@ -11,18 +11,9 @@
  * backend: it needs no CPU feature and holds no state but the table below.
  */
 
-.macro FUNC name
-    .globl \name
-    .type \name, @function
-    .p2align 4
-\name:
-    .cfi_startproc
-    endbr64
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
+.include "../standalone.inc"
+.include "../macros.inc"
+
 
 /* buffer_api: written once by _bytearray_storage.py before the type exists. */
 .equ BA_ERR_SET_STRING, 0      /* PyErr_SetString                              */
@@ -91,12 +82,7 @@ ENDFUNC buffer_getbuffer
  *   clobbers: rax, rcx, rdi, rsi, rdx, r8-r11 (rbx, r12 saved).
  */
 FUNC buffer_dealloc
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     sub $8, %rsp
     .cfi_def_cfa_offset 32
     mov %rdi, %rbx                     /* rbx = self                            */
@@ -121,17 +107,8 @@ FUNC buffer_dealloc
     call *(buffer_api + BA_DECREF)(%rip)
     add $8, %rsp
     .cfi_def_cfa_offset 24
-    pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+    POP_RBX_R12
     ret
 ENDFUNC buffer_dealloc
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000002, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", @progbits
+GNU_PROPERTY_NOTES

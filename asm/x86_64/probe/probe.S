@@ -6,6 +6,8 @@
  * Nothing here takes part in protection.
  */
 
+.include "../standalone.inc"
+.include "../macros.inc"
 .include "../sequences.inc"      /* PAGE_IS_ZERO, ZERO_AVX512_REST: the backend's own */
 
 .equ FEAT_XSAVE, 1
@@ -15,19 +17,6 @@
                                  ctypes' own argument copies never match     */
 .equ STACK_SKIP, 512          /* writes start this far below the entry sp, out of
                                  reach of the frames that later call the scanner */
-
-.macro FUNC name
-    .globl \name
-    .type \name, @function
-    .p2align 4
-\name:
-    .cfi_startproc
-    endbr64
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
 
     .data
     .p2align 3
@@ -65,11 +54,7 @@ msg_fill_raise:
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8-r11.
  */
 FUNC probe_stack_write
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     movabs $MASK, %rax
     xor %rax, %rdx                     /* rdx = sentinel                       */
     mov %rsp, %r8
@@ -181,127 +166,104 @@ FUNC probe_regs_fill
     cpuid                              /* leaf 7: EBX bit 30 = AVX512BW        */
     mov %ebx, 8(%rsp)
     cmpl $1, 12(%rsp)                  /* 1: raise instead of returning None   */
-    je 5f
+    je .Lfill_raise
     mov (probe_api + P_NONE)(%rip), %rbx
     mov %rbx, %rdi
     call *(probe_api + P_INCREF)(%rip) /* before the registers are filled      */
-    jmp 6f
-5:  mov (probe_api + P_EXC_VALUE)(%rip), %rdi
+    jmp .Lfill_registers
+.Lfill_raise:
+    mov (probe_api + P_EXC_VALUE)(%rip), %rdi
     lea msg_fill_raise(%rip), %rsi
     call *(probe_api + P_ERR_SET_STRING)(%rip)
     xor %ebx, %ebx                     /* result: NULL, exception set          */
-6:
+.Lfill_registers:
     movabs $MASK, %rax
     xor (probe_api + P_SENTINEL)(%rip), %rax   /* the table holds it masked */
     mov (probe_api + P_FEATURES)(%rip), %r8
+    mov 8(%rsp), %ecx                  /* leaf 7's ebx                         */
     stmxcsr (%rsp)
     orl $0x3f, (%rsp)                  /* IE DE ZE OE UE PE                    */
     ldmxcsr (%rsp)
-    movq %rax, %mm0
-    movq %rax, %mm1
-    movq %rax, %mm2
-    movq %rax, %mm3
-    movq %rax, %mm4
-    movq %rax, %mm5
-    movq %rax, %mm6
-    movq %rax, %mm7
+    call probe_fill_vectors
+    cmp $2, %r12d
+    jne .Lfill_gprs
+    call probe_signal_self             /* signal mode                          */
+.Lfill_gprs:
+    movabs $MASK, %rax
+    xor (probe_api + P_SENTINEL)(%rip), %rax
+    .irp r, rcx, rdx, rsi, rdi, r8, r9, r10, r11
+    mov %rax, %\r
+    .endr
+    mov %rbx, %rax                     /* result: None, or NULL                */
+    add $24, %rsp
+    .cfi_def_cfa_offset 24
+    pop %rbx
+    .cfi_def_cfa_offset 16
+    pop %r12
+    .cfi_def_cfa_offset 8
+    ret
+ENDFUNC probe_regs_fill
+
+/* \insn register 0 of kind \kind (xmm, ymm) into registers 1-15. */
+.macro COPY_0_TO_1_15 insn, kind
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    \insn %\kind\()0, %\kind\r
+    .endr
+.endm
+
+/*
+ * probe_fill_vectors                        [internal, leaf; probe_regs_fill]
+ *   The sentinel in mm0-mm7 (tags left empty: emms), and in zmm0-31 and
+ *   k0-k7 (AVX-512: 64-bit masks with AVX512BW, else 16-bit), ymm0-15 (AVX)
+ *   or xmm0-15, as far as the main library found them enabled.
+ *   in:  rax = the sentinel, r8 = its features (ss_features), ecx = CPUID
+ *        leaf 7's ebx
+ *   clobbers: those registers, flags.
+ */
+LOCALFUNC probe_fill_vectors
+    .irp r, 0,1,2,3,4,5,6,7
+    movq %rax, %mm\r
+    .endr
     emms                               /* tags empty; data registers keep it   */
     test $FEAT_AVX512, %r8
-    jz 1f
+    jz .Lvectors_no_avx512
     vpbroadcastq %rax, %zmm0
-    vmovdqa64 %zmm0, %zmm1
-    vmovdqa64 %zmm0, %zmm2
-    vmovdqa64 %zmm0, %zmm3
-    vmovdqa64 %zmm0, %zmm4
-    vmovdqa64 %zmm0, %zmm5
-    vmovdqa64 %zmm0, %zmm6
-    vmovdqa64 %zmm0, %zmm7
-    vmovdqa64 %zmm0, %zmm8
-    vmovdqa64 %zmm0, %zmm9
-    vmovdqa64 %zmm0, %zmm10
-    vmovdqa64 %zmm0, %zmm11
-    vmovdqa64 %zmm0, %zmm12
-    vmovdqa64 %zmm0, %zmm13
-    vmovdqa64 %zmm0, %zmm14
-    vmovdqa64 %zmm0, %zmm15
-    vmovdqa64 %zmm0, %zmm16
-    vmovdqa64 %zmm0, %zmm17
-    vmovdqa64 %zmm0, %zmm18
-    vmovdqa64 %zmm0, %zmm19
-    vmovdqa64 %zmm0, %zmm20
-    vmovdqa64 %zmm0, %zmm21
-    vmovdqa64 %zmm0, %zmm22
-    vmovdqa64 %zmm0, %zmm23
-    vmovdqa64 %zmm0, %zmm24
-    vmovdqa64 %zmm0, %zmm25
-    vmovdqa64 %zmm0, %zmm26
-    vmovdqa64 %zmm0, %zmm27
-    vmovdqa64 %zmm0, %zmm28
-    vmovdqa64 %zmm0, %zmm29
-    vmovdqa64 %zmm0, %zmm30
-    vmovdqa64 %zmm0, %zmm31
-    testl $(1 << 30), 8(%rsp)          /* AVX512BW: 64-bit mask registers      */
-    jz 2f
-    kmovq %rax, %k0
-    kmovq %rax, %k1
-    kmovq %rax, %k2
-    kmovq %rax, %k3
-    kmovq %rax, %k4
-    kmovq %rax, %k5
-    kmovq %rax, %k6
-    kmovq %rax, %k7
-    jmp 3f
-2:  kmovw %eax, %k0                    /* AVX512F only: 16-bit masks           */
-    kmovw %eax, %k1
-    kmovw %eax, %k2
-    kmovw %eax, %k3
-    kmovw %eax, %k4
-    kmovw %eax, %k5
-    kmovw %eax, %k6
-    kmovw %eax, %k7
-    jmp 3f
-1:  test $FEAT_AVX, %r8
-    jz 4f
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    vmovdqa64 %zmm0, %zmm\r
+    .endr
+    test $(1 << 30), %ecx              /* AVX512BW: 64-bit mask registers      */
+    jz .Lvectors_short_masks
+    .irp k, 0,1,2,3,4,5,6,7
+    kmovq %rax, %k\k
+    .endr
+    ret
+.Lvectors_short_masks:                 /* AVX512F only: 16-bit masks           */
+    .irp k, 0,1,2,3,4,5,6,7
+    kmovw %eax, %k\k
+    .endr
+    ret
+.Lvectors_no_avx512:
+    test $FEAT_AVX, %r8
+    jz .Lvectors_sse
     vmovq %rax, %xmm0
     vpbroadcastq %xmm0, %ymm0
-    vmovdqa %ymm0, %ymm1
-    vmovdqa %ymm0, %ymm2
-    vmovdqa %ymm0, %ymm3
-    vmovdqa %ymm0, %ymm4
-    vmovdqa %ymm0, %ymm5
-    vmovdqa %ymm0, %ymm6
-    vmovdqa %ymm0, %ymm7
-    vmovdqa %ymm0, %ymm8
-    vmovdqa %ymm0, %ymm9
-    vmovdqa %ymm0, %ymm10
-    vmovdqa %ymm0, %ymm11
-    vmovdqa %ymm0, %ymm12
-    vmovdqa %ymm0, %ymm13
-    vmovdqa %ymm0, %ymm14
-    vmovdqa %ymm0, %ymm15
-    jmp 3f
-4:  movq %rax, %xmm0
+    COPY_0_TO_1_15 vmovdqa, ymm
+    ret
+.Lvectors_sse:
+    movq %rax, %xmm0
     punpcklqdq %xmm0, %xmm0
-    movdqa %xmm0, %xmm1
-    movdqa %xmm0, %xmm2
-    movdqa %xmm0, %xmm3
-    movdqa %xmm0, %xmm4
-    movdqa %xmm0, %xmm5
-    movdqa %xmm0, %xmm6
-    movdqa %xmm0, %xmm7
-    movdqa %xmm0, %xmm8
-    movdqa %xmm0, %xmm9
-    movdqa %xmm0, %xmm10
-    movdqa %xmm0, %xmm11
-    movdqa %xmm0, %xmm12
-    movdqa %xmm0, %xmm13
-    movdqa %xmm0, %xmm14
-    movdqa %xmm0, %xmm15
-3:  cmp $2, %r12d
-    jne 7f
-    /* signal mode: with the vector/mask registers full, make the kernel save
-     * them into a signal frame (tgkill to this thread), then spin with them
-     * full so that timer signals land too */
+    COPY_0_TO_1_15 movdqa, xmm
+    ret
+ENDFUNC probe_fill_vectors
+
+/*
+ * probe_signal_self                         [internal, leaf; probe_regs_fill]
+ *   With the vector and mask registers full, make the kernel save them into
+ *   a signal frame (tgkill of P_SIGNO to this thread), then spin P_SPIN
+ *   times with them (and rax) full so that timer signals land too.
+ *   clobbers: rax (the sentinel), rcx, rdx, rsi, rdi, r11, r12, flags.
+ */
+LOCALFUNC probe_signal_self
     mov $39, %eax                      /* getpid                               */
     syscall
     mov %rax, %rdi
@@ -314,29 +276,14 @@ FUNC probe_regs_fill
     mov (probe_api + P_SPIN)(%rip), %r12
     movabs $MASK, %rax
     xor (probe_api + P_SENTINEL)(%rip), %rax
-4:  test %r12, %r12
-    jz 7f
+.Lsignal_spin:
+    test %r12, %r12
+    jz .Lsignal_out
     dec %r12
-    jmp 4b
-7:  movabs $MASK, %rax
-    xor (probe_api + P_SENTINEL)(%rip), %rax
-    mov %rax, %rcx
-    mov %rax, %rdx
-    mov %rax, %rsi
-    mov %rax, %rdi
-    mov %rax, %r8
-    mov %rax, %r9
-    mov %rax, %r10
-    mov %rax, %r11
-    mov %rbx, %rax                     /* result: None, or NULL                */
-    add $24, %rsp
-    .cfi_def_cfa_offset 24
-    pop %rbx
-    .cfi_def_cfa_offset 16
-    pop %r12
-    .cfi_def_cfa_offset 8
+    jmp .Lsignal_spin
+.Lsignal_out:
     ret
-ENDFUNC probe_regs_fill
+ENDFUNC probe_signal_self
 
 /*
  * PyObject *probe_regs_fill_signal(PyObject *self, PyObject *unused)
@@ -369,11 +316,7 @@ ENDFUNC probe_regs_fill_raise
  */
 .macro USE_STACK name, bytes
 FUNC \name
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     sub $\bytes, %rsp
     mov %rsp, %rdi
     mov $\bytes, %ecx
@@ -408,11 +351,7 @@ USE_STACK probe_use_stack_1m, 1048576
  * Returns fn's result (a new reference the caller must release).
  */
 FUNC probe_call_and_spill
-    push %rbp
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbp, -16
-    mov %rsp, %rbp
-    .cfi_def_cfa_register %rbp
+    PUSH_RBP_FRAME
     push %rbx
     .cfi_offset %rbx, -24
     push %r12
@@ -467,7 +406,7 @@ ENDFUNC probe_call_and_spill
  *      faults), unmap it.  Run from another thread (a ctypes.CDLL handle: no
  *      GIL) to make the process fault while scopes run.
  * void probe_loop_read(uint64_t n, void *buf4096_aligned32)      [AVX]
- *      (reads and ORs one page as stack.S's page_is_zero does)
+ *      (reads and ORs one page as stack.S's check of a recorded page does)
  * void probe_loop_regzero(uint64_t n, uint64_t avx512)            [AVX]
  *      (XGETBV(1), VZEROALL, and with avx512 VPXORD zmm16-31 and KXORW k0-7:
  *      what regs.S runs when only SSE/AVX/AVX-512 state is in use)
@@ -519,12 +458,7 @@ FUNC probe_loop_zero
 ENDFUNC probe_loop_zero
 
 FUNC probe_fault_loop
-    push %rbx
-    .cfi_def_cfa_offset 16
-    .cfi_offset %rbx, -16
-    push %r12
-    .cfi_def_cfa_offset 24
-    .cfi_offset %r12, -24
+    PUSH_RBX_R12
     mov %rdi, %rbx                     /* rbx = iterations left                */
     mov %rsi, %r12                     /* r12 = stop flag                      */
 1:  test %rbx, %rbx
@@ -552,10 +486,8 @@ FUNC probe_fault_loop
     syscall
     dec %rbx
     jmp 1b
-3:  pop %r12
-    .cfi_def_cfa_offset 16
-    pop %rbx
-    .cfi_def_cfa_offset 8
+3:
+    POP_RBX_R12
     ret
 ENDFUNC probe_fault_loop
 
@@ -586,10 +518,4 @@ FUNC probe_loop_regzero
 3:  ret
 ENDFUNC probe_loop_regzero
 
-    .section .note.gnu.property, "a"
-    .p2align 3
-    .long 4, 16, 5
-    .asciz "GNU"
-    .long 0xc0000002, 4, 3
-    .p2align 3
-    .section .note.GNU-stack, "", @progbits
+GNU_PROPERTY_NOTES

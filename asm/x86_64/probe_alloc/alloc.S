@@ -11,20 +11,10 @@
  * PLT (JUMP_SLOT relocation); pa_malloc_got and pa_free_got go through a
  * GLOB_DAT GOT entry instead, as code that takes the function's address does.
  */
+
+.include "../standalone.inc"
 .equ MASK, 0xa5a5a5a5a5a5a5a5
 
-.macro FUNC name
-    .globl \name
-    .type \name, @function
-    .p2align 4
-\name:
-    .cfi_startproc
-    endbr64
-.endm
-.macro ENDFUNC name
-    .cfi_endproc
-    .size \name, . - \name
-.endm
 .macro VIA_PLT name
 FUNC pa_\name
     jmp \name@PLT
@@ -166,15 +156,4 @@ FUNC pa_fill
     ret
 ENDFUNC pa_fill
 
-    .section .note.GNU-stack, "", @progbits
-    .pushsection .note.gnu.property, "a"
-    .p2align 3
-    .long 4
-    .long 16
-    .long 5
-    .asciz "GNU"
-    .long 0xc0000002
-    .long 4
-    .long 3
-    .p2align 3
-    .popsection
+GNU_PROPERTY_NOTES
