@@ -133,13 +133,26 @@ FEATURES: Final[Dict[str, Tuple[Bit, ...]]] = {
 #: architectures whose assembly also tests feature bits by number (tbz/tbnz): FEAT_<NAME>_BIT
 FEATURE_BIT_NUMBERS: Final = ("aarch64",)
 
-# ---- messages the assembly raises (trampoline.S) ----------------------------------------------
+# ---- messages the assembly raises (trampoline.S, block.S) ----------------------------------------------
 MESSAGES: Final[Tuple[Message, ...]] = (
     Message("UNREGISTERED", "secretscope: the stack of this thread could not be registered"),
     Message("BAD_SP", "secretscope: the stack pointer is outside this thread's registered stack "
                       "(code running on a switched stack cannot be protected)"),
     Message("SCRUB_FAILED", "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"),
     Message("DO_NOARGS", "do() missing required argument: 'f'"),
+    # block.S: with-block pairing (docs/api.md, "with secret():")
+    Message("NOT_SCOPE", "secretscope: the argument is not a secret() scope"),
+    Message("ALREADY_OPEN", "secretscope: this secret() block is already open; use a new secret() for each block"),
+    Message("NOT_OPEN", "secretscope: __exit__ of a secret() block that is not open (an exit without its enter, "
+                        "or a second exit); nothing was changed"),
+    Message("OTHER_THREAD", "secretscope: this secret() block was opened on another thread and can only be closed "
+                            "there; nothing was changed"),
+    Message("NOT_ARMED", "secretscope: a secret() block is closed only by the `with` statement that opened it; "
+                         "nothing was changed"),
+    Message("NOT_INNERMOST", "secretscope: a scope opened inside this secret() block is still open (scopes close in "
+                             "the reverse order of opening); nothing was changed"),
+    Message("OTHER_FRAME", "secretscope: a secret() block must be closed by the frame that opened it; nothing was "
+                           "changed"),
 )
 
 

@@ -41,22 +41,23 @@ ss_block_types:
 .equ TYPE_EXIT, 8
 
     .section .rodata
+/* the texts: secretscope/_interface.py's MESSAGES, through interface.inc */
 msg_not_scope:
-    .asciz "secretscope: the argument is not a secret() scope"
+    MSG_NOT_SCOPE_TEXT
 msg_already_open:
-    .asciz "secretscope: this secret() block is already open; use a new secret() for each block"
+    MSG_ALREADY_OPEN_TEXT
 msg_not_open:
-    .asciz "secretscope: __exit__ of a secret() block that is not open (an exit without its enter, or a second exit); nothing was changed"
+    MSG_NOT_OPEN_TEXT
 msg_other_thread:
-    .asciz "secretscope: this secret() block was opened on another thread and can only be closed there; nothing was changed"
+    MSG_OTHER_THREAD_TEXT
 msg_not_armed:
-    .asciz "secretscope: a secret() block is closed only by the `with` statement that opened it; nothing was changed"
+    MSG_NOT_ARMED_TEXT
 msg_not_innermost:
-    .asciz "secretscope: a scope opened inside this secret() block is still open (scopes close in the reverse order of opening); nothing was changed"
+    MSG_NOT_INNERMOST_TEXT
 msg_other_frame:
-    .asciz "secretscope: a secret() block must be closed by the frame that opened it; nothing was changed"
+    MSG_OTHER_FRAME_TEXT
 msg_scrub_failed:
-    .asciz "secretscope: erasing the stack failed (mincore); the scope's stack may not be erased"
+    MSG_SCRUB_FAILED_TEXT
 
     .text
 /* rax = the fields (LAYOUT_SCOPE) of Scope \reg.  clobbers: flags. */

@@ -38,6 +38,33 @@ FUNC pa_free_got
 ENDFUNC pa_free_got
 
 /*
+ * pa_tramp_malloc, pa_tramp_free                                   [bench]
+ * A bare trampoline: one indirect branch through pa_tramp_next[0] / [1]
+ * (the bench stores libc's malloc and free there), nothing else: the least
+ * any function interposed before the allocator costs.  clobbers: x16.
+ */
+FUNC pa_tramp_malloc
+    adrp x16, pa_tramp_next
+    ldr x16, [x16, :lo12:pa_tramp_next]
+    br x16                             /* x16: a valid target of "bti c"          */
+ENDFUNC pa_tramp_malloc
+FUNC pa_tramp_free
+    adrp x16, pa_tramp_next
+    add x16, x16, :lo12:pa_tramp_next
+    ldr x16, [x16, #8]
+    br x16
+ENDFUNC pa_tramp_free
+
+    .data
+    .p2align 4
+    .globl pa_tramp_next
+    .type pa_tramp_next, %object
+pa_tramp_next:
+    .quad 0, 0
+    .size pa_tramp_next, 16
+    .text
+
+/*
  * void pa_malloc_many(void **out, size_t n, size_t size), pa_free_many(void **blocks,
  * size_t n), pa_loop(size_t n, size_t size): as on x86-64.  clobbers: caller-saved
  * registers (x19-x21 are saved).

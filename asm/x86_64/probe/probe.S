@@ -102,7 +102,7 @@ ENDFUNC probe_stack_pointer
  * uint64_t probe_stack_scan(uint64_t low, uint64_t high, uint64_t masked)
  *                                                                  [ctypes]
  * Counts 8-byte aligned words equal to the sentinel (masked ^ MASK) in
- * [low, high).  Leaf: the sentinel exists only in a register here.
+ * [low, high).  Leaf: the sentinel exists only in rdx here, cleared on return.
  */
 FUNC probe_stack_scan
     movabs $MASK, %rax
@@ -116,14 +116,16 @@ FUNC probe_stack_scan
     inc %rax
 3:  add $8, %rdi
     jmp 1b
-2:  ret
+2:  xor %edx, %edx                  /* the sentinel leaves no register behind */
+    ret
 ENDFUNC probe_stack_scan
 
 /*
  * uint64_t probe_mem_scan(uint64_t low, uint64_t high, uint64_t masked)
  *                                                                  [ctypes]
  * Counts occurrences of the 8-byte sentinel (masked ^ MASK) at ANY byte
- * offset in [low, high) (heap objects need not align their data).  Leaf.
+ * offset in [low, high) (heap objects need not align their data).  Leaf;
+ * rdx (the sentinel) is cleared on return.
  */
 FUNC probe_mem_scan
     movabs $MASK, %rax
@@ -137,7 +139,8 @@ FUNC probe_mem_scan
     inc %rax
 3:  inc %rdi
     jmp 1b
-2:  ret
+2:  xor %edx, %edx                  /* the sentinel leaves no register behind */
+    ret
 ENDFUNC probe_mem_scan
 
 /*

@@ -41,6 +41,29 @@ FUNC pa_free_got
 ENDFUNC pa_free_got
 
 /*
+ * pa_tramp_malloc, pa_tramp_free                                   [bench]
+ * A bare trampoline: one indirect jump through pa_tramp_next[0] / [1]
+ * (the bench stores libc's malloc and free there), nothing else.  The cost
+ * any function interposed between a caller and its allocator pays at the
+ * least, for the bench to set beside the native-heap wrappers'.
+ */
+FUNC pa_tramp_malloc
+    jmp *pa_tramp_next(%rip)
+ENDFUNC pa_tramp_malloc
+FUNC pa_tramp_free
+    jmp *(pa_tramp_next + 8)(%rip)
+ENDFUNC pa_tramp_free
+
+    .data
+    .p2align 4
+    .globl pa_tramp_next
+    .type pa_tramp_next, @object
+pa_tramp_next:
+    .quad 0, 0
+    .size pa_tramp_next, 16
+    .text
+
+/*
  * void pa_malloc_many(void **out, size_t n, size_t size)          [ctypes]
  * out[i] = malloc(size) for i < n, through the PLT.
  * void pa_free_many(void **blocks, size_t n)                       [ctypes]
