@@ -397,6 +397,10 @@ def test_chains_to_what_a_slot_was_bound_to(native, nh, tmp_path):
                 assert nh._write_slot(slot.address, fake[slot.kind], relro)
         do(lambda: None)                               # installs: wraps what the slots hold
         assert any(r[0] == fake[0] and r[9] == fake[9] for r in nh.families), nh.families
+        # reported: the interposed chain is not the C library's own (protection().limits)
+        assert nh.foreign_objects() == 1, nh.families
+        from secretscope import protection
+        assert [x for x in protection().limits if x.startswith("native heap: 1 object")], protection().limits
         scanner = MemoryScanner(Probe(backend))
         tracemalloc.start()
         def make():
