@@ -503,6 +503,16 @@ class FreeLists:
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
+    def _free_function(self, loc: Located) -> int:
+        """What frees an object of a list found refilled at the last exit.  3.10-3.13's float list
+        (the one a gc.collect() re-enables inside a scope): ss_fl_free_float, which zeroes the value
+        and then calls the list's own free function, since a float allocated before the scope may
+        have been parked, reused for a value of the scope and parked again, never recorded."""
+        if loc.spec.name != "floats" or sys.version_info >= (3, 14) or not loc.free:
+            return loc.free
+        ctypes.c_uint64.in_dll(self.lib, "ss_fl_float_free").value = loc.free
+        return ctypes.cast(self.lib.ss_fl_free_float, ctypes.c_void_p).value or 0
+
     def ensure(self) -> None:
         """Locate and install (first call only; the calling thread is not inside a scope yet)."""
         if self._tried:
@@ -522,7 +532,8 @@ class FreeLists:
                 return
             entries = (ctypes.c_uint64 * (MAX_ENTRIES * len(ENTRY_FIELDS))).in_dll(self.lib, "ss_fl_entries")
             for i, loc in enumerate(located):
-                values = (loc.head, loc.count, loc.width, loc.disabled & (1 << 64) - 1, loc.link, loc.free, 0, 0)
+                values = (loc.head, loc.count, loc.width, loc.disabled & (1 << 64) - 1, loc.link,
+                          self._free_function(loc), 0, 0)
                 for j, value in enumerate(values):
                     entries[i * len(ENTRY_FIELDS) + j] = value
             zero = (ctypes.c_uint64 * (ZERO_MAX * 6)).in_dll(self.lib, "ss_fl_zero")

@@ -18,9 +18,6 @@ WITH_EXIT_SLOT = ("stack: on CPython 3.11 (x86-64) the interpreter calls a `with
                   "or use do(): they have no such frame)")
 DTOA_BIGINTS = ("free lists: on CPython 3.10-3.11 the dtoa Bigints (digits of numbers converted between "
                 "float and str) parked inside a scope are not zeroed")
-FLOAT_GC = ("free lists: on CPython 3.10-3.13 a gc.collect() inside a scope re-enables the float free list: "
-            "a float made before the scope, taken from it inside the scope and parked again, is freed "
-            "unzeroed at the scope's end")
 FOREIGN_FAMILY = ("native heap: {n} object(s) bind malloc's family to an allocator other than the one "
                   "malloc_usable_size answers for: their freed blocks are zeroed up to the C library's "
                   "usable size only (best effort)")
@@ -44,8 +41,6 @@ def version_limits(version: Sequence[int], machine: str) -> Tuple[str, ...]:
         out.append(WITH_EXIT_SLOT)
     if (3, 10) <= v <= (3, 11):
         out.append(DTOA_BIGINTS)
-    if (3, 10) <= v <= (3, 13):
-        out.append(FLOAT_GC)
     return tuple(out)
 
 

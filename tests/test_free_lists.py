@@ -169,6 +169,38 @@ def test_floats_refilled_by_gc_inside_the_scope(lists, mem, scanner, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_floats_from_before_the_scope_reused_after_gc(lists, probe, mode):
+    """3.10-3.13: floats allocated BEFORE the scope (never recorded), freed inside it after a
+    gc.collect() re-enabled the list, so parked; taken again for values of the scope and parked once
+    more.  The last exit frees what the list holds; without zeroing each value first the secret
+    stayed in those freed floats ('off' and 'control' keep them parked, holding it).
+
+    Freed pymalloc blocks are reused at once (last freed, first reused), so the values are read
+    right after the scope by one probe call per float over spans computed inside it: nothing of
+    the floats' size class is allocated before they are looked at."""
+    loc = _located(lists, "floats")
+    if sys.version_info >= (3, 14):
+        _not_here("does not clear the float list in gc.collect()")
+    tag = next(_tags)
+    n = loc.spec.maximum             # a full list
+    before = [float(i) + 0.25 for i in range(n)]   # not recorded
+
+    def body():
+        gc.collect()                 # clears the float list and its count: re-enabled
+        before.clear()               # the old floats parked on it
+        objs = [struct.unpack("<d", make_bytes(tag, 8))[0] for _ in range(n)]   # popped for the secret
+        spans = tuple((id(o) + 16, id(o) + 24) for o in objs)                  # ob_fval of each
+        del objs                     # parked again
+        return spans
+    spans = _run(lists, mode, body)
+    holding = sum(probe.count(lo, hi, tag) for lo, hi in spans)
+    if mode == "scoped":
+        assert holding == 0, f"{holding} of {n} floats freed at the last exit kept the secret"
+    else:
+        assert holding >= n // 2, f"the control: only {holding} of {n} parked floats hold the secret"
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_ints(lists, mem, mode):
     loc = _located(lists, "ints")
     tag = next(_tags)

@@ -443,4 +443,30 @@ FUNC ss_freelists_reset
     ret
 ENDFUNC ss_freelists_reset
 
+/*
+ * void ss_fl_free_float(PyObject *op)          [FL_FREE of 3.10-3.13's float list]
+ *
+ * Frees a float of a list found refilled at the last exit, value first:
+ * zeroes ob_fval (offset 16 of PyFloatObject; the list links through
+ * ob_type, read by fl_restore_all before this call) and tail-calls
+ * ss_fl_float_free (PyObject_Free, set by _freelists.py).  heap.S zeroes a
+ * float the scope allocated anyway; this covers one allocated BEFORE the
+ * scope, parked inside it after a gc.collect() re-enabled the list, taken
+ * again for a value of the scope and parked once more: never recorded, so
+ * nothing else would zero it.  clobbers: what PyObject_Free clobbers.
+ */
+FUNC ss_fl_free_float
+    movq $0, 16(%rdi)                  /* ob_fval: the value, never read       */
+    jmp *ss_fl_float_free(%rip)
+ENDFUNC ss_fl_free_float
+
+    .bss
+    .p2align 3
+    .globl ss_fl_float_free
+    .type ss_fl_float_free, %object
+ss_fl_float_free:                       /* PyObject_Free                        */
+    .zero 8
+    .size ss_fl_float_free, 8
+    .text
+
 GNU_PROPERTY_NOTES
