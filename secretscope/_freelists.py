@@ -30,12 +30,13 @@ off and `protection()` says so (heap: False, with the reason); it is never switc
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 import os
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ._cpython import api_function, has_symbol, symbol
 from ._platform import free_threaded
@@ -430,6 +431,100 @@ def _locate_dtoa(mem: _Memory, base: int) -> ZeroedChains:
                         _BIGINT_KMAX + 1, _BIGINT_SIGN, _BIGINT_MAXWDS, _BIGINT_X, 1 << _BIGINT_KMAX, _CHAIN_LIMIT)
 
 
+def _maps() -> List[Tuple[int, int, str, str]]:
+    """(start, end, permissions, path) of every mapping of this process."""
+    rows: List[Tuple[int, int, str, str]] = []
+    with open("/proc/self/maps") as f:
+        for row in f.read().splitlines():
+            parts = row.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            rows.append((lo, hi, parts[1], parts[5] if len(parts) > 5 else ""))
+    return rows
+
+
+def _bss_ranges(rows: List[Tuple[int, int, str, str]], code_address: int) -> List[Tuple[int, int]]:
+    """Where the .bss of the object whose code holds code_address lies: .bss follows .data, so it
+    starts within the last page of the object's last rw file mapping and goes on in the anonymous
+    mapping right after it, if any (zero-initialized statics, such as dtoa's free lists, are there)."""
+    owner = next((name for lo, hi, _, name in rows if lo <= code_address < hi and name.startswith("/")), None)
+    if owner is None:
+        raise Unsupported("dtoa: the object holding the interpreter's code was not found in /proc/self/maps")
+    last = max((i for i, (_, _, perms, name) in enumerate(rows) if name == owner and perms.startswith("rw")),
+               default=None)
+    if last is None:
+        raise Unsupported("dtoa: the interpreter's object has no writable mapping")
+    lo, hi = rows[last][0], rows[last][1]
+    out = [(max(lo, hi - os.sysconf("SC_PAGE_SIZE")), hi)]
+    if last + 1 < len(rows) and not rows[last + 1][3] and rows[last + 1][0] == hi and rows[last + 1][2].startswith("rw"):
+        out.append((hi, rows[last + 1][1]))
+    return out
+
+
+def _read_all(mem: _Memory, lo: int, hi: int) -> bytes:
+    return b"".join(mem.read(at, min(SCAN_BYTES, hi - at)) for at in range(lo, hi, SCAN_BYTES))
+
+
+def _locate_dtoa_static(mem: _Memory) -> ZeroedChains:
+    """3.10-3.11: dtoa.c's `static Bigint *freelist[Kmax + 1]` in the interpreter's own .bss (no
+    symbol in a stripped build): the one array of 8 list heads whose chains are consistent Bigints
+    (k == the list, maxwds == 2**k), with some parked after a conversion.
+
+    Only words that point into writable memory, in runs of 8 or more such words (or NULLs), are
+    candidates; a head node's own k says which slot of the array it is in (read from the snapshot
+    when the node is dtoa's private_mem, in the same .bss, else through /proc/self/mem)."""
+    repr(len(sys.argv) / 3.0)                                  # Bigints parked on the lists now
+    rows = _maps()
+    writable = sorted((lo, hi) for lo, hi, perms, _ in rows if perms.startswith("rw"))
+    starts = [lo for lo, _ in writable]
+    snapshots = [(lo, _read_all(mem, lo, hi)) for lo, hi in _bss_ranges(rows, symbol("_Py_dg_dtoa"))]
+
+    def header(node: int) -> Tuple[int, int]:
+        for lo, data in snapshots:
+            if lo <= node and node + 16 <= lo + len(data):
+                o = node - lo
+                return int.from_bytes(data[o + 8:o + 12], "little"), int.from_bytes(data[o + 12:o + 16], "little")
+        try:
+            return mem.word(node + _BIGINT_K, 4), mem.word(node + _BIGINT_MAXWDS, 4)
+        except Unsupported:
+            return -1, -1
+
+    def into_writable(w: int) -> bool:
+        j = bisect.bisect_right(starts, w) - 1
+        return j >= 0 and w + 16 <= writable[j][1]
+
+    found: Set[int] = set()
+    for lo, data in snapshots:
+        words = memoryview(data)[:len(data) // 8 * 8].cast("Q")
+        # a word can be a head only inside a run of 8 or more words that are each NULL or an aligned
+        # pointer into writable memory (the array); most of .data is pointers to code or constants
+        ok = [w == 0 or (not w & 7 and into_writable(w)) for w in words]
+        in_run = [False] * len(ok)
+        i = 0
+        while i < len(ok):
+            if not ok[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(ok) and ok[j]:
+                j += 1
+            if j - i > _BIGINT_KMAX:
+                in_run[i:j] = [True] * (j - i)
+            i = j
+        for i, w in enumerate(words):
+            if not w or not in_run[i]:
+                continue
+            k, maxwds = header(w)
+            if not 0 <= k <= _BIGINT_KMAX or maxwds != 1 << k or i < k:
+                continue
+            heads = lo + 8 * (i - k)
+            if heads not in found and _bigint_lists_consistent(mem, heads) > 0:
+                found.add(heads)
+    if len(found) != 1:
+        raise Unsupported(f"dtoa: the Bigint free lists were found {len(found)} times in the interpreter's data")
+    return ZeroedChains("dtoa_bigints", "digits of numbers converted between float and str", found.pop(),
+                        _BIGINT_KMAX + 1, _BIGINT_SIGN, _BIGINT_MAXWDS, _BIGINT_X, 1 << _BIGINT_KMAX, _CHAIN_LIMIT)
+
+
 def _locate_once() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]]:
     version = sys.version_info[:2]
     if free_threaded():
@@ -470,7 +565,7 @@ def _locate_once() -> Tuple[List[Located], List[ZeroedArray], List[ZeroedChains]
             probe.check(loc, park)
             located.append(loc)
         arrays = [_locate_dictkeys_310(mem, head)] if version == (3, 10) else []
-        chains = [_locate_dtoa(mem, base)] if version >= (3, 12) else []
+        chains = [_locate_dtoa(mem, base) if version >= (3, 12) else _locate_dtoa_static(mem)]
         return located, arrays, chains
     finally:
         mem.close()

@@ -16,8 +16,6 @@ WITH_EXIT_SLOT = ("stack: on CPython 3.11 (x86-64) the interpreter calls a `with
                   "PyObject_Vectorcall, whose frame keeps one 8-byte slot it never writes above the erased "
                   "region: 8 bytes the block's calls left at that depth can survive (decorate the function "
                   "or use do(): they have no such frame)")
-DTOA_BIGINTS = ("free lists: on CPython 3.10-3.11 the dtoa Bigints (digits of numbers converted between "
-                "float and str) parked inside a scope are not zeroed")
 FOREIGN_FAMILY = ("native heap: {n} object(s) bind malloc's family to an allocator other than the one "
                   "malloc_usable_size answers for: their freed blocks are zeroed up to the C library's "
                   "usable size only (best effort)")
@@ -39,8 +37,6 @@ def version_limits(version: Sequence[int], machine: str) -> Tuple[str, ...]:
     out: List[str] = []
     if v == (3, 11) and machine == "x86_64":
         out.append(WITH_EXIT_SLOT)
-    if (3, 10) <= v <= (3, 11):
-        out.append(DTOA_BIGINTS)
     return tuple(out)
 
 
