@@ -22,11 +22,7 @@
     .data
     .p2align 3
 /* The Scope type and the exit objects' type, written by _native.py. */
-    .globl ss_block_types
-    .type ss_block_types, %object
-ss_block_types:
-    .zero 16
-    .size ss_block_types, . - ss_block_types
+    ZEROED_OBJECT ss_block_types, 16
 .equ TYPE_SCOPE, 0
 .equ TYPE_EXIT, 8
 

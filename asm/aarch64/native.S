@@ -47,32 +47,14 @@
 
     .bss
     .p2align 6
-    .globl ss_native_next
-    .type ss_native_next, %object
-ss_native_next:                   /* FAMILIES rows of KINDS next functions        */
-    .zero FAMILIES * ROW
-    .size ss_native_next, FAMILIES * ROW
-    .globl ss_native_api
-    .type ss_native_api, %object
-ss_native_api:
-    .zero NAPI_SIZE
-    .size ss_native_api, NAPI_SIZE
-    .globl ss_native_tracked
-    .type ss_native_tracked, %object
-ss_native_tracked:                /* recorded blocks alive                        */
-    .zero 8
-    .size ss_native_tracked, 8
-    .globl ss_native_stats
-    .type ss_native_stats, %object
-ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] allocations refused, [3] table capacity  */
-    .zero 32
-    .size ss_native_stats, 32
+    ZEROED_OBJECT ss_native_next, FAMILIES*ROW /* FAMILIES rows of KINDS next functions        */
+    ZEROED_OBJECT ss_native_api, NAPI_SIZE
+    ZEROED_OBJECT ss_native_tracked, 8 /* recorded blocks alive                        */
+    /* [0] blocks zeroed, [1] bytes zeroed,
+     * [2] allocations refused, [3] table capacity */
+    ZEROED_OBJECT ss_native_stats, 32
     .p2align 6
-    .type native_state, %object
-native_state:
-    .zero 40
-    .size native_state, 40
+    LOCAL_ZEROED_OBJECT native_state, 40
 
     .text
 .macro NSTATE reg

@@ -9,11 +9,7 @@
     .p2align 6
 /* ss_api: CPython entry points and objects, written once by _native.py before
  * any other routine runs (layout: API_* in common.inc). */
-    .globl ss_api
-    .type ss_api, @object
-ss_api:
-    .zero API_SIZE
-    .size ss_api, . - ss_api
+    ZEROED_OBJECT ss_api, API_SIZE
 
     .section .rodata
     .p2align 3
@@ -40,12 +36,7 @@ ss_capabilities:
     ZEROED_OBJECT ss_features, 8
     ZEROED_OBJECT ss_xcr0, 8
 /* XSAVE components that clear_registers resets with XRSTOR (see regs.S). */
-    .globl ss_xrstor_mask
-    .hidden ss_xrstor_mask
-    .type ss_xrstor_mask, @object
-ss_xrstor_mask:
-    .zero 8
-    .size ss_xrstor_mask, 8
+    HIDDEN_ZEROED_OBJECT ss_xrstor_mask, 8
 
     .text
 /*

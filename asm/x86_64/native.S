@@ -73,13 +73,10 @@
     ZEROED_OBJECT ss_native_next, FAMILIES*ROW /* FAMILIES rows of KINDS next functions        */
     ZEROED_OBJECT ss_native_api, NAPI_SIZE
     ZEROED_OBJECT ss_native_tracked, 8 /* recorded blocks alive                        */
-    .globl ss_native_stats
-    .type ss_native_stats, @object
-ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] allocations refused (not recordable),
-                                     [3] table capacity (entries)                 */
-    .zero 32
-    .size ss_native_stats, 32
+    /* [0] blocks zeroed, [1] bytes zeroed,
+     * [2] allocations refused (not recordable),
+     * [3] table capacity (entries) */
+    ZEROED_OBJECT ss_native_stats, 32
     .p2align 6
 native_lock:       .zero 8
 native_fork_owner: .zero 8        /* thread pointer of the forking thread, or 0   */

@@ -31,11 +31,7 @@
 
     .data
     .p2align 3
-    .globl buffer_api
-    .type buffer_api, %object
-buffer_api:
-    .zero BA_SIZE
-    .size buffer_api, BA_SIZE
+    ZEROED_OBJECT buffer_api, BA_SIZE
 
     .section .rodata
 msg_closed:

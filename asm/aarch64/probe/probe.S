@@ -46,11 +46,7 @@
     .p2align 3
 /* Filled by Python: Py_None, Py_IncRef, the masked sentinel for probe_regs_fill, and
  * the main library's feature bits (ss_features). */
-    .globl probe_api
-    .type probe_api, %object
-probe_api:
-    .zero 64
-    .size probe_api, 64
+    ZEROED_OBJECT probe_api, 64
 .equ P_NONE, 0
 .equ P_INCREF, 8
 .equ P_SENTINEL, 16
