@@ -62,6 +62,13 @@ class Record(NamedTuple):
         return self.size // 8
 
 
+class Kind(NamedTuple):
+    """An allocator function native.S wraps: its column K_<NAME> of a family row."""
+
+    name: str
+    wrapper: str  # native.S's macro that makes its wrappers: ALLOC, REALLOC or FREE (<wrapper>_WRAPPER)
+
+
 class Message(NamedTuple):
     """An error message the assembly raises (the .asciz text of a macro MSG_<NAME>_TEXT)."""
 
@@ -195,7 +202,31 @@ DOMAINS: Final = _record("DOM", 40, 0, "ss_heap_domains[i] (heap.S): a PyMemAllo
     realloc
     free
 """)
-RECORDS: Final = (SCOPE, HOOKS, FREE_LISTS, FREE_ARRAYS, FREE_CHAINS, PARKED, DOMAINS)
+
+
+# ---- native.S: the C library's allocators, wrapped through other modules' GOT slots ------------
+#: the columns of a family row of ss_native_next (K_<NAME> = index, KINDS = how many), in the
+#: order _native_heap.py fills them
+NATIVE_KINDS: Final[Tuple[Kind, ...]] = (
+    Kind("malloc", "ALLOC"), Kind("calloc", "ALLOC"), Kind("realloc", "REALLOC"), Kind("reallocarray", "REALLOC"),
+    Kind("posix_memalign", "ALLOC"), Kind("aligned_alloc", "ALLOC"), Kind("memalign", "ALLOC"),
+    Kind("valloc", "ALLOC"), Kind("pvalloc", "ALLOC"), Kind("free", "FREE"),
+)
+#: rows of ss_native_next: distinct allocator chains covered, each with its own copy of every wrapper
+NATIVE_FAMILIES: Final = 4
+#: ss_native_api (native.S), filled by _native_heap.py
+NATIVE_API: Final = _record("NAPI", 24, 0, "ss_native_api (native.S), filled by _native_heap.py", """
+    usable  malloc_usable_size
+    errno   __errno_location
+    page    page size (pvalloc rounds to it)
+""")
+#: ss_native_collect's output (native.S): a header, then entries of COLLECT_ENTRY bytes whose
+#: name (NUL-terminated) is cut at COLLECT_NAME - 1
+COLLECT_ENTRY: Final = 280
+COLLECT_NAME: Final = 256
+COLLECT_HEADER: Final = 32
+
+RECORDS: Final = (SCOPE, HOOKS, FREE_LISTS, FREE_ARRAYS, FREE_CHAINS, PARKED, DOMAINS, NATIVE_API)
 
 
 # ---- a per-thread slot's SLOT_FLAGS (threads.S); ss_register_thread's flags argument ----------
@@ -329,7 +360,16 @@ def render_include(arch: str) -> str:
             lines += [_equ(f"{record.prefix}_SHIFT", record.size.bit_length() - 1)]
         if record.maximum:
             lines += [_equ(f"{record.prefix}_MAX", record.maximum)]
-    lines += ["", "/* ---- messages the assembly raises: MSG_<NAME>_TEXT emits the string ---- */"]
+    lines += ["", "/* ---- native.S: allocator columns (K_*), families, ss_native_collect's entries ---- */"]
+    lines += [_equ("K_" + kind.name.upper(), index) for index, kind in enumerate(NATIVE_KINDS)]
+    lines += [_equ("KINDS", len(NATIVE_KINDS)), _equ("FAMILIES", NATIVE_FAMILIES),
+              _equ("COLLECT_ENTRY", COLLECT_ENTRY), _equ("COLLECT_NAME", COLLECT_NAME),
+              "/* NATIVE_WRAPPERS fam: every kind's wrapper of family \\fam, in K_* order (native.S defines",
+              " * ALLOC_WRAPPER, REALLOC_WRAPPER, FREE_WRAPPER) */", ".macro NATIVE_WRAPPERS fam"]
+    for kind in NATIVE_KINDS:
+        args = "\\fam" if kind.wrapper == "FREE" else f"{kind.name}, K_{kind.name.upper()}, \\fam"
+        lines.append(f"    {kind.wrapper}_WRAPPER {args}")
+    lines += [".endm", "", "/* ---- messages the assembly raises: MSG_<NAME>_TEXT emits the string ---- */"]
     for msg in MESSAGES:
         lines += [f".macro MSG_{msg.name}_TEXT", f"    .asciz {_asm_string(msg.text)}", ".endm"]
     return "\n".join(lines) + "\n"

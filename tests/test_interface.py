@@ -81,6 +81,7 @@ _RECORD_OBJECTS = {
     "ss_fl_chains": (_interface.FREE_CHAINS, _interface.FREE_CHAINS.maximum),
     "ss_call_hooks": (_interface.HOOKS, 1),
     "ss_heap_domains": (_interface.DOMAINS, 2),
+    "ss_native_api": (_interface.NATIVE_API, 1),
 }
 
 
@@ -111,6 +112,9 @@ def test_generation_is_stable_and_complete(arch: str) -> None:
     assert values["LAYOUT_SIZE"] == LAYOUT_SIZE
     for message in MESSAGES:
         assert f".macro MSG_{message.name}_TEXT" in text
+    assert [values[f"K_{kind.name.upper()}"] for kind in _interface.NATIVE_KINDS] == \
+        list(range(len(_interface.NATIVE_KINDS))) and values["KINDS"] == len(_interface.NATIVE_KINDS)
+    assert values["FAMILIES"] == _interface.NATIVE_FAMILIES
     for record in _interface.RECORDS:  # 8-byte fields in order, the record's size, the array's length
         offsets = [values[f"{record.prefix}_{name.upper()}"] for name in record.names]
         assert offsets == list(range(0, 8 * len(record.fields), 8)), record.prefix
@@ -123,7 +127,8 @@ def test_generation_is_stable_and_complete(arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCHES)
 def test_no_source_defines_a_table_value_by_hand(arch: str) -> None:
     generated = set(_generated(arch))
-    for source in sorted((ROOT / "asm" / arch).glob("*.[Si]*")):
+    shared = sorted((ROOT / "asm" / "shared").glob("*.inc"))  # the arch-neutral includes
+    for source in [*sorted((ROOT / "asm" / arch).glob("*.[Si]*")), *shared]:
         if source.name == "interface.inc":
             continue
         defined = {name for name, _ in EQU.findall(source.read_text())}
@@ -150,9 +155,23 @@ def test_python_side_reads_the_table() -> None:
     assert _freelists.ENTRY_FIELDS == _interface.FREE_LISTS.names
     assert (_freelists.MAX_ENTRIES, _freelists.ZERO_MAX, _freelists.CHAINS_MAX) == \
         (_interface.FREE_LISTS.maximum, _interface.FREE_ARRAYS.maximum, _interface.FREE_CHAINS.maximum)
+    from secretscope import _native_heap
+    assert _native_heap.ALLOCATOR_NAMES == tuple(kind.name for kind in _interface.NATIVE_KINDS)
+    assert _native_heap.FAMILIES == _interface.NATIVE_FAMILIES
+    assert (_native_heap.COLLECT_ENTRY, _native_heap.COLLECT_NAME, _native_heap.COLLECT_HEADER) == \
+        (_interface.COLLECT_ENTRY, _interface.COLLECT_NAME, _interface.COLLECT_HEADER)
     # the attributes _freelists.py fills the two zeroing tables from, by field name
     assert set(_interface.FREE_ARRAYS.names) <= {f.name for f in dataclasses.fields(_freelists.ZeroedArray)}
     assert set(_interface.FREE_CHAINS.names) <= {f.name for f in dataclasses.fields(_freelists.ZeroedChains)}
+
+
+def test_shared_allocator_list_is_the_tables() -> None:
+    """asm/shared/allocators.inc (for the objects without interface.inc) lists NATIVE_KINDS."""
+    text = (ROOT / "asm" / "shared" / "allocators.inc").read_text()
+    listed = re.search(r"\.irp name, (.+)", text)
+    assert listed is not None
+    assert tuple(name.strip() for name in listed.group(1).split(",")) == \
+        tuple(kind.name for kind in _interface.NATIVE_KINDS)
 
 
 # ---- the built objects ---------------------------------------------------------------------
@@ -180,6 +199,7 @@ def test_object_symbols_and_data_agree_with_the_table(arch: str) -> None:
     sizes = {name: size for name, shndx, _, size in _symtab(path) if shndx != SHN_ABS}
     for name, (record, count) in _RECORD_OBJECTS.items():
         assert sizes[name] == count * record.size, f"{path.name}: {name} is {sizes[name]} bytes"
+    assert sizes["ss_native_next"] == _interface.NATIVE_FAMILIES * len(_interface.NATIVE_KINDS) * 8
     assert sizes["ss_parked"] == min(absolute["SLOT_COUNT"]) * _interface.PARKED.size
     version = symbols["ss_abi_version"]
     assert struct.unpack_from("<Q", elf.data, elf.file_offset(version.value))[0] == ABI_VERSION

@@ -5,36 +5,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 6
-/* ss_api: CPython entry points and objects, written once by _native.py before
- * any other routine runs (layout: API_* in common.inc). */
-    ZEROED_OBJECT ss_api, API_SIZE
-
-    .section .rodata
-    .p2align 3
-/* ss_abi_version: bumped whenever the interface between the Python side and
- * this object changes; _native.py refuses an object with another value. */
-    .globl ss_abi_version
-    .type ss_abi_version, %object
-ss_abi_version:
-    .quad ABI_VERSION              /* secretscope/_interface.py */
-    .size ss_abi_version, 8
-
-    .p2align 3
-/* ss_capabilities: which guarantees this object implements (CAP_* in
- * common.inc); protection() reports them.  Registers and stack always; the
- * heap wrapper (heap.S) and the alternate signal stacks (signals.S). */
-    .globl ss_capabilities
-    .type ss_capabilities, %object
-ss_capabilities:
-    .quad CAP_HEAP | CAP_SIGNAL_STACKS
-    .size ss_capabilities, 8
-
-    .bss
-    .p2align 3
-/* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */
-    ZEROED_OBJECT ss_features, 8
+.include "api.data.inc"          /* asm/shared: the data, both arches (ends in .bss) */
 /* ss_xcr0 keeps the x86-64 name so that both objects export the same symbols.
  * On AArch64 it holds the vector lengths found at load, in bytes:
  *   bits 0-31  the SVE vector length of the loading thread (RDVL), 0 without SVE

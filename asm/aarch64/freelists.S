@@ -45,21 +45,7 @@
  * free is a push): dirty parked nodes are zeroed at every outermost exit. */
 .equ FL_FRAME, 192 /* x29/x30, x0-x18, x19-x21                              */
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_fl_entries, FL_MAX*FL_SIZE /* FL_MAX records, filled by _freelists.py    */
-    ZEROED_OBJECT ss_fl_zero, FLZ_MAX*FLZ_SIZE /* FLZ_MAX array lists, filled by _freelists.py */
-    ZEROED_OBJECT ss_fl_zero_count, 8  /* array lists in use                         */
-    ZEROED_OBJECT ss_fl_chains, FLC_MAX*FLC_SIZE /* FLC_MAX linked lists, filled by _freelists.py */
-    ZEROED_OBJECT ss_fl_chain_count, 8 /* linked lists in use                        */
-    ZEROED_OBJECT ss_fl_count, 8       /* records in use; 0: the mechanism is off    */
-    ZEROED_OBJECT ss_fl_interp, 8      /* the interpreter whose lists these are      */
-    ZEROED_OBJECT ss_fl_get_interp, 8  /* PyInterpreterState_Get                     */
-    ZEROED_OBJECT ss_fl_inside, 8      /* its threads inside a scope now             */
-    /* [0] times the lists were disabled,
-     * [1] lists found refilled at the last exit,
-     * [2] objects freed from them */
-    ZEROED_OBJECT ss_fl_stats, 24
+.include "freelists.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /* x9 = &sym (a local data symbol). */

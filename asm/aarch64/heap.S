@@ -48,14 +48,8 @@
 .equ H_CAP, 16                    /* entries, a power of two (0: no table yet)     */
 .equ H_USED, 24                   /* live entries + tombstones                     */
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_heap_active, 8    /* threads currently inside a scope              */
-    ZEROED_OBJECT ss_heap_tracked, 8   /* recorded blocks alive                         */
-    /* [0] blocks zeroed, [1] bytes zeroed,
-     * [2] blocks that could not be recorded */
-    ZEROED_OBJECT ss_heap_stats, 24
-    ZEROED_OBJECT ss_heap_domains, 2*DOM_SIZE /* the wrapped allocators: PyMem, PyObject       */
+.include "heap.data.inc"          /* asm/shared: the data, both arches */
+
     .p2align 6
     LOCAL_ZEROED_OBJECT heap_state, 32 /* H_* above; its own cache line                 */
 

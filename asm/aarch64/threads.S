@@ -18,15 +18,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .bss
-    .p2align 6
-    HIDDEN_ZEROED_OBJECT ss_slots, SLOT_COUNT*SLOT_SIZE
-
-/* ss_vectors: one mincore vector per slot, same index (SLOT_VECTOR in
- * common.inc); 8 MiB of address space, of which only the pages of slots in
- * use are ever touched. */
-    .p2align 12
-    HIDDEN_ZEROED_OBJECT ss_vectors, SLOT_COUNT*VEC_BYTES
+.include "threads.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 

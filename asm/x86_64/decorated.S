@@ -15,20 +15,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 3
-/* Byte offsets within an instance: LAYOUT_* in common.inc. */
-    ZEROED_OBJECT ss_object_layout, LAYOUT_SIZE
-
-/* ss_call_hooks: what a scope's result goes through once the scope has ended
- * (issue 13), filled by secretscope/_call_results.py; all zero = no hooks.
- * The callbacks are borrowed references that Python keeps alive.
- * Layout: HOOK_* in interface.inc (secretscope/_interface.py). */
-    ZEROED_OBJECT ss_call_hooks, HOOK_SIZE
-
-    .section .rodata
-msg_cleared:
-    .asciz "secretscope: this decorated function was cleared (its object is being destroyed)"
+.include "decorated.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /*

@@ -29,14 +29,8 @@
 .equ SYS_munmap, 11
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_heap_active, 8    /* threads currently inside a scope              */
-    ZEROED_OBJECT ss_heap_tracked, 8   /* recorded blocks alive                         */
-    /* [0] blocks zeroed, [1] bytes zeroed,
-     * [2] blocks that could not be recorded */
-    ZEROED_OBJECT ss_heap_stats, 24
-    ZEROED_OBJECT ss_heap_domains, 2*DOM_SIZE /* the wrapped allocators: PyMem, PyObject       */
+.include "heap.data.inc"          /* asm/shared: the data, both arches */
+
     .p2align 6
 heap_lock:    .zero 8
 /* heap_table, heap_cap, heap_used: the table's descriptor (table.inc), in this order */
