@@ -98,7 +98,7 @@ def build(target: Target, out_root: Path) -> Path:
         for src in sources:
             obj = Path(tmp) / (src.stem + ".o")
             # Relative paths and a fixed cwd keep file names in the objects stable.
-            subprocess.run([as_, "-I", str(target.source_dir), "-o", str(obj),
+            subprocess.run([as_, "-I", str(target.source_dir), "-I", "asm/shared", "-o", str(obj),
                             str(src.relative_to(ROOT))], cwd=ROOT, check=True)
             objects.append(str(obj))
         cmd = [ld, "-shared", "-Bsymbolic", "--hash-style=gnu", "--build-id=sha1",

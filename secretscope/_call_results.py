@@ -26,6 +26,7 @@ import types
 from typing import Any, List, Optional, Set, Tuple
 
 from . import _cpython
+from ._interface import HOOKS
 
 _SUSPENDABLE_CODE = (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
                      | inspect.CO_ITERABLE_COROUTINE)
@@ -33,9 +34,8 @@ _GENERATOR_TYPES: Tuple[type, ...] = (types.GeneratorType, types.CoroutineType, 
 # Before 3.13 frame.clear() on a suspended generator's frame closes the generator; from 3.13 it raises.
 _CLEAR_CLOSES_SUSPENDED = sys.version_info < (3, 13)
 
-# ss_call_hooks (asm/<arch>/decorated.S: HOOK_*), in this order
-_HOOK_SLOTS = ("gen_type", "coro_type", "asyncgen_type", "drive", "clear", "err_fetch", "err_restore",
-               "clear_block")
+# ss_call_hooks (asm/<arch>/decorated.S: HOOK_* in interface.inc, from _interface.HOOKS), in this order
+_HOOK_SLOTS = HOOKS.names
 
 
 def drive(result: Any) -> Any:
@@ -130,7 +130,7 @@ def clear_block_frames(value: Any, tb: Any) -> None:
 
 def install_call_hooks(lib: Any) -> None:
     """Fill ss_call_hooks: from now on decorated calls and `do` end through these hooks."""
-    hooks = (ctypes.c_void_p * len(_HOOK_SLOTS)).in_dll(lib, "ss_call_hooks")
+    hooks = (ctypes.c_void_p * HOOKS.words).in_dll(lib, "ss_call_hooks")
     values = {
         "gen_type": id(types.GeneratorType), "coro_type": id(types.CoroutineType),
         "asyncgen_type": id(types.AsyncGeneratorType),

@@ -11,6 +11,7 @@ import ctypes
 from typing import Any, Callable, List
 
 from ._errors import NativeLoadError
+from ._interface import SCOPE
 
 # ctypes.pythonapi is the running CPython's own C-API; other implementations (PyPy, GraalPy)
 # have no such object, or not all of these functions: importing this module there raises
@@ -228,10 +229,10 @@ def object_layout() -> List[int]:
 
 # ---- `with secret():` blocks (asm/<arch>/block.S) -------------------------------------------
 
-#: a Scope's fields (SCOPE_* in common.inc) follow the decorated-function layout; the exit
+#: a Scope's fields (SCOPE_* in interface.inc, from _interface.SCOPE) follow the decorated-function layout; the exit
 #: objects use that layout itself (vectorcall pointer, the Scope in place of f)
 SCOPE_FIELDS = OBJECT_WEAKLIST + 8
-SCOPE_FIELDS_SIZE = 48
+SCOPE_FIELDS_SIZE = SCOPE.size
 
 
 def _gc_type(name: str, doc: str, basicsize: int, flags: int, slots: List[Any]) -> type:

@@ -39,13 +39,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ._cpython import api_function, has_symbol, symbol
+from ._interface import FREE_ARRAYS, FREE_CHAINS, FREE_LISTS
 from ._platform import free_threaded
 
-#: ss_fl_entries layout (asm/<arch>/freelists.S: FL_*): one record per disabled list
-ENTRY_FIELDS = ("head", "count", "width", "disabled", "link", "free", "saved_head", "saved_count")
-MAX_ENTRIES = 64
-ZERO_MAX = 4                  # ss_fl_zero records (FLZ_MAX)
-CHAINS_MAX = 4                # ss_fl_chains records (FLC_MAX)
+#: ss_fl_entries layout (FL_* in interface.inc, from _interface.FREE_LISTS): one record per disabled list
+ENTRY_FIELDS = FREE_LISTS.names
+MAX_ENTRIES = FREE_LISTS.maximum
+ZERO_MAX = FREE_ARRAYS.maximum  # ss_fl_zero records (FLZ_MAX)
+CHAINS_MAX = FREE_CHAINS.maximum  # ss_fl_chains records (FLC_MAX)
 SCAN_BYTES = 1 << 20          # how much of the interpreter state is searched for the float anchor
 CHUNK = 1 << 16
 
@@ -625,21 +626,23 @@ class FreeLists:
                 self.reason = f"free lists: {len(located)} lists, more than the {MAX_ENTRIES} the backend holds"
                 self._tried = True
                 return
-            entries = (ctypes.c_uint64 * (MAX_ENTRIES * len(ENTRY_FIELDS))).in_dll(self.lib, "ss_fl_entries")
+            stride = FREE_LISTS.words
+            entries = (ctypes.c_uint64 * (MAX_ENTRIES * stride)).in_dll(self.lib, "ss_fl_entries")
             for i, loc in enumerate(located):
                 values = (loc.head, loc.count, loc.width, loc.disabled & (1 << 64) - 1, loc.link,
                           self._free_function(loc), 0, 0)
+                assert len(values) == len(ENTRY_FIELDS)
                 for j, value in enumerate(values):
-                    entries[i * len(ENTRY_FIELDS) + j] = value
-            zero = (ctypes.c_uint64 * (ZERO_MAX * 6)).in_dll(self.lib, "ss_fl_zero")
+                    entries[i * stride + j] = value
+            # the other two tables: one field of the record per attribute of the same name
+            zero = (ctypes.c_uint64 * (ZERO_MAX * FREE_ARRAYS.words)).in_dll(self.lib, "ss_fl_zero")
             for i, arr in enumerate(arrays[:ZERO_MAX]):
-                for j, value in enumerate((arr.array, arr.count, arr.dirty, arr.zero_off, arr.zero_bytes, arr.limit)):
-                    zero[i * 6 + j] = value
-            chain_table = (ctypes.c_uint64 * (CHAINS_MAX * 8)).in_dll(self.lib, "ss_fl_chains")
+                for j, name in enumerate(FREE_ARRAYS.names):
+                    zero[i * FREE_ARRAYS.words + j] = getattr(arr, name)
+            chain_table = (ctypes.c_uint64 * (CHAINS_MAX * FREE_CHAINS.words)).in_dll(self.lib, "ss_fl_chains")
             for i, ch in enumerate(chains[:CHAINS_MAX]):
-                for j, value in enumerate((ch.heads, ch.nheads, ch.dirty, ch.words, ch.data, ch.max_words,
-                                           ch.limit, 0)):
-                    chain_table[i * 8 + j] = value
+                for j, name in enumerate(FREE_CHAINS.names):
+                    chain_table[i * FREE_CHAINS.words + j] = getattr(ch, name)
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_interp").value = _interpreter_main()
             ctypes.c_uint64.in_dll(self.lib, "ss_fl_get_interp").value = symbol("PyInterpreterState_Get")
             self.located, self.arrays, self.chains = located, arrays, chains

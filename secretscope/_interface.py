@@ -3,7 +3,9 @@
 ``asm/build.py`` generates ``asm/<arch>/interface.inc`` from this module (``render_include``);
 each ``common.inc`` includes it, and ``python3 asm/build.py --check`` fails when a generated
 include differs from what this table gives.  The Python side (``_native.py``, ``_threads.py``)
-imports the values from here.  Change a value here, run ``python3 asm/build.py``, commit the
+imports the values from here, and so do ``_freelists.py``, ``_call_results.py`` and
+``_cpython.py`` for the records both sides lay out (RECORDS: a Scope's fields, ss_call_hooks,
+the free-list tables, ss_parked, ss_heap_domains).  Change a value here, run ``python3 asm/build.py``, commit the
 includes and the objects together, and bump ``ABI_VERSION`` when the contract changes.
 
 This module imports nothing from the package: build.py loads it by path (importing the package
@@ -36,6 +38,35 @@ class Bit(NamedTuple):
     doc: str
     feature: Optional[str] = None  # FEAT_ only: what NativeBackend.features() reports, or None
     arches: Tuple[str, ...] = ARCHES  # where the bit exists
+
+
+class Record(NamedTuple):
+    """A record of 8-byte fields shared by both sides: PREFIX_<FIELD> = 8 * index, PREFIX_SIZE,
+    and PREFIX_MAX (records in the array) when the array's length is fixed."""
+
+    prefix: str
+    fields: Tuple[Slot, ...]
+    size: int  # bytes of one record (at least 8 per field; more when padded)
+    maximum: int  # PREFIX_MAX (records in the array), or 0: no fixed array
+    doc: str
+    shift: bool = False  # also PREFIX_SHIFT = log2(size) (size a power of two)
+
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return tuple(field.name for field in self.fields)
+
+    @property
+    def words(self) -> int:
+        """8-byte words of one record (padding included)."""
+        return self.size // 8
+
+
+class Kind(NamedTuple):
+    """An allocator function native.S wraps: its column K_<NAME> of a family row."""
+
+    name: str
+    wrapper: str  # native.S's macro that makes its wrappers: ALLOC, REALLOC or FREE (<wrapper>_WRAPPER)
 
 
 class Message(NamedTuple):
@@ -94,6 +125,109 @@ OBJECT_LAYOUT: Final[Tuple[Slot, ...]] = (
     Slot("vectorcall", "the vectorcall pointer"),
 )
 LAYOUT_SIZE: Final = 8 * len(OBJECT_LAYOUT)
+
+
+def _record(prefix: str, size: int, maximum: int, doc: str, table: str, shift: bool = False) -> Record:
+    """A Record from a text table: one field a line, its name, blanks, its description."""
+    rows = [line.strip().split(None, 1) for line in table.splitlines() if line.strip()]
+    return Record(prefix, tuple(Slot(row[0], row[1] if len(row) > 1 else "") for row in rows), size, maximum, doc,
+                  shift)
+
+
+# ---- records of 8-byte fields (layouts both sides know) ------------------------------------------
+#: a Scope's own fields (block.S; common.inc: SCOPE_*), at LAYOUT_SCOPE in the object
+SCOPE: Final = _record("SCOPE", 48, 0, "a Scope's fields (block.S), at LAYOUT_SCOPE of the object", """
+    state   0 idle, 1 open
+    thread  thread pointer of the thread that opened it
+    depth   the thread's depth just after it opened
+    frame   the Python frame that opened it (identity only)
+    armed   the exit object that alone may close it (its `with`'s), or ARMED_ORPHAN; borrowed: its dealloc clears it
+    looked  the newest live exit object made for it (borrowed)
+""")
+#: ss_call_hooks (decorated.S), filled by _call_results.py; all zero = no hooks
+HOOKS: Final = _record("HOOK", 64, 0, "ss_call_hooks (decorated.S), filled by _call_results.py; borrowed "
+                       "references Python keeps alive", """
+    gen_type       &PyGen_Type
+    coro_type      &PyCoro_Type
+    asyncgen_type  &PyAsyncGen_Type
+    drive          drive(obj) -> obj driven in scopes
+    clear          clear(value, tb): clears the scope's frames
+    err_fetch      PyErr_Fetch
+    err_restore    PyErr_Restore
+    clear_block    clear_block(exc, tb): frames a block called
+""")
+#: ss_fl_entries (freelists.S), filled by _freelists.py: one record per disabled free list
+FREE_LISTS: Final = _record("FL", 64, 64, "ss_fl_entries (freelists.S): free lists disabled inside scopes", """
+    head         address of the list's head pointer
+    count        address of the list's count
+    width        4 (int numfree, 3.10-3.13) or 8 (Py_ssize_t size)
+    disabled     count value that refuses every push
+    link         offset of the next pointer inside a parked object
+    free         frees one parked object (PyObject_Free, ...), or 0
+    saved_head   the list as it was at the first entry
+    saved_count
+""")
+#: ss_fl_zero (freelists.S): array free lists that cannot be disabled (3.10's dict keys)
+FREE_ARRAYS: Final = _record("FLZ", 48, 4, "ss_fl_zero (freelists.S): array free lists zeroed at every "
+                             "outermost exit", """
+    array       address of the array of parked objects
+    count       address of its count (int)
+    dirty       offset of a word that is non-zero while the payload is (dk_nentries); set to 0 once zeroed
+    zero_off    payload: offset and size (dk_indices + entries), a multiple of 16
+    zero_bytes
+    limit       the array's length (a count above it is not trusted)
+""")
+#: ss_fl_chains (freelists.S): linked free lists that cannot be disabled (dtoa's Bigints)
+FREE_CHAINS: Final = _record("FLC", 64, 4, "ss_fl_chains (freelists.S): linked free lists zeroed at every "
+                             "outermost exit", """
+    heads      address of an array of list heads (next at +0 of a node)
+    nheads
+    dirty      offset of an 8-byte word non-zero while the payload is (Bigint sign, wds); zeroed with it
+    words      offset of the int32 count of 4-byte data words (maxwds)
+    data       offset of the data (x[])
+    max_words  a larger count is not trusted: the node is skipped
+    limit      nodes walked per list at most
+""")
+#: ss_parked (greenlets.S): one entry per thread with suspended greenlets inside scopes
+PARKED: Final = _record("PARK", 32, 0, "ss_parked (greenlets.S), one entry per thread", """
+    key    thread pointer the entry belongs to
+    count  scopes of this thread's suspended greenlets
+    slot   the thread's slot (the hook reads its depth)
+""", shift=True)
+#: ss_heap_domains[i] (heap.S): a PyMemAllocatorEx, as CPython lays it out
+DOMAINS: Final = _record("DOM", 40, 0, "ss_heap_domains[i] (heap.S): a PyMemAllocatorEx", """
+    ctx
+    malloc
+    calloc
+    realloc
+    free
+""")
+
+
+# ---- native.S: the C library's allocators, wrapped through other modules' GOT slots ------------
+#: the columns of a family row of ss_native_next (K_<NAME> = index, KINDS = how many), in the
+#: order _native_heap.py fills them
+NATIVE_KINDS: Final[Tuple[Kind, ...]] = (
+    Kind("malloc", "ALLOC"), Kind("calloc", "ALLOC"), Kind("realloc", "REALLOC"), Kind("reallocarray", "REALLOC"),
+    Kind("posix_memalign", "ALLOC"), Kind("aligned_alloc", "ALLOC"), Kind("memalign", "ALLOC"),
+    Kind("valloc", "ALLOC"), Kind("pvalloc", "ALLOC"), Kind("free", "FREE"),
+)
+#: rows of ss_native_next: distinct allocator chains covered, each with its own copy of every wrapper
+NATIVE_FAMILIES: Final = 4
+#: ss_native_api (native.S), filled by _native_heap.py
+NATIVE_API: Final = _record("NAPI", 24, 0, "ss_native_api (native.S), filled by _native_heap.py", """
+    usable  malloc_usable_size
+    errno   __errno_location
+    page    page size (pvalloc rounds to it)
+""")
+#: ss_native_collect's output (native.S): a header, then entries of COLLECT_ENTRY bytes whose
+#: name (NUL-terminated) is cut at COLLECT_NAME - 1
+COLLECT_ENTRY: Final = 280
+COLLECT_NAME: Final = 256
+COLLECT_HEADER: Final = 32
+
+RECORDS: Final = (SCOPE, HOOKS, FREE_LISTS, FREE_ARRAYS, FREE_CHAINS, PARKED, DOMAINS, NATIVE_API)
+
 
 # ---- a per-thread slot's SLOT_FLAGS (threads.S); ss_register_thread's flags argument ----------
 SLOT_FLAGS: Final[Tuple[Bit, ...]] = (
@@ -217,7 +351,25 @@ def render_include(arch: str) -> str:
     lines += [_equ("FEAT_" + bit.name, bit.value, bit.doc) for bit in FEATURES[arch]]
     if arch in FEATURE_BIT_NUMBERS:
         lines += [_equ(f"FEAT_{bit.name}_BIT", bit.value.bit_length() - 1) for bit in FEATURES[arch]]
-    lines += ["", "/* ---- messages the assembly raises: MSG_<NAME>_TEXT emits the string ---- */"]
+    for record in RECORDS:
+        lines += ["", f"/* ---- {record.doc} ---- */"]
+        lines += [_equ(f"{record.prefix}_{field.name.upper()}", 8 * index, field.doc)
+                  for index, field in enumerate(record.fields)]
+        lines += [_equ(f"{record.prefix}_SIZE", record.size)]
+        if record.shift:
+            lines += [_equ(f"{record.prefix}_SHIFT", record.size.bit_length() - 1)]
+        if record.maximum:
+            lines += [_equ(f"{record.prefix}_MAX", record.maximum)]
+    lines += ["", "/* ---- native.S: allocator columns (K_*), families, ss_native_collect's entries ---- */"]
+    lines += [_equ("K_" + kind.name.upper(), index) for index, kind in enumerate(NATIVE_KINDS)]
+    lines += [_equ("KINDS", len(NATIVE_KINDS)), _equ("FAMILIES", NATIVE_FAMILIES),
+              _equ("COLLECT_ENTRY", COLLECT_ENTRY), _equ("COLLECT_NAME", COLLECT_NAME),
+              "/* NATIVE_WRAPPERS fam: every kind's wrapper of family \\fam, in K_* order (native.S defines",
+              " * ALLOC_WRAPPER, REALLOC_WRAPPER, FREE_WRAPPER) */", ".macro NATIVE_WRAPPERS fam"]
+    for kind in NATIVE_KINDS:
+        args = "\\fam" if kind.wrapper == "FREE" else f"{kind.name}, K_{kind.name.upper()}, \\fam"
+        lines.append(f"    {kind.wrapper}_WRAPPER {args}")
+    lines += [".endm", "", "/* ---- messages the assembly raises: MSG_<NAME>_TEXT emits the string ---- */"]
     for msg in MESSAGES:
         lines += [f".macro MSG_{msg.name}_TEXT", f"    .asciz {_asm_string(msg.text)}", ".endm"]
     return "\n".join(lines) + "\n"
@@ -228,6 +380,9 @@ def _check_table() -> None:
         for bit in group:
             assert bit.value > 0 and bit.value & (bit.value - 1) == 0, bit
     assert len(set(API_NAMES)) == len(API_NAMES)
+    for record in RECORDS:
+        assert 8 * len(record.fields) <= record.size and record.size % 8 == 0 and len(set(record.names)) == len(record.names), record
+        assert not record.shift or record.size & (record.size - 1) == 0, record
 
 
 _check_table()

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from ._interface import COLLECT_ENTRY, COLLECT_HEADER, NATIVE_API, NATIVE_FAMILIES, NATIVE_KINDS
+from ._interface import COLLECT_NAME as COLLECT_NAME  # the old name stays importable
 from ._platform import free_threaded
 
-# native.S's columns (K_*) and families
-ALLOCATOR_NAMES = ("malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-                   "memalign", "valloc", "pvalloc", "free")
-FAMILIES = 4
-COLLECT_ENTRY, COLLECT_NAME, COLLECT_HEADER = 280, 256, 32
+# native.S's columns (K_*), families and ss_native_collect's layout: secretscope/_interface.py
+ALLOCATOR_NAMES = tuple(kind.name for kind in NATIVE_KINDS)
+FAMILIES = NATIVE_FAMILIES
 
 PT_LOAD, PT_DYNAMIC, PT_GNU_RELRO = 1, 2, 0x6474E552
 DT_NULL, DT_PLTRELSZ, DT_STRTAB, DT_SYMTAB, DT_RELA, DT_RELASZ, DT_JMPREL = 0, 2, 5, 6, 7, 8, 23
@@ -146,7 +146,7 @@ class NativeHeapZeroing:
         errno_location = _symbol(libc, "__errno_location")
         if not usable or not errno_location:
             raise OSError("the C library lacks malloc_usable_size or __errno_location")
-        api = (ctypes.c_void_p * 3).in_dll(lib, "ss_native_api")
+        api = (ctypes.c_void_p * NATIVE_API.words).in_dll(lib, "ss_native_api")  # NAPI_USABLE, _ERRNO, _PAGE
         api[0], api[1], api[2] = usable, errno_location, os.sysconf("SC_PAGE_SIZE")
         # Rows already filled (this object loaded by another interpreter of the process, which has
         # patched slots pointing at them): reuse them, never overwrite one.

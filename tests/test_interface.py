@@ -8,6 +8,7 @@ an include is stale or an object does not match its sources.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib.util
 import platform
 import re
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Set
+from typing import Dict, List, Set, Tuple
 
 import pytest
 
@@ -48,20 +49,40 @@ def _generated(arch: str) -> Dict[str, int]:
     return {name: int(value) for name, value in EQU.findall(_interface.render_include(arch))}
 
 
-def _absolute_symbols(path: Path) -> Dict[str, Set[int]]:
-    """The absolute symbols (.equ values) in path's .symtab: one per object file that defined them."""
+def _symtab(path: Path) -> List[Tuple[str, int, int, int]]:
+    """(name, section index, value, size) of every named symbol in path's .symtab."""
     elf = Elf(path)
-    out: Dict[str, Set[int]] = {}
+    out: List[Tuple[str, int, int, int]] = []
     for _, sh_type, _, _, offset, size, link, _, _, entsize in elf.sections:
         if sh_type != SHT_SYMTAB:
             continue
         str_off = elf.sections[link][4]
         for i in range(1, size // entsize):
-            st_name, _, _, st_shndx, st_value, _ = struct.unpack_from("<IBBHQQ", elf.data, offset + i * entsize)
-            if st_shndx == SHN_ABS and st_name:
+            st_name, _, _, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", elf.data, offset + i * entsize)
+            if st_name:
                 end = elf.data.index(b"\0", str_off + st_name)
-                out.setdefault(elf.data[str_off + st_name:end].decode(), set()).add(st_value)
+                out.append((elf.data[str_off + st_name:end].decode(), st_shndx, st_value, st_size))
     return out
+
+
+def _absolute_symbols(path: Path) -> Dict[str, Set[int]]:
+    """The absolute symbols (.equ values) in path's .symtab: one per object file that defined them."""
+    out: Dict[str, Set[int]] = {}
+    for name, shndx, value, _ in _symtab(path):
+        if shndx == SHN_ABS:
+            out.setdefault(name, set()).add(value)
+    return out
+
+
+#: the data objects laid out by a record: symbol -> (record, records in the object)
+_RECORD_OBJECTS = {
+    "ss_fl_entries": (_interface.FREE_LISTS, _interface.FREE_LISTS.maximum),
+    "ss_fl_zero": (_interface.FREE_ARRAYS, _interface.FREE_ARRAYS.maximum),
+    "ss_fl_chains": (_interface.FREE_CHAINS, _interface.FREE_CHAINS.maximum),
+    "ss_call_hooks": (_interface.HOOKS, 1),
+    "ss_heap_domains": (_interface.DOMAINS, 2),
+    "ss_native_api": (_interface.NATIVE_API, 1),
+}
 
 
 def _host_tools(arch: str) -> bool:
@@ -91,12 +112,23 @@ def test_generation_is_stable_and_complete(arch: str) -> None:
     assert values["LAYOUT_SIZE"] == LAYOUT_SIZE
     for message in MESSAGES:
         assert f".macro MSG_{message.name}_TEXT" in text
+    assert [values[f"K_{kind.name.upper()}"] for kind in _interface.NATIVE_KINDS] == \
+        list(range(len(_interface.NATIVE_KINDS))) and values["KINDS"] == len(_interface.NATIVE_KINDS)
+    assert values["FAMILIES"] == _interface.NATIVE_FAMILIES
+    for record in _interface.RECORDS:  # 8-byte fields in order, the record's size, the array's length
+        offsets = [values[f"{record.prefix}_{name.upper()}"] for name in record.names]
+        assert offsets == list(range(0, 8 * len(record.fields), 8)), record.prefix
+        assert values[f"{record.prefix}_SIZE"] == record.size >= 8 * len(record.fields)
+        assert values.get(f"{record.prefix}_MAX", 0) == record.maximum
+        if record.shift:
+            assert 1 << values[f"{record.prefix}_SHIFT"] == record.size
 
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_no_source_defines_a_table_value_by_hand(arch: str) -> None:
     generated = set(_generated(arch))
-    for source in sorted((ROOT / "asm" / arch).glob("*.[Si]*")):
+    shared = sorted((ROOT / "asm" / "shared").glob("*.inc"))  # the arch-neutral includes
+    for source in [*sorted((ROOT / "asm" / arch).glob("*.[Si]*")), *shared]:
         if source.name == "interface.inc":
             continue
         defined = {name for name, _ in EQU.findall(source.read_text())}
@@ -116,8 +148,30 @@ def test_python_side_reads_the_table() -> None:
     for arch in _interface.ARCHES:
         bits = {b.feature: b.value for b in _interface.FEATURES[arch] if b.feature}
         assert dict((name, bit) for bit, name in _native._FEATURE_NAMES[arch]) == bits
-    from secretscope import _cpython
+    from secretscope import _call_results, _cpython, _freelists
     assert len(_cpython.object_layout()) * 8 == LAYOUT_SIZE
+    assert _cpython.SCOPE_FIELDS_SIZE == _interface.SCOPE.size
+    assert _call_results._HOOK_SLOTS == _interface.HOOKS.names
+    assert _freelists.ENTRY_FIELDS == _interface.FREE_LISTS.names
+    assert (_freelists.MAX_ENTRIES, _freelists.ZERO_MAX, _freelists.CHAINS_MAX) == \
+        (_interface.FREE_LISTS.maximum, _interface.FREE_ARRAYS.maximum, _interface.FREE_CHAINS.maximum)
+    from secretscope import _native_heap
+    assert _native_heap.ALLOCATOR_NAMES == tuple(kind.name for kind in _interface.NATIVE_KINDS)
+    assert _native_heap.FAMILIES == _interface.NATIVE_FAMILIES
+    assert (_native_heap.COLLECT_ENTRY, _native_heap.COLLECT_NAME, _native_heap.COLLECT_HEADER) == \
+        (_interface.COLLECT_ENTRY, _interface.COLLECT_NAME, _interface.COLLECT_HEADER)
+    # the attributes _freelists.py fills the two zeroing tables from, by field name
+    assert set(_interface.FREE_ARRAYS.names) <= {f.name for f in dataclasses.fields(_freelists.ZeroedArray)}
+    assert set(_interface.FREE_CHAINS.names) <= {f.name for f in dataclasses.fields(_freelists.ZeroedChains)}
+
+
+def test_shared_allocator_list_is_the_tables() -> None:
+    """asm/shared/allocators.inc (for the objects without interface.inc) lists NATIVE_KINDS."""
+    text = (ROOT / "asm" / "shared" / "allocators.inc").read_text()
+    listed = re.search(r"\.irp name, (.+)", text)
+    assert listed is not None
+    assert tuple(name.strip() for name in listed.group(1).split(",")) == \
+        tuple(kind.name for kind in _interface.NATIVE_KINDS)
 
 
 # ---- the built objects ---------------------------------------------------------------------
@@ -134,13 +188,19 @@ def test_object_symbols_and_data_agree_with_the_table(arch: str) -> None:
     for name in ("ABI_VERSION", "API_SIZE", "API_VECTORCALL", "SLOTF_GROWSDOWN", "CAP_HEAP", "LAYOUT_SIZE"):
         assert name in absolute, f"{path.name} was not built with the generated include ({name} missing)"
     # no table entry the assembly uses that the table does not know of
-    for prefix in ("API_", "SLOTF_", "CAP_", "FEAT_", "LAYOUT_"):
+    record_prefixes = tuple(record.prefix + "_" for record in _interface.RECORDS if record.prefix != "FL")
+    for prefix in ("API_", "SLOTF_", "CAP_", "FEAT_", "LAYOUT_", *record_prefixes):
         extra = {n for n in absolute if n.startswith(prefix)} - set(generated)
         assert not extra, f"{path.name} uses {sorted(extra)}, which secretscope/_interface.py lacks"
     elf = Elf(path)
     symbols = {s.name: s for s in elf.dynamic_symbols()}
     assert symbols["ss_api"].size == API_SIZE
     assert symbols["ss_object_layout"].size == LAYOUT_SIZE
+    sizes = {name: size for name, shndx, _, size in _symtab(path) if shndx != SHN_ABS}
+    for name, (record, count) in _RECORD_OBJECTS.items():
+        assert sizes[name] == count * record.size, f"{path.name}: {name} is {sizes[name]} bytes"
+    assert sizes["ss_native_next"] == _interface.NATIVE_FAMILIES * len(_interface.NATIVE_KINDS) * 8
+    assert sizes["ss_parked"] == min(absolute["SLOT_COUNT"]) * _interface.PARKED.size
     version = symbols["ss_abi_version"]
     assert struct.unpack_from("<Q", elf.data, elf.file_offset(version.value))[0] == ABI_VERSION
     for message in MESSAGES:

@@ -5,76 +5,20 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 6
-/* ss_api: CPython entry points and objects, written once by _native.py before
- * any other routine runs (layout: API_* in common.inc). */
-    .globl ss_api
-    .type ss_api, %object
-ss_api:
-    .zero API_SIZE
-    .size ss_api, . - ss_api
-
-    .section .rodata
-    .p2align 3
-/* ss_abi_version: bumped whenever the interface between the Python side and
- * this object changes; _native.py refuses an object with another value. */
-    .globl ss_abi_version
-    .type ss_abi_version, %object
-ss_abi_version:
-    .quad ABI_VERSION              /* secretscope/_interface.py */
-    .size ss_abi_version, 8
-
-    .p2align 3
-/* ss_capabilities: which guarantees this object implements (CAP_* in
- * common.inc); protection() reports them.  Registers and stack always; the
- * heap wrapper (heap.S) and the alternate signal stacks (signals.S). */
-    .globl ss_capabilities
-    .type ss_capabilities, %object
-ss_capabilities:
-    .quad CAP_HEAP | CAP_SIGNAL_STACKS
-    .size ss_capabilities, 8
-
-    .bss
-    .p2align 3
-/* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */
-    .globl ss_features
-    .type ss_features, %object
-ss_features:
-    .zero 8
-    .size ss_features, 8
+.include "api.data.inc"          /* asm/shared: the data, both arches (ends in .bss) */
 /* ss_xcr0 keeps the x86-64 name so that both objects export the same symbols.
  * On AArch64 it holds the vector lengths found at load, in bytes:
  *   bits 0-31  the SVE vector length of the loading thread (RDVL), 0 without SVE
  *   bits 32-63 the SME streaming vector length (RDSVL), 0 without SME
  * Informational only: the erasure is vector-length agnostic (a thread may
  * change its length with prctl(PR_SVE_SET_VL) at any time). */
-    .globl ss_xcr0
-    .type ss_xcr0, %object
-ss_xcr0:
-    .zero 8
-    .size ss_xcr0, 8
+    ZEROED_OBJECT ss_xcr0, 8
 /* The kernel's page size (ss_init's third argument) and its log2. */
-    .globl ss_page_size
-    .hidden ss_page_size
-    .type ss_page_size, %object
-ss_page_size:
-    .zero 8
-    .size ss_page_size, 8
-    .globl ss_page_shift
-    .hidden ss_page_shift
-    .type ss_page_shift, %object
-ss_page_shift:
-    .zero 8
-    .size ss_page_shift, 8
+    HIDDEN_ZEROED_OBJECT ss_page_size, 8
+    HIDDEN_ZEROED_OBJECT ss_page_shift, 8
 /* DC ZVA block size in bytes, or 0 when DC ZVA is prohibited (DCZID_EL0.DZP)
  * or its block is not a divisor of the page size: stack.S then zeroes with stp. */
-    .globl ss_zva_size
-    .hidden ss_zva_size
-    .type ss_zva_size, %object
-ss_zva_size:
-    .zero 8
-    .size ss_zva_size, 8
+    HIDDEN_ZEROED_OBJECT ss_zva_size, 8
 
     .text
     .arch_extension sve

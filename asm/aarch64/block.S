@@ -19,35 +19,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 3
-/* The Scope type and the exit objects' type, written by _native.py. */
-    .globl ss_block_types
-    .type ss_block_types, %object
-ss_block_types:
-    .zero 16
-    .size ss_block_types, . - ss_block_types
-.equ TYPE_SCOPE, 0
-.equ TYPE_EXIT, 8
-
-    .section .rodata
-/* the texts: secretscope/_interface.py's MESSAGES, through interface.inc */
-msg_not_scope:
-    MSG_NOT_SCOPE_TEXT
-msg_already_open:
-    MSG_ALREADY_OPEN_TEXT
-msg_not_open:
-    MSG_NOT_OPEN_TEXT
-msg_other_thread:
-    MSG_OTHER_THREAD_TEXT
-msg_not_armed:
-    MSG_NOT_ARMED_TEXT
-msg_not_innermost:
-    MSG_NOT_INNERMOST_TEXT
-msg_other_frame:
-    MSG_OTHER_FRAME_TEXT
-msg_scrub_failed:
-    MSG_SCRUB_FAILED_TEXT
+.include "block.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /* \out = the fields (LAYOUT_SCOPE) of Scope \reg. */

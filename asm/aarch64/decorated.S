@@ -15,36 +15,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 3
-/* Byte offsets within an instance: LAYOUT_* in common.inc. */
-    .globl ss_object_layout
-    .type ss_object_layout, %object
-ss_object_layout:
-    .zero LAYOUT_SIZE
-    .size ss_object_layout, . - ss_object_layout
-
-/* ss_call_hooks: what a scope's result goes through once the scope has ended
- * (issue 13), filled by secretscope/_call_results.py; all zero = no hooks.
- * The callbacks are borrowed references that Python keeps alive. */
-.equ HOOK_GEN_TYPE, 0       /* &PyGen_Type                                  */
-.equ HOOK_CORO_TYPE, 8      /* &PyCoro_Type                                 */
-.equ HOOK_ASYNCGEN_TYPE, 16 /* &PyAsyncGen_Type                             */
-.equ HOOK_DRIVE, 24         /* drive(obj) -> obj driven in scopes           */
-.equ HOOK_CLEAR, 32         /* clear(value, tb): clears the scope's frames  */
-.equ HOOK_ERR_FETCH, 40     /* PyErr_Fetch                                  */
-.equ HOOK_ERR_RESTORE, 48   /* PyErr_Restore                                */
-.equ HOOK_CLEAR_BLOCK, 56   /* clear_block(exc, tb): frames a block called  */
-.equ HOOK_SIZE, 64
-    .globl ss_call_hooks
-    .type ss_call_hooks, %object
-ss_call_hooks:
-    .zero HOOK_SIZE
-    .size ss_call_hooks, . - ss_call_hooks
-
-    .section .rodata
-msg_cleared:
-    .asciz "secretscope: this decorated function was cleared (its object is being destroyed)"
+.include "decorated.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /*

@@ -18,18 +18,10 @@
 .include "common.inc"
 .include "macros.inc"
 
-.equ PARK_KEY, 0       /* thread pointer the entry belongs to              */
-.equ PARK_COUNT, 8     /* scopes of this thread's suspended greenlets      */
-.equ PARK_SLOT, 16     /* the thread's slot (the hook reads its depth)     */
-.equ PARK_SIZE, 32
-.equ PARK_SHIFT, 5
-
+/* an entry's layout: PARK_* in interface.inc (secretscope/_interface.py) */
     .bss
     .p2align 6
-    .type ss_parked, %object
-ss_parked:
-    .zero SLOT_COUNT * PARK_SIZE
-    .size ss_parked, . - ss_parked
+    LOCAL_ZEROED_OBJECT ss_parked, SLOT_COUNT*PARK_SIZE
 
 /* \out = the ss_parked entry of slot \slot (same index).  Clobbers \tmp. */
 .macro PARK_ENTRY slot, out, tmp

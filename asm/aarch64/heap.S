@@ -38,12 +38,6 @@
 .include "macros.inc"
 .include "table.inc"
 
-.equ DOM_CTX, 0                   /* ss_heap_domains[i]: a PyMemAllocatorEx      */
-.equ DOM_MALLOC, 8
-.equ DOM_CALLOC, 16
-.equ DOM_REALLOC, 24
-.equ DOM_FREE, 32
-.equ DOM_SIZE, 40
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
 .equ TOMBSTONE, 1                 /* a removed entry (no block lives at address 1) */
 .equ HASH_SHIFT, 20               /* index = (key * golden) >> 20, masked          */
@@ -54,34 +48,10 @@
 .equ H_CAP, 16                    /* entries, a power of two (0: no table yet)     */
 .equ H_USED, 24                   /* live entries + tombstones                     */
 
-    .bss
+.include "heap.data.inc"          /* asm/shared: the data, both arches */
+
     .p2align 6
-    .globl ss_heap_active
-    .type ss_heap_active, %object
-ss_heap_active:                   /* threads currently inside a scope              */
-    .zero 8
-    .size ss_heap_active, 8
-    .globl ss_heap_tracked
-    .type ss_heap_tracked, %object
-ss_heap_tracked:                  /* recorded blocks alive                         */
-    .zero 8
-    .size ss_heap_tracked, 8
-    .globl ss_heap_stats
-    .type ss_heap_stats, %object
-ss_heap_stats:                    /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] blocks that could not be recorded         */
-    .zero 24
-    .size ss_heap_stats, 24
-    .globl ss_heap_domains
-    .type ss_heap_domains, %object
-ss_heap_domains:                  /* the wrapped allocators: PyMem, PyObject       */
-    .zero 2 * DOM_SIZE
-    .size ss_heap_domains, 2 * DOM_SIZE
-    .p2align 6
-    .type heap_state, %object
-heap_state:                       /* H_* above; its own cache line                 */
-    .zero 32
-    .size heap_state, 32
+    LOCAL_ZEROED_OBJECT heap_state, 32 /* H_* above; its own cache line                 */
 
     .text
 /* x9 = &heap_state. */

@@ -18,23 +18,7 @@
 .include "table.inc"
 
 /* ==== native heap (issue 12): constants ================================== */
-.equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
-.equ K_CALLOC, 1
-.equ K_REALLOC, 2
-.equ K_REALLOCARRAY, 3
-.equ K_POSIX_MEMALIGN, 4
-.equ K_ALIGNED_ALLOC, 5
-.equ K_MEMALIGN, 6
-.equ K_VALLOC, 7
-.equ K_PVALLOC, 8
-.equ K_FREE, 9
-.equ KINDS, 10
-.equ ROW, KINDS * 8
-.equ FAMILIES, 4
-.equ NAPI_USABLE, 0               /* ss_native_api: malloc_usable_size           */
-.equ NAPI_ERRNO, 8                /* __errno_location                            */
-.equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
-.equ NAPI_SIZE, 24
+.equ ROW, KINDS * 8                /* K_*, KINDS, FAMILIES, NAPI_*: interface.inc */
 .equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
 .equ NTOMB, 1                     /* a removed entry                              */
 .equ N_LOCK, 0                    /* native_state fields                          */
@@ -45,34 +29,9 @@
 .equ NHASH_SHIFT, 20
 /* ========================================================================== */
 
-    .bss
+.include "native.data.inc"          /* asm/shared: the exported data, both arches */
     .p2align 6
-    .globl ss_native_next
-    .type ss_native_next, %object
-ss_native_next:                   /* FAMILIES rows of KINDS next functions        */
-    .zero FAMILIES * ROW
-    .size ss_native_next, FAMILIES * ROW
-    .globl ss_native_api
-    .type ss_native_api, %object
-ss_native_api:
-    .zero NAPI_SIZE
-    .size ss_native_api, NAPI_SIZE
-    .globl ss_native_tracked
-    .type ss_native_tracked, %object
-ss_native_tracked:                /* recorded blocks alive                        */
-    .zero 8
-    .size ss_native_tracked, 8
-    .globl ss_native_stats
-    .type ss_native_stats, %object
-ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] allocations refused, [3] table capacity  */
-    .zero 32
-    .size ss_native_stats, 32
-    .p2align 6
-    .type native_state, %object
-native_state:
-    .zero 40
-    .size native_state, 40
+    LOCAL_ZEROED_OBJECT native_state, 40
 
     .text
 .macro NSTATE reg
@@ -621,16 +580,7 @@ ENDFUNC ss_native_\name\()_\fam
 .endm
 
 .irp fam, 0, 1, 2, 3
-    ALLOC_WRAPPER malloc, K_MALLOC, \fam
-    ALLOC_WRAPPER calloc, K_CALLOC, \fam
-    REALLOC_WRAPPER realloc, K_REALLOC, \fam
-    REALLOC_WRAPPER reallocarray, K_REALLOCARRAY, \fam
-    ALLOC_WRAPPER posix_memalign, K_POSIX_MEMALIGN, \fam
-    ALLOC_WRAPPER aligned_alloc, K_ALIGNED_ALLOC, \fam
-    ALLOC_WRAPPER memalign, K_MEMALIGN, \fam
-    ALLOC_WRAPPER valloc, K_VALLOC, \fam
-    ALLOC_WRAPPER pvalloc, K_PVALLOC, \fam
-    FREE_WRAPPER \fam
+    NATIVE_WRAPPERS \fam              /* interface.inc: one wrapper per K_* column */
 .endr
 
 /* void ss_native_atfork_prepare(void) / ss_native_atfork_release(void)
@@ -657,8 +607,6 @@ ENDFUNC ss_native_atfork_release
  *                                             [dl_iterate_phdr callback]
  * As on x86-64 (the same struct layout on LP64).  clobbers: x0-x8, flags.
  */
-.equ COLLECT_ENTRY, 280
-.equ COLLECT_NAME, 256
 FUNC ss_native_collect
     cmp x1, #48
     b.lo 1f

@@ -18,25 +18,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .bss
-    .p2align 6
-    .globl ss_slots
-    .hidden ss_slots
-    .type ss_slots, %object
-ss_slots:
-    .zero SLOT_COUNT * SLOT_SIZE
-    .size ss_slots, . - ss_slots
-
-/* ss_vectors: one mincore vector per slot, same index (SLOT_VECTOR in
- * common.inc); 8 MiB of address space, of which only the pages of slots in
- * use are ever touched. */
-    .p2align 12
-    .globl ss_vectors
-    .hidden ss_vectors
-    .type ss_vectors, %object
-ss_vectors:
-    .zero SLOT_COUNT * VEC_BYTES
-    .size ss_vectors, . - ss_vectors
+.include "threads.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 

@@ -5,47 +5,10 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .data
-    .p2align 6
-/* ss_api: CPython entry points and objects, written once by _native.py before
- * any other routine runs (layout: API_* in common.inc). */
-    .globl ss_api
-    .type ss_api, @object
-ss_api:
-    .zero API_SIZE
-    .size ss_api, . - ss_api
-
-    .section .rodata
-    .p2align 3
-/* ss_abi_version: bumped whenever the interface between the Python side and
- * this object changes; _native.py refuses an object with another value. */
-    .globl ss_abi_version
-    .type ss_abi_version, @object
-ss_abi_version:
-    .quad ABI_VERSION              /* secretscope/_interface.py */
-    .size ss_abi_version, 8
-
-    .p2align 3
-/* ss_capabilities: which guarantees this object implements (CAP_* in
- * common.inc); protection() reports them.  Registers and stack always. */
-    .globl ss_capabilities
-    .type ss_capabilities, @object
-ss_capabilities:
-    .quad CAP_HEAP | CAP_SIGNAL_STACKS
-    .size ss_capabilities, 8
-
-    .bss
-    .p2align 3
-/* Written by ss_init, read by regs.S and by Python (ctypes in_dll). */
-    ZEROED_OBJECT ss_features, 8
+.include "api.data.inc"          /* asm/shared: the data, both arches (ends in .bss) */
     ZEROED_OBJECT ss_xcr0, 8
 /* XSAVE components that clear_registers resets with XRSTOR (see regs.S). */
-    .globl ss_xrstor_mask
-    .hidden ss_xrstor_mask
-    .type ss_xrstor_mask, @object
-ss_xrstor_mask:
-    .zero 8
-    .size ss_xrstor_mask, 8
+    HIDDEN_ZEROED_OBJECT ss_xrstor_mask, 8
 
     .text
 /*

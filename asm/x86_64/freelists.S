@@ -36,59 +36,15 @@
 .include "common.inc"
 .include "macros.inc"
 
-.equ FL_HEAD, 0 /* address of the list's head pointer                     */
-.equ FL_COUNT, 8 /* address of the list's count                           */
-.equ FL_WIDTH, 16 /* 4 (int numfree, 3.10-3.13) or 8 (Py_ssize_t size)    */
-.equ FL_DISABLED, 24 /* count value that refuses every push                  */
-.equ FL_LINK, 32 /* offset of the next pointer inside a parked object      */
-.equ FL_FREE, 40 /* frees one parked object (PyObject_Free, ...), or 0     */
-.equ FL_SAVED_HEAD, 48 /* the list as it was at the first entry            */
-.equ FL_SAVED_COUNT, 56
-.equ FL_SIZE, 64
-.equ FL_MAX, 64
+/* The three tables' layouts (FL_*, FLZ_*, FLC_*: fields, record size, records)
+ * are in interface.inc, from secretscope/_interface.py. */
 /* Array free lists that cannot be disabled (3.10's dict keys: push and pop
  * share one counter): a parked object marked dirty has its payload zeroed at
  * every outermost exit instead. */
-.equ FLZ_ARRAY, 0 /* address of the array of parked objects               */
-.equ FLZ_COUNT, 8 /* address of its count (int)                             */
-.equ FLZ_DIRTY, 16 /* offset of a word that is non-zero while the payload is
-                      (dk_nentries); set to 0 once zeroed                   */
-.equ FLZ_ZERO_OFF, 24 /* payload: offset and size (dk_indices + entries)    */
-.equ FLZ_ZERO_BYTES, 32
-.equ FLZ_LIMIT, 40 /* the array's length (a count above it is not trusted) */
-.equ FLZ_SIZE, 48
-.equ FLZ_MAX, 4
 /* Linked free lists that cannot be disabled (dtoa's Bigints: no count, every
  * free is a push): dirty parked nodes are zeroed at every outermost exit. */
-.equ FLC_HEADS, 0 /* address of an array of list heads (next at +0 of a node) */
-.equ FLC_NHEADS, 8
-.equ FLC_DIRTY, 16 /* offset of an 8-byte word non-zero while the payload is
-                      (Bigint sign, wds); zeroed with it                    */
-.equ FLC_WORDS, 24 /* offset of the int32 count of 4-byte data words (maxwds) */
-.equ FLC_DATA, 32 /* offset of the data (x[])                              */
-.equ FLC_MAX_WORDS, 40 /* a larger count is not trusted: the node is skipped */
-.equ FLC_LIMIT, 48 /* nodes walked per list at most                         */
-.equ FLC_SIZE, 64
-.equ FLC_MAX, 4
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_fl_entries, FL_MAX*FL_SIZE /* FL_MAX records, filled by _freelists.py    */
-    ZEROED_OBJECT ss_fl_zero, FLZ_MAX*FLZ_SIZE /* FLZ_MAX array lists, filled by _freelists.py */
-    ZEROED_OBJECT ss_fl_zero_count, 8  /* array lists in use                         */
-    ZEROED_OBJECT ss_fl_chains, FLC_MAX*FLC_SIZE /* FLC_MAX linked lists, filled by _freelists.py */
-    ZEROED_OBJECT ss_fl_chain_count, 8 /* linked lists in use                        */
-    ZEROED_OBJECT ss_fl_count, 8       /* records in use; 0: the mechanism is off    */
-    ZEROED_OBJECT ss_fl_interp, 8      /* the interpreter whose lists these are      */
-    ZEROED_OBJECT ss_fl_get_interp, 8  /* PyInterpreterState_Get                     */
-    ZEROED_OBJECT ss_fl_inside, 8      /* its threads inside a scope now             */
-    .globl ss_fl_stats
-    .type ss_fl_stats, @object
-ss_fl_stats:                      /* [0] times the lists were disabled,
-                                     [1] lists found refilled at the last exit,
-                                     [2] objects freed from them               */
-    .zero 24
-    .size ss_fl_stats, 24
+.include "freelists.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /* Save every general-purpose register a C call may clobber (and rbx, r12,
@@ -462,11 +418,7 @@ ENDFUNC ss_fl_free_float
 
     .bss
     .p2align 3
-    .globl ss_fl_float_free
-    .type ss_fl_float_free, %object
-ss_fl_float_free:                       /* PyObject_Free                        */
-    .zero 8
-    .size ss_fl_float_free, 8
+    ZEROED_OBJECT ss_fl_float_free, 8  /* PyObject_Free, set by _freelists.py */
     .text
 
 GNU_PROPERTY_NOTES

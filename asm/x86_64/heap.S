@@ -27,25 +27,10 @@
 .include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 .equ SYS_munmap, 11
-.equ DOM_CTX, 0
-.equ DOM_MALLOC, 8
-.equ DOM_CALLOC, 16
-.equ DOM_REALLOC, 24
-.equ DOM_FREE, 32
-.equ DOM_SIZE, 40
 .equ TABLE_MIN, 65536             /* entries (16 bytes each): 1 MiB                */
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_heap_active, 8    /* threads currently inside a scope              */
-    ZEROED_OBJECT ss_heap_tracked, 8   /* recorded blocks alive                         */
-    .globl ss_heap_stats
-    .type ss_heap_stats, @object
-ss_heap_stats:                    /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] blocks that could not be recorded         */
-    .zero 24
-    .size ss_heap_stats, 24
-    ZEROED_OBJECT ss_heap_domains, 2*DOM_SIZE /* the wrapped allocators: PyMem, PyObject       */
+.include "heap.data.inc"          /* asm/shared: the data, both arches */
+
     .p2align 6
 heap_lock:    .zero 8
 /* heap_table, heap_cap, heap_used: the table's descriptor (table.inc), in this order */

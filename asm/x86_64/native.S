@@ -48,38 +48,11 @@
 .include "table.inc"                 /* TABLE_HASH, SPIN_LOCK, table.S */
 
 /* ==== native heap (issue 12): constants ================================== */
-.equ K_MALLOC, 0                  /* column of a family row (8 bytes each)       */
-.equ K_CALLOC, 1
-.equ K_REALLOC, 2
-.equ K_REALLOCARRAY, 3
-.equ K_POSIX_MEMALIGN, 4
-.equ K_ALIGNED_ALLOC, 5
-.equ K_MEMALIGN, 6
-.equ K_VALLOC, 7
-.equ K_PVALLOC, 8
-.equ K_FREE, 9
-.equ KINDS, 10
-.equ ROW, KINDS * 8
-.equ FAMILIES, 4
-.equ NAPI_USABLE, 0               /* ss_native_api: malloc_usable_size           */
-.equ NAPI_ERRNO, 8                /* __errno_location                            */
-.equ NAPI_PAGE, 16                /* page size (pvalloc rounds to it)            */
-.equ NAPI_SIZE, 24
+.equ ROW, KINDS * 8                /* K_*, KINDS, FAMILIES, NAPI_*: interface.inc */
 .equ NTABLE_MIN, 4096             /* entries (16 bytes each): 64 KiB              */
 /* ========================================================================== */
 
-    .bss
-    .p2align 6
-    ZEROED_OBJECT ss_native_next, FAMILIES*ROW /* FAMILIES rows of KINDS next functions        */
-    ZEROED_OBJECT ss_native_api, NAPI_SIZE
-    ZEROED_OBJECT ss_native_tracked, 8 /* recorded blocks alive                        */
-    .globl ss_native_stats
-    .type ss_native_stats, @object
-ss_native_stats:                  /* [0] blocks zeroed, [1] bytes zeroed,
-                                     [2] allocations refused (not recordable),
-                                     [3] table capacity (entries)                 */
-    .zero 32
-    .size ss_native_stats, 32
+.include "native.data.inc"          /* asm/shared: the exported data, both arches */
     .p2align 6
 native_lock:       .zero 8
 native_fork_owner: .zero 8        /* thread pointer of the forking thread, or 0   */
@@ -676,16 +649,7 @@ ENDFUNC ss_native_\name\()_\fam
 .endm
 
 .irp fam, 0, 1, 2, 3
-    ALLOC_WRAPPER malloc, K_MALLOC, \fam
-    ALLOC_WRAPPER calloc, K_CALLOC, \fam
-    REALLOC_WRAPPER realloc, K_REALLOC, \fam
-    REALLOC_WRAPPER reallocarray, K_REALLOCARRAY, \fam
-    ALLOC_WRAPPER posix_memalign, K_POSIX_MEMALIGN, \fam
-    ALLOC_WRAPPER aligned_alloc, K_ALIGNED_ALLOC, \fam
-    ALLOC_WRAPPER memalign, K_MEMALIGN, \fam
-    ALLOC_WRAPPER valloc, K_VALLOC, \fam
-    ALLOC_WRAPPER pvalloc, K_PVALLOC, \fam
-    FREE_WRAPPER \fam
+    NATIVE_WRAPPERS \fam              /* interface.inc: one wrapper per K_* column */
 .endr
 
 /*
@@ -722,8 +686,6 @@ ENDFUNC ss_native_atfork_release
  *   out: eax = 0 (continue), or 1 (stop: capacity 0).
  *   clobbers: rax, rcx, rdx, rsi, rdi, r8, r9.
  */
-.equ COLLECT_ENTRY, 280
-.equ COLLECT_NAME, 256
 FUNC ss_native_collect
     cmp $48, %rsi                     /* dlpi_adds/subs present (size >= 48)       */
     jb 1f

@@ -18,16 +18,7 @@
 .include "common.inc"
 .include "macros.inc"
 
-    .section .rodata
-/* the texts: MESSAGES in secretscope/_interface.py (interface.inc) */
-msg_unregistered:
-    MSG_UNREGISTERED_TEXT
-msg_bad_sp:
-    MSG_BAD_SP_TEXT
-msg_scrub_failed:
-    MSG_SCRUB_FAILED_TEXT
-msg_do_noargs:
-    MSG_DO_NOARGS_TEXT
+.include "trampoline.data.inc"          /* asm/shared: the data, both arches */
 
     .text
 /*

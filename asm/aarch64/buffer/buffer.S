@@ -13,33 +13,8 @@
 
 .include "../base.inc"
 .include "../macros.inc"
-
-/* buffer_api: written once by _bytearray_storage.py before the type exists. */
-.equ BA_ERR_SET_STRING, 0      /* PyErr_SetString                              */
-.equ BA_EXC_VALUE, 8           /* PyExc_ValueError (the object)                */
-.equ BA_BASE_GETBUFFER, 16     /* bytearray's bf_getbuffer                     */
-.equ BA_BASE_DEALLOC, 24       /* bytearray's tp_dealloc                       */
-.equ BA_DECREF, 32             /* Py_DecRef                                    */
-.equ BA_OFF_DATA, 40           /* byte offsets within an instance: data pointer */
-.equ BA_OFF_LEN, 48            /*   data length                                */
-.equ BA_OFF_SIZE, 56           /*   ob_size                                    */
-.equ BA_OFF_BYTES, 64          /*   ob_bytes                                   */
-.equ BA_OFF_START, 72          /*   ob_start                                   */
-.equ BA_OFF_EXPORTS, 80        /*   ob_exports                                 */
-.equ BA_OFF_TYPE, 88           /*   ob_type                                    */
-.equ BA_SIZE, 96
-
-    .data
-    .p2align 3
-    .globl buffer_api
-    .type buffer_api, %object
-buffer_api:
-    .zero BA_SIZE
-    .size buffer_api, BA_SIZE
-
-    .section .rodata
-msg_closed:
-    .asciz "operation on a closed SecretBuffer"
+/* buffer_api and its layout (BA_*): asm/shared, the same on both arches */
+.include "buffer.data.inc"
 
     .text
 /*

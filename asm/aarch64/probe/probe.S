@@ -42,23 +42,8 @@
 .include "../base.inc"
 .include "../macros.inc"
 
-    .data
-    .p2align 3
-/* Filled by Python: Py_None, Py_IncRef, the masked sentinel for probe_regs_fill, and
- * the main library's feature bits (ss_features). */
-    .globl probe_api
-    .type probe_api, %object
-probe_api:
-    .zero 64
-    .size probe_api, 64
-.equ P_NONE, 0
-.equ P_INCREF, 8
-.equ P_SENTINEL, 16
-.equ P_FEATURES, 24
-.equ P_ERR_SET_STRING, 32      /* PyErr_SetString                            */
-.equ P_EXC_VALUE, 40           /* PyExc_ValueError                           */
-.equ P_SIGNO, 48               /* probe_regs_fill_signal: signal to raise    */
-.equ P_SPIN, 56                /* probe_regs_fill_signal: loop iterations     */
+.include "probe.data.inc"          /* asm/shared: the data, both arches */
+
 .equ SYS_getpid, 172
 .equ SYS_gettid, 178
 .equ SYS_tgkill, 131
@@ -396,11 +381,7 @@ FUNC \name
     RETURN 16
 ENDFUNC \name
 .endm
-USE_STACK probe_use_stack_1k, 1024
-USE_STACK probe_use_stack_4k, 4096
-USE_STACK probe_use_stack_16k, 16384
-USE_STACK probe_use_stack_64k, 65536
-USE_STACK probe_use_stack_1m, 1048576
+.include "probe.stacks.inc"          /* asm/shared: the USE_STACK routines, both arches */
 
 /*
  * void *probe_call_and_spill(void *fn, void *obj, uint8_t *out)     [ctypes]

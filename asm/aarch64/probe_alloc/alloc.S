@@ -6,6 +6,7 @@
 .equ MASK, 0xa5a5a5a5a5a5a5a5
 
 .include "../base.inc"
+.include "allocators.inc"
 .include "../macros.inc"
 .macro VIA_PLT name
 FUNC pa_\name
@@ -14,16 +15,7 @@ ENDFUNC pa_\name
 .endm
 
     .text
-VIA_PLT malloc
-VIA_PLT calloc
-VIA_PLT realloc
-VIA_PLT reallocarray
-VIA_PLT posix_memalign
-VIA_PLT aligned_alloc
-VIA_PLT memalign
-VIA_PLT valloc
-VIA_PLT pvalloc
-VIA_PLT free
+    FOR_EACH_ALLOCATOR VIA_PLT       /* allocators.inc (asm/shared) */
 
 /* Through a GLOB_DAT GOT entry, as code that takes the function's address. */
 FUNC pa_malloc_got

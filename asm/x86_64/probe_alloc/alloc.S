@@ -13,6 +13,7 @@
  */
 
 .include "../standalone.inc"
+.include "allocators.inc"
 .equ MASK, 0xa5a5a5a5a5a5a5a5
 
 .macro VIA_PLT name
@@ -22,16 +23,7 @@ ENDFUNC pa_\name
 .endm
 
     .text
-VIA_PLT malloc
-VIA_PLT calloc
-VIA_PLT realloc
-VIA_PLT reallocarray
-VIA_PLT posix_memalign
-VIA_PLT aligned_alloc
-VIA_PLT memalign
-VIA_PLT valloc
-VIA_PLT pvalloc
-VIA_PLT free
+    FOR_EACH_ALLOCATOR VIA_PLT       /* allocators.inc (asm/shared) */
 
 FUNC pa_malloc_got
     jmp *malloc@GOTPCREL(%rip)
