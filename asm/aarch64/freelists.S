@@ -380,9 +380,4 @@ FUNC ss_fl_free_float
     br x16                             /* a tail call: x30 is the caller's      */
 ENDFUNC ss_fl_free_float
 
-    .bss
-    .p2align 3
-    ZEROED_OBJECT ss_fl_float_free, 8  /* PyObject_Free, set by _freelists.py */
-    .text
-
 GNU_PROPERTY_NOTES

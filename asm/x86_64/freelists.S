@@ -416,9 +416,4 @@ FUNC ss_fl_free_float
     jmp *ss_fl_float_free(%rip)
 ENDFUNC ss_fl_free_float
 
-    .bss
-    .p2align 3
-    ZEROED_OBJECT ss_fl_float_free, 8  /* PyObject_Free, set by _freelists.py */
-    .text
-
 GNU_PROPERTY_NOTES
