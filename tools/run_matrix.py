@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the test suite on every interpreter of the support matrix; check the docs against it.
 
-    python3 tools/run_matrix.py [--arch {amd64,arm64,all}] [--only NAME[,NAME...]] [--list]
+    python3 tools/run_matrix.py [--arch {amd64,arm64,all}] [--only NAME[,NAME...]] [--list] [--jobs {1,2}]
                                 [--results FILE] [--no-run] [--write-docs | --check-docs]
                                 [-- PYTEST_ARGS...]
 
