@@ -40,9 +40,11 @@ def version_limits(version: Sequence[int], machine: str) -> Tuple[str, ...]:
     return tuple(out)
 
 
-def known_limits(native_heap: Optional[_NativeHeap]) -> Tuple[str, ...]:
-    """The limits that apply in this process now (the native backend's, on CPython)."""
+def known_limits(native_heap: Optional[_NativeHeap], others: Sequence[str] = ()) -> Tuple[str, ...]:
+    """The limits that apply in this process now (the native backend's, on CPython); `others`:
+    those the other parts found (the free lists')."""
     out = list(version_limits((sys.version_info[0], sys.version_info[1]), platform.machine()))
+    out += others
     if native_heap is not None and native_heap.covered:
         n = native_heap.foreign_objects()
         if n:

@@ -338,4 +338,4 @@ class NativeBackend:
                           signal_stacks=self.signal_stacks,
                           reason="; ".join(missing) or None, features=self.features(),
                           inherit=inheritance_in_force(), native_heap=self.native_heap.covered,
-                          limits=known_limits(self.native_heap))
+                          limits=known_limits(self.native_heap, self.free_lists.limits()))

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from secretscope import do, protection
+from secretscope._freelists import DTOA_STATIC_NOT_FOUND
 from secretscope._limits import WITH_EXIT_SLOT, known_limits, version_limits
 
 
@@ -31,7 +32,7 @@ def test_each_version_gets_its_own_limits(version, machine, expected):
 def test_protection_lists_the_limits_of_this_interpreter(native):
     do(lambda: None)  # the first scope installs the heap wrappers
     p = protection()
-    assert p.limits == known_limits(native.native_heap)
+    assert p.limits == known_limits(native.native_heap, native.free_lists.limits())
     assert set(version_limits(sys.version_info, platform.machine())) <= set(p.limits)
     assert (WITH_EXIT_SLOT in p.limits) == (sys.version_info[:2] == (3, 11) and platform.machine() == "x86_64")
 
@@ -55,3 +56,20 @@ def test_a_foreign_allocator_chain_is_a_limit_of_the_native_heap():
 def test_this_test_process_binds_no_foreign_allocator(native):
     do(lambda: None)
     assert native.native_heap.foreign_objects() == 0, native.native_heap.families
+
+
+def test_dtoa_bigints_of_3_10_3_11_are_located_here(native):
+    """3.10-3.11 locate dtoa's static free lists in the interpreter's .bss; when that fails the
+    other lists still hold and the limit says so."""
+    do(lambda: None)
+    fl = native.free_lists
+    if not fl.installed or sys.version_info >= (3, 12):
+        pytest.skip("3.10-3.11 with the free lists installed")
+    assert [c for c in fl.chains if c.name == "dtoa_bigints"], fl.chains
+    assert DTOA_STATIC_NOT_FOUND not in protection().limits
+    saved = fl.chains
+    fl.chains = []
+    try:
+        assert DTOA_STATIC_NOT_FOUND in protection().limits
+    finally:
+        fl.chains = saved
