@@ -20,7 +20,7 @@ ARCHES: Final = ("x86_64", "aarch64")
 
 #: ss_abi_version (api.S): bumped whenever the interface between the Python side and the object
 #: changes; _native.py refuses an object with another value.
-ABI_VERSION: Final = 3
+ABI_VERSION: Final = 4
 
 
 class Slot(NamedTuple):
