@@ -7,6 +7,7 @@ exists in this module's own objects.
 from __future__ import annotations
 
 import ctypes
+import io
 from typing import Iterator, List, Optional, Tuple
 
 from .probe import Probe, masked, masked_bytes
@@ -29,11 +30,11 @@ def writable_mappings() -> Iterator[Tuple[int, int]]:
 
 class MemoryScanner:
     def __init__(self, probe: Probe) -> None:
-        self.probe = probe
-        self.buf = bytearray(CHUNK + 8)
-        self.view = memoryview(self.buf)
-        self.addr = ctypes.addressof((ctypes.c_char * len(self.buf)).from_buffer(self.buf))
-        self.mem = open("/proc/self/mem", "rb", buffering=0)
+        self.probe: Probe = probe
+        self.buf: bytearray = bytearray(CHUNK + 8)
+        self.view: memoryview = memoryview(self.buf)
+        self.addr: int = ctypes.addressof((ctypes.c_char * len(self.buf)).from_buffer(self.buf))
+        self.mem: io.FileIO = open("/proc/self/mem", "rb", buffering=0)
 
     def count(self, low: int, high: int, masked_word: int) -> int:
         """Occurrences of the word in [low, high) of this process (unreadable parts skipped)."""

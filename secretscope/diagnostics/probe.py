@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Protocol, Tuple
 
 from .. import _cpython
 from .._loader import library_path, load_verified
-from .._native import NativeBackend
 
 SPILL_BYTES = 128 + 4096 + 64
 # asm/aarch64/probe/probe.S: OUT_SIZE, plus room to align the buffer to 16 bytes
@@ -142,11 +141,25 @@ class RegisterSpill:
         return self.fp_status_flags
 
 
+class ProbeBackend(Protocol):
+    """What the probe needs of the native backend (secretscope._native.NativeBackend)."""
+
+    @property
+    def arch(self) -> str: ...
+
+    @property
+    def feature_bits(self) -> int: ...
+
+    @property
+    def addresses(self) -> Dict[str, int]: ...
+
+
 class Probe:
-    def __init__(self, backend: NativeBackend) -> None:
-        self.backend = backend
-        lib = self.lib = load_verified(library_path("probe", backend.arch), ctypes.PyDLL)
-        self.api = (ctypes.c_void_p * 8).in_dll(lib, "probe_api")
+    def __init__(self, backend: ProbeBackend) -> None:
+        self.backend: ProbeBackend = backend
+        self.lib: ctypes.CDLL = load_verified(library_path("probe", backend.arch), ctypes.PyDLL)
+        lib = self.lib
+        self.api: Any = (ctypes.c_void_p * 8).in_dll(lib, "probe_api")  # ctypes array of 8 c_void_p
         self.api[0] = id(None)
         self.api[1] = _cpython.symbol("Py_IncRef")
         self.api[3] = backend.feature_bits
@@ -166,17 +179,17 @@ class Probe:
         self._spill = lib.probe_call_and_spill
         self._spill.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]
         self._spill.restype = ctypes.c_void_p
-        self.regs_fill = _cpython.MethodDef(
+        self.regs_fill: Callable[..., Any] = _cpython.MethodDef(
             "probe_regs_fill", ctypes.cast(lib.probe_regs_fill, ctypes.c_void_p).value or 0,
             _cpython.METH_NOARGS).bind()
-        self.regs_fill_signal = _cpython.MethodDef(
+        self.regs_fill_signal: Callable[..., Any] = _cpython.MethodDef(
             "probe_regs_fill_signal", ctypes.cast(lib.probe_regs_fill_signal, ctypes.c_void_p).value or 0,
             _cpython.METH_NOARGS).bind()
-        self.regs_fill_raise = _cpython.MethodDef(
+        self.regs_fill_raise: Callable[..., Any] = _cpython.MethodDef(
             "probe_regs_fill_raise", ctypes.cast(lib.probe_regs_fill_raise, ctypes.c_void_p).value or 0,
             _cpython.METH_NOARGS).bind()
         #: builtins using N bytes of stack, as in the seed benchmark: {N: callable}
-        self.use_stack = {
+        self.use_stack: Dict[int, Callable[..., Any]] = {
             size: _cpython.MethodDef(f"use_stack_{label}",
                                      ctypes.cast(getattr(lib, f"probe_use_stack_{label}"), ctypes.c_void_p).value or 0,
                                      _cpython.METH_NOARGS).bind()

@@ -17,7 +17,8 @@ from .._threads import alternate_signal_stack, current_thread_bounds
 if TYPE_CHECKING:
     from .probe import Probe
 
-KiB, MiB = 1024, 1024 * 1024
+KiB: int = 1024
+MiB: int = 1024 * 1024
 
 
 @dataclass
