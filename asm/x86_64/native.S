@@ -141,11 +141,7 @@ LOCALFUNC ntable_insert
     xor %r10d, %r10d                  /* r10 = first tombstone seen, or 0          */
     TABLE_HASH %rdi
 .Lnins_probe:
-    and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    add %r8, %rdx                     /* rdx = entry                               */
-    mov (%rdx), %r9
+    TABLE_PROBE_ENTRY                 /* rdx = entry, r9 = its key                 */
     cmp %rdi, %r9
     je .Lins_update                   /* already recorded                          */
     test %r9, %r9

@@ -108,11 +108,7 @@ LOCALFUNC table_find
     dec %rcx                          /* rcx = mask                                */
     TABLE_HASH %rdi
 .Lfind_probe:
-    and %rcx, %rax
-    mov %rax, %rdx
-    shl $4, %rdx
-    add %r8, %rdx                     /* rdx = entry                               */
-    mov (%rdx), %r9
+    TABLE_PROBE_ENTRY                 /* rdx = entry, r9 = its key                 */
     cmp %rdi, %r9
     je .Lfind_found
     test %r9, %r9
